@@ -1,0 +1,36 @@
+"""Assertion helpers that say which operation, which case and which index failed."""
+from __future__ import annotations
+
+import numpy as np
+from numpy.testing import assert_array_equal
+
+
+def worst(actual, expected) -> tuple[float, tuple]:
+    """(max abs difference, index where it occurs)."""
+    diff = np.abs(np.asarray(actual, np.float64) - np.asarray(expected, np.float64))
+    if diff.size == 0:
+        return 0.0, ()
+    idx = np.unravel_index(int(np.argmax(diff)), diff.shape)
+    return float(diff[idx]), tuple(int(i) for i in idx)
+
+
+def assert_within(actual, expected, atol, what: str) -> None:
+    """|actual − expected| ≤ atol elementwise (atol a scalar or an array of per-element bounds)."""
+    __tracebackhide__ = True
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != expected {expected.shape}"
+    diff = np.abs(actual.astype(np.float64) - expected.astype(np.float64))
+    bound = np.broadcast_to(np.asarray(atol, np.float64), diff.shape)
+    bad = ~(diff <= bound)
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise AssertionError(f"{what}: {int(bad.sum())} of {diff.size} elements out of tolerance; first at "
+                             f"index {idx}: actual {actual[idx]!r}, expected {expected[idx]!r}, |diff| "
+                             f"{diff[idx]:.3e} > {bound[idx]:.3e}; max |diff| {diff.max():.3e}")
+
+
+def assert_exact(actual, expected, what: str) -> None:
+    """Bitwise-equal values, same shape (a claim of copies, not of arithmetic)."""
+    __tracebackhide__ = True
+    assert np.shape(actual) == np.shape(expected), f"{what}: shape {np.shape(actual)} != {np.shape(expected)}"
+    assert_array_equal(actual, expected, err_msg=what, strict=True)

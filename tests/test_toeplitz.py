@@ -1,0 +1,181 @@
+# Toeplitz conversion: a Conv2D layer *is* a dense layer, for any kernel, stride and padding.
+# References: tf.nn.conv2d (float32) and a float64 loop convolution written below (keras conv_test style).
+import math
+
+import numpy as np
+import pytest
+from hypothesis import example, given, note
+from hypothesis import strategies as st
+
+from hw5.toeplitz import conv2d_as_dense, conv2d_as_sparse, conv_output_shape
+from tests import tolerances as tol
+from tests.helpers import assert_exact, assert_within
+from tests.strategies import ConvCase, conv_cases
+
+
+def conv2d_loop(x, kernel, bias=None, strides=(1, 1), padding="valid"):
+    # The textbook definition, one output element at a time, in float64. Keras' Conv2D is a
+    # cross-correlation (no kernel flip); 'same' pads as TF: total max((out-1)*s + k - size, 0),
+    # the smaller half on top/left.
+    x, kernel = np.asarray(x, np.float64), np.asarray(kernel, np.float64)
+    n, h, w, c_in = x.shape
+    kh, kw, _, c_out = kernel.shape
+    sh, sw = strides
+    if padding == "valid":
+        out_h, out_w, top, left = (h - kh) // sh + 1, (w - kw) // sw + 1, 0, 0
+    else:
+        out_h, out_w = -(-h // sh), -(-w // sw)
+        top = max((out_h - 1) * sh + kh - h, 0) // 2
+        left = max((out_w - 1) * sw + kw - w, 0) // 2
+    out = np.zeros((n, out_h, out_w, c_out))
+    for b in range(n):
+        for i in range(out_h):
+            for j in range(out_w):
+                for co in range(c_out):
+                    total = 0.0 if bias is None else float(bias[co])
+                    for di in range(kh):
+                        for dj in range(kw):
+                            r, c = i * sh + di - top, j * sw + dj - left
+                            if 0 <= r < h and 0 <= c < w:
+                                for ci in range(c_in):
+                                    total += x[b, r, c, ci] * kernel[di, dj, ci, co]
+                    out[b, i, j, co] = total
+    return out
+
+
+def dense_apply(case: ConvCase, dtype=None):
+    # x.reshape(N, -1) @ W + b, un-flattened to (N, H_out, W_out, C_out); all in `dtype` (default: the case's)
+    dtype = dtype or case.kernel.dtype
+    bias = None if case.bias is None else case.bias.astype(dtype)
+    W, b = conv2d_as_dense(case.kernel.astype(dtype), bias, case.input_shape, case.strides, case.padding)
+    out_shape = conv_output_shape(case.input_shape, case.kernel.shape[:2], case.strides, case.padding,
+                                  case.kernel.shape[3])
+    return (case.x.astype(dtype).reshape(len(case.x), -1) @ W + b).reshape(len(case.x), *out_shape)
+
+
+def tf_conv(x, kernel, bias, strides, padding):
+    # One image per call: TF 2.21's oneDNN conv returns garbage for batches of single-channel
+    # images with a row stride of 1 and a column stride > 1 (uninitialised memory: wrong values come
+    # and go between runs, e.g. x=ones(2, 2, 2, 1), kernel=ones(1, 2, 1, 1), strides=(1, 3); README).
+    import tensorflow as tf
+
+    out = np.concatenate([tf.nn.conv2d(image[None], kernel, strides=(1, *strides, 1), padding=padding.upper())
+                          .numpy() for image in x])
+    return out if bias is None else out + bias
+
+
+# 'same' with stride 2 on even and odd sides: the odd extra pad row/column goes bottom/right.
+SAME_STRIDE2 = ConvCase(np.arange(2 * 6 * 5 * 2, dtype=np.float32).reshape(2, 6, 5, 2) / 60,
+                        np.linspace(-1, 1, 2 * 4 * 2 * 3, dtype=np.float32).reshape(2, 4, 2, 3),
+                        None, (2, 2), "same")
+
+
+@given(conv_cases())
+@example(SAME_STRIDE2)
+def test_conv2d_as_dense_matches_float64_loop(case):
+    note(case.describe())
+    expected = conv2d_loop(case.x, case.kernel, case.bias, case.strides, case.padding)
+    actual = dense_apply(case, np.float64)
+    assert_within(actual, expected, tol.CONV_F64_VS_LOOP, f"dense vs loop conv, {case.describe()}")
+
+
+@given(conv_cases(dtype=np.float32))
+@example(SAME_STRIDE2)
+def test_conv2d_as_dense_matches_tf_conv2d(case):
+    note(case.describe())
+    expected = tf_conv(case.x, case.kernel, case.bias, case.strides, case.padding)
+    actual = dense_apply(case)
+    assert actual.dtype == np.float32
+    # error scale: the same convolution on |x| and |kernel| (and |bias|), in float64
+    scale = conv2d_loop(np.abs(case.x), np.abs(case.kernel), None if case.bias is None else np.abs(case.bias),
+                        case.strides, case.padding)
+    n_terms = math.prod(case.kernel.shape[:3])
+    assert_within(actual, expected, tol.conv_f32_atol(n_terms, scale), f"dense vs tf.nn.conv2d, {case.describe()}")
+
+
+@given(conv_cases())
+def test_conv2d_as_dense_entries_are_kernel_copies(case):
+    # Row p of W is the convolution of the one-hot image e_p: every entry is exactly one kernel weight
+    # times 1.0, or 0. So W must equal, bit for bit, the loop convolution of the identity basis.
+    note(case.describe())
+    W, b = conv2d_as_dense(case.kernel, None, case.input_shape, case.strides, case.padding)
+    basis = np.eye(math.prod(case.input_shape)).reshape(-1, *case.input_shape)
+    expected = conv2d_loop(basis, case.kernel, None, case.strides, case.padding).reshape(len(basis), -1)
+    assert_exact(W, expected.astype(case.kernel.dtype), f"Toeplitz matrix, {case.describe()}")
+    assert np.isin(W[W != 0], case.kernel).all()
+    assert_exact(b, np.zeros(W.shape[1], case.kernel.dtype), "bias of a conv without bias")
+
+
+@given(conv_cases(), st.sampled_from([0.5, 2.0, -4.0]))
+def test_conv2d_as_dense_is_linear_in_kernel(case, a):
+    # entries are copies, so W(a·K1 + K2) == a·W(K1) + W(K2) exactly (same elementwise arithmetic)
+    note(case.describe())
+    k2 = case.kernel[::-1, ::-1].copy()
+    w1, _ = conv2d_as_dense(case.kernel, None, case.input_shape, case.strides, case.padding)
+    w2, _ = conv2d_as_dense(k2, None, case.input_shape, case.strides, case.padding)
+    w12, _ = conv2d_as_dense(a * case.kernel + k2, None, case.input_shape, case.strides, case.padding)
+    assert_exact(w12, (a * w1 + w2).astype(case.kernel.dtype), f"linearity, {case.describe()}")
+
+
+@given(conv_cases())
+def test_conv2d_as_dense_shapes_and_dtype(case):
+    note(case.describe())
+    W, b = conv2d_as_dense(case.kernel, case.bias, case.input_shape, case.strides, case.padding)
+    h_out, w_out, c_out = conv_output_shape(case.input_shape, case.kernel.shape[:2], case.strides, case.padding,
+                                            case.kernel.shape[3])
+    assert W.shape == (math.prod(case.input_shape), h_out * w_out * c_out)
+    assert b.shape == (h_out * w_out * c_out,)
+    assert W.dtype == b.dtype == case.kernel.dtype
+    # every output neuron sees at most kh·kw·C_in inputs (exactly that many when nothing is padded)
+    per_column = (W != 0).sum(axis=0)
+    assert per_column.max(initial=0) <= math.prod(case.kernel.shape[:3])
+
+
+@given(conv_cases())
+def test_conv2d_as_sparse_equals_dense(case):
+    note(case.describe())
+    dense_w, dense_b = conv2d_as_dense(case.kernel, case.bias, case.input_shape, case.strides, case.padding)
+    sparse_w, sparse_b = conv2d_as_sparse(case.kernel, case.bias, case.input_shape, case.strides, case.padding)
+    assert_exact(sparse_w.toarray(), dense_w, f"sparse Toeplitz, {case.describe()}")
+    assert_exact(sparse_b, dense_b, "sparse bias")
+
+
+@pytest.mark.parametrize("size, k, s, padding, expected", [
+    (28, 3, 1, "valid", 26), (28, 3, 1, "same", 28), (6, 4, 2, "same", 3), (5, 4, 2, "same", 3),
+    (7, 3, 3, "valid", 2), (3, 3, 1, "valid", 1), (1, 3, 2, "same", 1), (13, 2, 2, "valid", 6),
+])
+def test_conv_output_shape_known_values(size, k, s, padding, expected):
+    # height varies; the width (kernel 1, stride 1) keeps its size under both paddings
+    assert conv_output_shape((size, size + 1, 2), (k, 1), (s, 1), padding, 5) == (expected, size + 1, 5)
+
+
+def test_homework_toeplitz_matrix_shape():
+    # the homework layer: 28×28×1 → 26×26×64, a 784 × 43264 matrix; every output neuron sees 9 pixels
+    kernel = np.random.default_rng(0).standard_normal((3, 3, 1, 64)).astype(np.float32)
+    W, b = conv2d_as_dense(kernel, np.ones(64, np.float32), (28, 28, 1))
+    assert W.shape == (784, 43264) and b.shape == (43264,)
+    assert int((W != 0).sum()) == 26 * 26 * 64 * 9
+
+
+# Bad input: a clear error naming the argument.
+GOOD = np.ones((3, 3, 1, 4), np.float32)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(kernel=np.ones((3, 3, 4), np.float32)), ValueError, "kernel must be 4-D"),
+    (dict(kernel=np.ones((3, 3, 1, 4), np.int64)), TypeError, "kernel must be float32 or float64"),
+    (dict(input_shape=(28, 28, 3)), ValueError, "channels but the kernel expects C_in=1"),
+    (dict(input_shape=(28, 28)), ValueError, "input_shape must be"),
+    (dict(strides=0), ValueError, "strides must be >= 1"),
+    (dict(strides=(1, -2)), ValueError, "strides must be >= 1"),
+    (dict(strides=1.5), TypeError, "strides must be an int or a pair"),
+    (dict(padding="full"), ValueError, "padding must be one of"),
+    (dict(input_shape=(2, 8, 1)), ValueError, "kernel height 3 is larger than the input height 2"),
+    (dict(kernel=np.full((3, 3, 1, 4), np.nan, np.float32)), ValueError, "kernel must be finite"),
+    (dict(bias=np.ones(5, np.float32)), ValueError, r"bias must have shape \(4,\)"),
+    (dict(bias=np.array([1, 2, np.inf, 4], np.float32)), ValueError, "bias must be finite"),
+])
+def test_conv2d_as_dense_rejects_bad_input(kwargs, error, match):
+    args = dict(kernel=GOOD, bias=None, input_shape=(28, 28, 1), strides=1, padding="valid") | kwargs
+    with pytest.raises(error, match=match):
+        conv2d_as_dense(**args)
