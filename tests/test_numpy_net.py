@@ -1,0 +1,165 @@
+# The NumPy network: max-pool by hand (loop and vectorized) against TF, neuron counts derived by our
+# shape maths against Keras' output shapes, and bad input rejected.
+import ast
+import inspect
+import math
+
+import keras
+import numpy as np
+import pytest
+from hypothesis import given, note
+
+import hw5.numpy_net
+import hw5.toeplitz
+from hw5.models import build_part2_model
+from hw5.numpy_net import Dense, MaxPool, ReLU, Softmax, from_keras, max_pool2d, max_pool2d_vectorized
+from tests import tolerances as tol
+from tests.helpers import assert_exact, assert_within
+from tests.strategies import pool_cases
+
+
+@given(pool_cases())
+def test_max_pool2d_matches_tf(case):
+    import tensorflow as tf
+
+    x, pool, strides = case
+    note(f"x {x.shape} {x.dtype}, pool {pool}, strides {strides}")
+    expected = tf.nn.max_pool2d(tf.constant(x), pool, strides, "VALID").numpy()
+    assert expected.dtype == x.dtype
+    # max picks one of the inputs: no rounding, so the results must be identical
+    assert_exact(max_pool2d(x, pool, strides), expected, f"loop max-pool, pool {pool}, strides {strides}")
+
+
+@given(pool_cases())
+def test_max_pool2d_loop_equals_vectorized(case):
+    x, pool, strides = case
+    note(f"x {x.shape} {x.dtype}, pool {pool}, strides {strides}")
+    assert_exact(max_pool2d_vectorized(x, pool, strides), max_pool2d(x, pool, strides), "vectorized max-pool")
+
+
+@given(pool_cases())
+def test_max_pool_and_relu_commute(case):
+    # max is monotone, so MaxPool∘ReLU == ReLU∘MaxPool: the homework's pool-then-ReLU order is no accident
+    x, pool, strides = case
+    relu = lambda a: np.maximum(a, 0)  # noqa: E731
+    assert_exact(relu(max_pool2d(x, pool, strides)), max_pool2d(relu(x), pool, strides), "pool/ReLU order")
+
+
+def test_max_pool2d_homework_shape():
+    x = np.arange(2 * 26 * 26 * 64, dtype=np.float32).reshape(2, 26, 26, 64)
+    out = max_pool2d(x)
+    assert out.shape == (2, 13, 13, 64)
+    assert_exact(out, x[:, 1::2, 1::2, :], "pool of an increasing ramp takes each window's bottom-right")
+
+
+@pytest.mark.parametrize("fn", [max_pool2d, max_pool2d_vectorized])
+@pytest.mark.parametrize("x, kwargs, error, match", [
+    (np.zeros((26, 26, 64)), {}, ValueError, r"x must be channels-last \(N, H, W, C\)"),
+    (np.zeros((1, 26, 26, 64)), dict(pool_size=0), ValueError, "pool_size must be >= 1"),
+    (np.zeros((1, 26, 26, 64)), dict(strides=(2,)), TypeError, "strides must be an int or a pair"),
+    (np.zeros((1, 1, 26, 64)), {}, ValueError, "larger than the input height"),
+])
+def test_max_pool2d_rejects_bad_input(fn, x, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        fn(x, **kwargs)
+
+
+def test_neuron_counts_derived_equal_keras_shapes():
+    # our counts come from padding/stride/filters maths; Keras' from its own layers
+    model = build_part2_model()
+    net = from_keras(model)
+    counts = {name: (shape, n) for name, shape, n in net.neuron_counts()}
+    keras_shapes = {layer.name: tuple(layer.output.shape[1:]) for layer in model.layers}
+    assert counts["conv"] == (keras_shapes["conv"], 26 * 26 * 64)
+    assert counts["pool"] == (keras_shapes["pool"], 13 * 13 * 64)
+    assert counts["relu"] == (keras_shapes["relu"], 10816)
+    assert counts["dense"] == (keras_shapes["dense"], 1024)
+    assert counts["output"] == (keras_shapes["output"], 10)
+    assert [type(layer) for layer in net.layers] == [Dense, MaxPool, ReLU, Dense, ReLU, Dense, Softmax]
+
+
+def imports_and_calls(module) -> tuple[set, set]:
+    # every module imported and every function name called in a module's code (docstrings don't count)
+    tree = ast.parse(inspect.getsource(module))
+    imported, called = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported.add(node.module)
+        elif isinstance(node, ast.Call):
+            func = node.func
+            called.add(func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", ""))
+    return imported, called
+
+
+@pytest.mark.parametrize("module", [hw5.numpy_net, hw5.toeplitz])
+def test_numpy_path_uses_no_convolution_function(module):
+    # homework rule: the NumPy network and the Toeplitz builder call no convolution routine
+    imported, called = imports_and_calls(module)
+    assert not {m for m in imported if m.split(".")[0] in ("tensorflow", "keras", "torch", "jax")
+                or m.startswith(("scipy.signal", "scipy.ndimage"))}, imported
+    assert not {c for c in called if any(w in c.lower() for w in ("convolve", "correlate", "conv2d"))
+                and c not in ("conv2d_as_dense", "conv2d_as_sparse")}, called
+    net = from_keras(build_part2_model())
+    assert net.layers[0].W.shape == (784, 43264) and net.layers[0].b.shape == (43264,)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_from_keras_untrained_model_agrees(dtype):
+    # fresh random weights: a check of the translation that needs no training
+    keras.utils.set_random_seed(1)
+    model = build_part2_model(dtype)
+    net = from_keras(model)
+    assert net.dtype == np.dtype(dtype)
+    x = np.random.default_rng(0).random((8, 28, 28, 1)).astype(dtype)
+    expected = np.asarray(model(x))
+    bound = tol.SOFTMAX_F32_ONE_IMAGE if dtype == "float32" else tol.SOFTMAX_F64_ALL_IMAGES
+    assert_within(net.predict(x), expected, bound, f"untrained {dtype} net")
+    assert_within(net.predict(x[..., 0]), expected, bound, "the same, (N, 28, 28) input")
+
+
+def test_from_keras_general_sequential_with_same_padding_and_stride():
+    # not just the homework net: 'same' padding, stride 2, a conv with ReLU, a Dense without activation
+    keras.utils.set_random_seed(2)
+    model = keras.Sequential([
+        keras.Input((9, 7, 2)),
+        keras.layers.Conv2D(3, (3, 2), strides=(2, 1), padding="same", activation="relu", name="c"),
+        keras.layers.MaxPooling2D((2, 2), strides=(1, 2), name="p"),
+        keras.layers.Flatten(name="f"),
+        keras.layers.Dense(4, name="d"),
+        keras.layers.Dense(5, activation="softmax", name="o"),
+    ])
+    net = from_keras(model)
+    x = np.random.default_rng(1).standard_normal((4, 9, 7, 2)).astype(np.float32)
+    assert_within(net.predict(x), np.asarray(model(x)), tol.SOFTMAX_F32_ONE_IMAGE, "general net vs Keras")
+    counts = {name: shape for name, shape, _ in net.neuron_counts()}
+    assert counts["c"] == tuple(model.get_layer("c").output.shape[1:]) == (5, 7, 3)
+    assert counts["p"] == tuple(model.get_layer("p").output.shape[1:]) == (4, 3, 3)
+    assert math.prod(counts["p"]) == model.get_layer("d").input.shape[1]
+
+
+def test_from_keras_rejects_unsupported_layers():
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.AveragePooling2D(2, name="avg"),
+                              keras.layers.Flatten(), keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match="layer 'avg' of type AveragePooling2D has no NumPy translation"):
+        from_keras(model)
+
+
+@pytest.mark.parametrize("x, error, match", [
+    (np.zeros((2, 28, 27)), ValueError, r"x must have shape \(N, 28, 28\) or \(N, 28, 28, 1\)"),
+    (np.zeros((28, 28)), ValueError, r"x must have shape"),
+    (np.zeros((2, 28, 28, 3)), ValueError, r"x must have shape"),
+    (np.zeros((0, 28, 28)), ValueError, r"with N >= 1"),
+    (np.zeros((2, 28, 28), np.uint8), TypeError, r"x must hold floats.*hw5.data.preprocess"),
+])
+def test_predict_rejects_bad_input(x, error, match):
+    net = from_keras(build_part2_model())
+    with pytest.raises(error, match=match):
+        net.predict(x)
+
+
+def test_predict_batch_size_must_be_positive():
+    net = from_keras(build_part2_model())
+    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+        net.predict(np.zeros((2, 28, 28), np.float32), batch_size=0)
