@@ -1,0 +1,55 @@
+"""The `hw5` command: `hw5 train [--part 1|2] [--epochs N] [--seed S] [--retrain]` (and `hw5 report`)."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hw5", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help="train a homework model (or load it from the cache) and report its accuracy")
+    train.add_argument("--part", type=int, choices=(1, 2), default=1, help="homework part (default 1)")
+    train.add_argument("--epochs", type=_positive, default=None, help="epochs (default: the part's own)")
+    train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    train.add_argument("--retrain", action="store_true", help="ignore the cache and train again")
+    return p
+
+
+def train(args) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from hw5.cache import train_part
+
+    started = time.perf_counter()
+    trained = train_part(args.part, epochs=args.epochs, seed=args.seed, retrain=args.retrain or None,
+                         verbose=1, progress=lambda msg: print(f"[hw5] {msg}", flush=True))
+    log = trained.log
+    print(f"part {args.part}: test accuracy {log.test_accuracy:.4f} on 10,000 test images "
+          f"({'loaded from cache' if trained.from_cache else 'trained'}; {log.train_seconds:.1f} s of training, "
+          f"{time.perf_counter() - started:.1f} s in all)")
+    if log.time_to_target is not None:
+        print(f"time to {log.target:.0%} test accuracy: {log.time_to_target:.1f} s of training")
+    else:
+        print(f"test accuracy never reached {log.target:.0%}")
+    return 0
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    return {"train": train}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

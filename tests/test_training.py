@@ -1,0 +1,134 @@
+# Part 1 and the training machinery: ≥ 90 % test accuracy, real gradient updates on record,
+# bit-identical reruns for a seed, and a cache that never returns a wrong model.
+import json
+import math
+
+import numpy as np
+import pytest
+
+from hw5.cache import train_part
+from tests.helpers import assert_exact
+
+HOMEWORK_BAR = 0.900   # Part 1 must reach 90.0 % on all 10,000 test images
+MIN_UPDATES = 20       # gradient updates recorded from the first epoch (homework asks for ≥ 5)
+QUICK = dict(epochs=1, subset=512, batch_size=64)  # a seconds-long training run for machinery tests
+
+
+@pytest.mark.training
+def test_part1_reaches_homework_bar(part1, test_images):
+    x_test, y_test = test_images
+    accuracy = float((part1.model.predict(x_test, batch_size=1000, verbose=0).argmax(1) == y_test).mean())
+    print(f"Part 1 test accuracy {accuracy:.4f} on {len(y_test)} images; time to {HOMEWORK_BAR:.0%}: "
+          f"{part1.log.time_to_target} s of training ({part1.log.train_seconds:.1f} s in all)")
+    assert len(y_test) == 10_000
+    assert accuracy == pytest.approx(part1.log.test_accuracy, abs=1e-6)
+    assert accuracy >= HOMEWORK_BAR
+
+
+@pytest.mark.training
+def test_part1_gradient_updates_are_recorded_and_real(part1):
+    updates, epochs = part1.log.updates, part1.log.epochs
+    print(f"{'update':>6} {'loss':>8} {'accuracy':>8}")
+    for u in updates:
+        print(f"{u['update']:>6} {u['loss']:8.4f} {u['accuracy']:8.4f}")
+    assert len(updates) >= MIN_UPDATES
+    assert [u["update"] for u in updates] == list(range(1, len(updates) + 1))
+    losses = np.array([u["loss"] for u in updates])
+    assert np.isfinite(losses).all()
+    assert (np.diff(losses) != 0).all(), "batch loss did not change between updates"
+    assert all(0 <= u["accuracy"] <= 1 for u in updates)
+    assert epochs[0]["loss"] < updates[0]["loss"]
+    assert [e["epoch"] for e in epochs] == list(range(1, len(epochs) + 1))
+    assert all(b["train_seconds"] > a["train_seconds"] for a, b in zip(epochs, epochs[1:]))
+
+
+@pytest.mark.training
+def test_part1_time_to_bar_is_recorded(part1):
+    first = next(e for e in part1.log.epochs if e["test_accuracy"] >= HOMEWORK_BAR)
+    assert part1.log.time_to_target == first["train_seconds"]
+
+
+@pytest.mark.training
+def test_cache_hit_trains_nothing(part1, monkeypatch):
+    # the session fixture trained or loaded Part 1: asking again must load, bit for bit, without fitting
+    import hw5.cache
+
+    monkeypatch.setattr(hw5.cache, "fit", lambda *a, **k: pytest.fail("trained despite a cache entry"))
+    again = train_part(1, retrain=False)
+    assert again.from_cache and again.key == part1.key
+    for a, b in zip(again.model.get_weights(), part1.model.get_weights()):
+        assert_exact(a, b, "cached weights")
+    assert again.log.updates == part1.log.updates
+
+
+def test_same_seed_gives_bit_identical_weights(tmp_path):
+    first = train_part(1, seed=7, cache=tmp_path / "a", **QUICK)
+    second = train_part(1, seed=7, cache=tmp_path / "b", **QUICK)
+    other = train_part(1, seed=8, cache=tmp_path / "c", **QUICK)
+    assert not first.from_cache and not second.from_cache
+    for a, b in zip(first.model.get_weights(), second.model.get_weights()):
+        assert_exact(a, b, "weights of two runs with seed 7")
+    assert any((a != b).any() for a, b in zip(first.model.get_weights(), other.model.get_weights()))
+
+
+def test_cache_key_covers_what_changes_the_result(tmp_path):
+    base = train_part(1, seed=3, cache=tmp_path, **QUICK)
+    assert train_part(1, seed=3, cache=tmp_path, **QUICK).from_cache
+    for change in (dict(seed=4), dict(epochs=2), dict(batch_size=32), dict(subset=256)):
+        changed = train_part(1, cache=tmp_path, **({"seed": 3} | QUICK | change))
+        assert changed.key != base.key and not changed.from_cache, change
+    config = json.loads((base.path / "log.json").read_text())["config"]
+    assert {"architecture", "seed", "epochs", "batch_size", "data", "tensorflow", "keras"} <= set(config)
+
+
+def test_retrain_option_and_env_force_training(tmp_path, monkeypatch):
+    train_part(1, seed=3, cache=tmp_path, **QUICK)
+    assert not train_part(1, seed=3, cache=tmp_path, retrain=True, **QUICK).from_cache
+    monkeypatch.setenv("HW5_RETRAIN", "1")
+    assert not train_part(1, seed=3, cache=tmp_path, **QUICK).from_cache
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "flip_byte", "drop_log", "bad_json"])
+def test_damaged_cache_warns_and_retrains(tmp_path, damage):
+    good = train_part(1, seed=5, cache=tmp_path, **QUICK)
+    model_file, log_file = good.path / "model.keras", good.path / "log.json"
+    blob = bytearray(model_file.read_bytes())
+    if damage == "truncate":
+        model_file.write_bytes(blob[: len(blob) // 2])
+    elif damage == "garbage":
+        model_file.write_bytes(b"not a zip")
+    elif damage == "flip_byte":           # a still-loadable file with one weight changed
+        blob[-100] ^= 0x01
+        model_file.write_bytes(bytes(blob))
+    elif damage == "drop_log":
+        log_file.unlink()
+    else:
+        log_file.write_text("{")
+    with pytest.warns(RuntimeWarning, match="cache entry .* is unusable.*retraining"):
+        again = train_part(1, seed=5, cache=tmp_path, **QUICK)
+    assert not again.from_cache
+    for a, b in zip(again.model.get_weights(), good.model.get_weights()):
+        assert_exact(a, b, "retrained weights (same seed)")
+    assert train_part(1, seed=5, cache=tmp_path, **QUICK).from_cache  # and the entry is whole again
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(part=3), ValueError, "part must be 1 or 2"),
+    (dict(part=1, epochs=0), ValueError, "epochs must be >= 1"),
+    (dict(part=1, batch_size=0), ValueError, "batch_size must be >= 1"),
+    (dict(part=1, epochs=1.5), TypeError, "epochs must be an int"),
+    (dict(part=1, subset=0), ValueError, "subset must be >= 1"),
+])
+def test_train_part_rejects_bad_input(kwargs, error, match, tmp_path):
+    with pytest.raises(error, match=match):
+        train_part(cache=tmp_path, **kwargs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
+def test_part1_bar_holds_for_any_seed(seed):
+    # opt-in (`make seeds` / `pytest -m slow`): five seeds, every one must pass the bar
+    trained = train_part(1, seed=seed)
+    print(f"seed {seed}: test accuracy {trained.log.test_accuracy:.4f}")
+    assert trained.log.test_accuracy >= HOMEWORK_BAR
+    assert not math.isnan(trained.log.test_accuracy)
