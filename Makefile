@@ -7,9 +7,9 @@ PY := $(VENV)/bin/python
 DATA_DIR := /usr/share/datasets/fashion-mnist
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup data test report bench seeds clean
+.PHONY: setup system test report bench seeds clean
 
-setup: $(VENV)/.installed data
+setup: $(VENV)/.installed system
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV) || { $(SUDO) apt-get update && $(SUDO) apt-get install -y python3-venv && $(PYTHON) -m venv $(VENV); }
@@ -17,21 +17,31 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -e '.[test]'
 	touch $@
 
-# The data: HW5_DATA_DIR, Debian's package, or Keras' cache; install the package if none has it.
-data:
-	@if [ -n "$$HW5_DATA_DIR" ] || [ -f $(DATA_DIR)/t10k-labels-idx1-ubyte.gz ] || \
-	    [ -f "$${KERAS_HOME:-$$HOME/.keras}/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz" ]; then \
-	  echo "Fashion-MNIST: found"; \
-	else \
-	  echo "Fashion-MNIST: installing Debian's dataset-fashion-mnist"; \
-	  $(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y dataset-fashion-mnist; \
-	fi
+# System packages, each only when missing: the data (unless HW5_DATA_DIR or Keras' cache has it),
+# Chromium and poppler-utils for the PDF report and its tests. Without apt, say what is missing and go on:
+# the data can still come through Keras' downloader, and the report falls back to HTML.
+system:
+	@missing=""; \
+	if [ -z "$$HW5_DATA_DIR" ] && [ ! -f $(DATA_DIR)/t10k-labels-idx1-ubyte.gz ] && \
+	   [ ! -f "$${KERAS_HOME:-$$HOME/.keras}/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz" ]; then \
+	  missing="$$missing dataset-fashion-mnist"; fi; \
+	command -v chromium >/dev/null || command -v chromium-browser >/dev/null || missing="$$missing chromium"; \
+	command -v pdftotext >/dev/null && command -v pdftoppm >/dev/null || missing="$$missing poppler-utils"; \
+	[ -d /usr/share/fonts/truetype/dejavu ] || missing="$$missing fonts-dejavu-core"; \
+	if [ -z "$$missing" ]; then echo "system packages: all present"; \
+	elif command -v apt-get >/dev/null; then echo "installing:$$missing"; \
+	  $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	else echo "no apt-get: install$$missing yourself (or set HW5_DATA_DIR for the data)"; fi
 
 test: setup
 	$(PY) -m pytest
 
 report: setup
-	$(PY) -m pytest
+	$(VENV)/bin/hw5 report
+
+bench: setup
+	mkdir -p bench
+	$(PY) -m pytest tests/test_bench.py --bench --benchmark-json=bench/benchmarks.json
 
 seeds: setup
 	$(PY) -m pytest -m slow -k any_seed -rP

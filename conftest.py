@@ -20,6 +20,31 @@ import pytest
 def pytest_addoption(parser):
     parser.addoption("--retrain", action="store_true", default=False,
                      help="train the homework models again even when the cache holds them (or HW5_RETRAIN=1)")
+    parser.addoption("--bench", action="store_true", default=False,
+                     help="run the pytest-benchmark timings (skipped by default; `make bench`, `make report`)")
+
+
+def pytest_configure(config):
+    # benchmarks are skipped unless --bench (or --benchmark-only) asks for them; runs before
+    # pytest-benchmark's own (trylast) pytest_configure reads the option
+    if not config.getoption("--bench") and not config.getoption("benchmark_only", False):
+        config.option.benchmark_skip = True
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    from tests.helpers import BENCH_SUMMARY
+
+    summary = config.stash.get(BENCH_SUMMARY, None)
+    if summary is None:
+        return
+    from hw5.bench import format_table
+
+    terminalreporter.section("hw5 benchmark summary")
+    terminalreporter.write_line(format_table(summary["rows"], summary["peak_gflops"]))
+    for t in summary["targets"]:
+        mark = {True: "met", False: "NOT met", None: "not measured"}[t["met"]]
+        value = "–" if t["value"] is None else f"{t['value']:.3g}"
+        terminalreporter.write_line(f"target {t['target']}: {value} {t['op']} {t['bound']}: {mark}")
 
 
 def _progress(config):
@@ -91,3 +116,67 @@ def part2_f64(part2):
 
     model = as_float64(part2.model)
     return model, from_keras(model)
+
+
+# ---- the report: order, title, environment, summary ----------------------------------------------
+
+# Tests run (and the report reads) in the order of the homework and of the data flow.
+MODULE_ORDER = ["test_data", "test_training", "test_models", "test_weights", "test_toeplitz", "test_numpy_net",
+                "test_compare", "test_bench", "test_report"]
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(MODULE_ORDER)}
+    items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))  # stable: keeps order inside a module
+
+
+def pytest_html_report_title(report):
+    report.title = "CS/DS 541 Homework 5 — evidence report"
+
+
+def pytest_metadata(metadata, config):
+    if not config.getoption("htmlpath", None):
+        return  # only a report needs TensorFlow's versions at start-up
+    import datetime
+
+    from hw5.cache import _specs
+
+    metadata.clear()
+    metadata["Date"] = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    try:
+        from hw5.report import environment
+
+        metadata.update(environment())
+    except Exception as exc:  # the tests themselves will say what is wrong with the data
+        metadata["Environment"] = f"incomplete: {type(exc).__name__}: {exc}"
+    metadata["Training seed"] = "0 (change: `hw5 train --seed S`; cache keyed by seed)"
+    metadata["Epochs"] = ", ".join(f"part {p}: {s.epochs} (batch {s.batch_size})" for p, s in _specs().items())
+    metadata["Hypothesis profile"] = os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev")
+
+
+_OUTCOMES: dict[str, str] = {}
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call" or report.outcome != "passed":
+        _OUTCOMES[report.nodeid] = report.outcome
+
+
+def pytest_html_results_summary(prefix, summary, postfix, session):
+    from hw5.report import esc
+    from tests.helpers import BENCH_SUMMARY, EVIDENCE, EXAMPLES
+
+    rows = [(name, value, bound, passed) for name, (value, bound, passed) in EVIDENCE.items()]
+    if EXAMPLES:
+        failed = [t for t in EXAMPLES if _OUTCOMES.get(t) == "failed"]
+        rows.append(("hypothesis examples run", f"{sum(EXAMPLES.values())} over {len(EXAMPLES)} properties",
+                     "every property holds", not failed))
+    for t in session.config.stash.get(BENCH_SUMMARY, {}).get("targets", []):
+        value = "not measured" if t["value"] is None else f"{t['value']:.3g}"
+        rows.append((f"benchmark: {t['target']}", value, f"{t['op']} {t['bound']}", t["met"]))
+    cells = "".join(
+        f"<tr><td>{esc(n)}</td><td>{esc(v)}</td><td>{esc(b)}</td>"
+        f"<td class='{'hw5-pass' if p else 'hw5-fail'}'>{'pass' if p else ('n/a' if p is None else 'FAIL')}</td></tr>"
+        for n, v, b, p in rows)
+    prefix.append(f"<div id='hw5-summary'><h2>Homework evidence at a glance</h2><table class='hw5-table'><thead><tr><th>claim</th>"
+                  f"<th>measured</th><th>bar</th><th>result</th></tr></thead><tbody>{cells}</tbody></table></div>")

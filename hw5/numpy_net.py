@@ -56,7 +56,9 @@ class Dense:
     out_shape: tuple  # the neuron grid, e.g. (26, 26, 64) for the conv layer, (1024,) for a dense one
 
     def __call__(self, x):
-        return x @ self.W + self.b
+        out = x @ self.W
+        out += self.b  # in place: the conv layer's output is 43264 numbers per image
+        return out
 
 
 @dataclass

@@ -2,7 +2,30 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from numpy.testing import assert_array_equal
+
+# where test_bench_summary leaves the benchmark summary for the terminal summary and the report
+BENCH_SUMMARY = pytest.StashKey[dict]()
+# figures the tests establish, for the summary at the top of the report: name -> (value, bound, passed)
+EVIDENCE: dict[str, tuple] = {}
+# hypothesis examples run per property test (counted by `example_note`)
+EXAMPLES: dict[str, int] = {}
+
+
+def example_note(text: str) -> None:
+    """hypothesis.note() the case, and count it for the report."""
+    import os
+
+    from hypothesis import note
+
+    note(text)
+    test = os.environ.get("PYTEST_CURRENT_TEST", "?").split(" ")[0]
+    EXAMPLES[test] = EXAMPLES.get(test, 0) + 1
+
+
+def evidence(name: str, value, bound: str, passed: bool) -> None:
+    EVIDENCE[name] = (value, bound, bool(passed))
 
 
 def worst(actual, expected) -> tuple[float, tuple]:

@@ -9,6 +9,8 @@ from numpy.testing import assert_array_equal
 
 from hw5 import data
 from hw5.data import FILES, DataError, load_fashion_mnist
+from hw5.report import section, table
+from pytest_html.extras import html
 
 
 @pytest.fixture
@@ -36,8 +38,15 @@ def rewrite(path, edit):
     path.write_bytes(gzip.compress(bytes(edit(raw)), compresslevel=1))
 
 
-def test_load_fashion_mnist_shapes_and_dtypes(fashion):
+def test_load_fashion_mnist_shapes_and_dtypes(fashion, extras):
     (x_train, y_train), (x_test, y_test) = fashion
+    source = data.data_source()
+    extras.append(html(section(
+        "Data: Fashion-MNIST, verified",
+        table(["file", "SHA-256 of the decompressed bytes (pinned, checked)"], source.sha256.items(),
+              f"read from {source.directory} ({source.origin})"),
+        table(["split", "images", "labels"], [("train", x_train.shape, y_train.shape),
+                                              ("test", x_test.shape, y_test.shape)]))))
     assert (x_train.shape, y_train.shape, x_test.shape, y_test.shape) == ((60000, 28, 28), (60000,),
                                                                          (10000, 28, 28), (10000,))
     assert {a.dtype for a in (x_train, y_train, x_test, y_test)} == {np.dtype(np.uint8)}

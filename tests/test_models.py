@@ -1,8 +1,13 @@
 # Architecture: the Part-2 net is exactly the homework's, layer by layer; Part 1 builds and is ours.
+import math
+
 import keras
 import pytest
+from pytest_html.extras import html
 
 from hw5.models import PART2_PARAMS, as_float64, build_part1_model, build_part2_model
+from hw5.numpy_net import from_keras
+from hw5.report import section, table
 
 PART2_LAYERS = [
     # (type, output shape, params, config that must hold)
@@ -30,8 +35,15 @@ def test_part2_layer_matches_homework(index):
         assert got == value, f"layer {index} ({kind}) {key}: {got!r} != {value!r}"
 
 
-def test_part2_model_order_input_and_size():
+def test_part2_model_order_input_and_size(extras):
     model = build_part2_model()
+    derived = {name: (shape, n) for name, shape, n in from_keras(model).neuron_counts()}
+    rows = [(layer.name, type(layer).__name__, tuple(layer.output.shape[1:]), f"{layer.count_params():,}",
+             derived.get(layer.name, ("(reshape only)", "–"))[1], math.prod(layer.output.shape[1:]))
+            for layer in model.layers]
+    extras.append(html(section("Part 2: the homework architecture", table(
+        ["layer", "type", "Keras output shape", "params", "neurons (our derivation)", "neurons (Keras)"], rows,
+        f"{model.count_params():,} parameters"))))
     assert [type(layer).__name__ for layer in model.layers] == [kind for kind, *_ in PART2_LAYERS]
     assert tuple(model.input_shape) == (None, 28, 28, 1)
     assert model.count_params() == PART2_PARAMS == 11_087_498

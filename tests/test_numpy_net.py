@@ -7,14 +7,14 @@ import math
 import keras
 import numpy as np
 import pytest
-from hypothesis import given, note
+from hypothesis import given
 
 import hw5.numpy_net
 import hw5.toeplitz
 from hw5.models import build_part2_model
 from hw5.numpy_net import Dense, MaxPool, ReLU, Softmax, from_keras, max_pool2d, max_pool2d_vectorized
 from tests import tolerances as tol
-from tests.helpers import assert_exact, assert_within
+from tests.helpers import assert_exact, assert_within, example_note
 from tests.strategies import pool_cases
 
 
@@ -23,7 +23,7 @@ def test_max_pool2d_matches_tf(case):
     import tensorflow as tf
 
     x, pool, strides = case
-    note(f"x {x.shape} {x.dtype}, pool {pool}, strides {strides}")
+    example_note(f"x {x.shape} {x.dtype}, pool {pool}, strides {strides}")
     expected = tf.nn.max_pool2d(tf.constant(x), pool, strides, "VALID").numpy()
     assert expected.dtype == x.dtype
     # max picks one of the inputs: no rounding, so the results must be identical
@@ -33,7 +33,7 @@ def test_max_pool2d_matches_tf(case):
 @given(pool_cases())
 def test_max_pool2d_loop_equals_vectorized(case):
     x, pool, strides = case
-    note(f"x {x.shape} {x.dtype}, pool {pool}, strides {strides}")
+    example_note(f"x {x.shape} {x.dtype}, pool {pool}, strides {strides}")
     assert_exact(max_pool2d_vectorized(x, pool, strides), max_pool2d(x, pool, strides), "vectorized max-pool")
 
 
@@ -41,6 +41,7 @@ def test_max_pool2d_loop_equals_vectorized(case):
 def test_max_pool_and_relu_commute(case):
     # max is monotone, so MaxPool∘ReLU == ReLU∘MaxPool: the homework's pool-then-ReLU order is no accident
     x, pool, strides = case
+    example_note(f"x {x.shape} {x.dtype}, pool {pool}, strides {strides}")
     relu = lambda a: np.maximum(a, 0)  # noqa: E731
     assert_exact(relu(max_pool2d(x, pool, strides)), max_pool2d(relu(x), pool, strides), "pool/ReLU order")
 

@@ -4,12 +4,14 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import example, given, note
+from hypothesis import example, given
 from hypothesis import strategies as st
 
+from hw5.report import section, sparsity_figure, table
 from hw5.toeplitz import conv2d_as_dense, conv2d_as_sparse, conv_output_shape
+from pytest_html.extras import html
 from tests import tolerances as tol
-from tests.helpers import assert_exact, assert_within
+from tests.helpers import assert_exact, assert_within, example_note
 from tests.strategies import ConvCase, conv_cases
 
 
@@ -73,7 +75,7 @@ SAME_STRIDE2 = ConvCase(np.arange(2 * 6 * 5 * 2, dtype=np.float32).reshape(2, 6,
 @given(conv_cases())
 @example(SAME_STRIDE2)
 def test_conv2d_as_dense_matches_float64_loop(case):
-    note(case.describe())
+    example_note(case.describe())
     expected = conv2d_loop(case.x, case.kernel, case.bias, case.strides, case.padding)
     actual = dense_apply(case, np.float64)
     assert_within(actual, expected, tol.CONV_F64_VS_LOOP, f"dense vs loop conv, {case.describe()}")
@@ -82,7 +84,7 @@ def test_conv2d_as_dense_matches_float64_loop(case):
 @given(conv_cases(dtype=np.float32))
 @example(SAME_STRIDE2)
 def test_conv2d_as_dense_matches_tf_conv2d(case):
-    note(case.describe())
+    example_note(case.describe())
     expected = tf_conv(case.x, case.kernel, case.bias, case.strides, case.padding)
     actual = dense_apply(case)
     assert actual.dtype == np.float32
@@ -97,7 +99,7 @@ def test_conv2d_as_dense_matches_tf_conv2d(case):
 def test_conv2d_as_dense_entries_are_kernel_copies(case):
     # Row p of W is the convolution of the one-hot image e_p: every entry is exactly one kernel weight
     # times 1.0, or 0. So W must equal, bit for bit, the loop convolution of the identity basis.
-    note(case.describe())
+    example_note(case.describe())
     W, b = conv2d_as_dense(case.kernel, None, case.input_shape, case.strides, case.padding)
     basis = np.eye(math.prod(case.input_shape)).reshape(-1, *case.input_shape)
     expected = conv2d_loop(basis, case.kernel, None, case.strides, case.padding).reshape(len(basis), -1)
@@ -109,7 +111,7 @@ def test_conv2d_as_dense_entries_are_kernel_copies(case):
 @given(conv_cases(), st.sampled_from([0.5, 2.0, -4.0]))
 def test_conv2d_as_dense_is_linear_in_kernel(case, a):
     # entries are copies, so W(a·K1 + K2) == a·W(K1) + W(K2) exactly (same elementwise arithmetic)
-    note(case.describe())
+    example_note(case.describe())
     k2 = case.kernel[::-1, ::-1].copy()
     w1, _ = conv2d_as_dense(case.kernel, None, case.input_shape, case.strides, case.padding)
     w2, _ = conv2d_as_dense(k2, None, case.input_shape, case.strides, case.padding)
@@ -119,7 +121,7 @@ def test_conv2d_as_dense_is_linear_in_kernel(case, a):
 
 @given(conv_cases())
 def test_conv2d_as_dense_shapes_and_dtype(case):
-    note(case.describe())
+    example_note(case.describe())
     W, b = conv2d_as_dense(case.kernel, case.bias, case.input_shape, case.strides, case.padding)
     h_out, w_out, c_out = conv_output_shape(case.input_shape, case.kernel.shape[:2], case.strides, case.padding,
                                             case.kernel.shape[3])
@@ -133,7 +135,7 @@ def test_conv2d_as_dense_shapes_and_dtype(case):
 
 @given(conv_cases())
 def test_conv2d_as_sparse_equals_dense(case):
-    note(case.describe())
+    example_note(case.describe())
     dense_w, dense_b = conv2d_as_dense(case.kernel, case.bias, case.input_shape, case.strides, case.padding)
     sparse_w, sparse_b = conv2d_as_sparse(case.kernel, case.bias, case.input_shape, case.strides, case.padding)
     assert_exact(sparse_w.toarray(), dense_w, f"sparse Toeplitz, {case.describe()}")
@@ -149,12 +151,19 @@ def test_conv_output_shape_known_values(size, k, s, padding, expected):
     assert conv_output_shape((size, size + 1, 2), (k, 1), (s, 1), padding, 5) == (expected, size + 1, 5)
 
 
-def test_homework_toeplitz_matrix_shape():
+def test_homework_toeplitz_matrix_shape(extras):
     # the homework layer: 28×28×1 → 26×26×64, a 784 × 43264 matrix; every output neuron sees 9 pixels
     kernel = np.random.default_rng(0).standard_normal((3, 3, 1, 64)).astype(np.float32)
     W, b = conv2d_as_dense(kernel, np.ones(64, np.float32), (28, 28, 1))
+    nnz = int((W != 0).sum())
+    extras.append(html(section(
+        "Part 2: the conv layer as a dense (Toeplitz) matrix",
+        table(["W shape", "b shape", "non-zeros", "density", "non-zeros per column"],
+              [(W.shape, b.shape, f"{nnz:,}", f"{nnz / W.size:.4%}", int((W[:, 0] != 0).sum()))],
+              "homework layer 28×28×1 → 26×26×64 (seeded random kernel; the trained one has the same pattern)"),
+        sparsity_figure(W))))
     assert W.shape == (784, 43264) and b.shape == (43264,)
-    assert int((W != 0).sum()) == 26 * 26 * 64 * 9
+    assert nnz == 26 * 26 * 64 * 9
 
 
 # Bad input: a clear error naming the argument.

@@ -6,8 +6,11 @@ import math
 import numpy as np
 import pytest
 
+from pytest_html.extras import html
+
+from hw5 import report
 from hw5.cache import train_part
-from tests.helpers import assert_exact
+from tests.helpers import assert_exact, evidence
 
 HOMEWORK_BAR = 0.900   # Part 1 must reach 90.0 % on all 10,000 test images
 MIN_UPDATES = 20       # gradient updates recorded from the first epoch (homework asks for ≥ 5)
@@ -15,9 +18,26 @@ QUICK = dict(epochs=1, subset=512, batch_size=64)  # a seconds-long training run
 
 
 @pytest.mark.training
-def test_part1_reaches_homework_bar(part1, test_images):
+def test_part1_reaches_homework_bar(part1, test_images, extras):
     x_test, y_test = test_images
     accuracy = float((part1.model.predict(x_test, batch_size=1000, verbose=0).argmax(1) == y_test).mean())
+    log = part1.log
+    summary = []
+    part1.model.summary(print_fn=lambda line, **kw: summary.append(line), line_length=90)
+    extras.append(html(report.section(
+        "Part 1: our CNN — test accuracy on all 10,000 test images",
+        f"<p><b>test accuracy {accuracy:.4f}</b> (bar {HOMEWORK_BAR:.3f}); time to {HOMEWORK_BAR:.0%}: "
+        f"{log.time_to_target if log.time_to_target is None else f'{log.time_to_target:.1f} s'} of training, "
+        f"{log.train_seconds:.1f} s in all ({'loaded from the cache' if part1.from_cache else 'trained in this run'})</p>",
+        report.table(["epoch", "train loss", "train accuracy", "test loss", "test accuracy", "training s (cum.)"],
+                     [(e["epoch"], f"{e['loss']:.4f}", f"{e['accuracy']:.4f}", f"{e['test_loss']:.4f}",
+                       f"{e['test_accuracy']:.4f}", f"{e['train_seconds']:.1f}") for e in log.epochs], "per epoch"),
+        report.pre("\n".join(summary)))))
+    evidence("Part 1 test accuracy (10,000 images)", f"{accuracy:.4f}", f">= {HOMEWORK_BAR}",
+             accuracy >= HOMEWORK_BAR)
+    evidence("Part 1 time to 90 % (training seconds)",
+             "never" if log.time_to_target is None else f"{log.time_to_target:.1f} s", "<= 90 s (target)",
+             log.time_to_target is not None and log.time_to_target <= 90)
     print(f"Part 1 test accuracy {accuracy:.4f} on {len(y_test)} images; time to {HOMEWORK_BAR:.0%}: "
           f"{part1.log.time_to_target} s of training ({part1.log.train_seconds:.1f} s in all)")
     assert len(y_test) == 10_000
@@ -26,8 +46,14 @@ def test_part1_reaches_homework_bar(part1, test_images):
 
 
 @pytest.mark.training
-def test_part1_gradient_updates_are_recorded_and_real(part1):
+def test_part1_gradient_updates_are_recorded_and_real(part1, extras):
     updates, epochs = part1.log.updates, part1.log.epochs
+    extras.append(html(report.section(
+        f"Part 1: the first {len(updates)} gradient updates on the training set",
+        report.training_curves(part1.log),
+        report.table(["update", "batch loss", "batch accuracy", "running loss (Keras bar)", "running accuracy"],
+                     [(u["update"], f"{u['loss']:.4f}", f"{u['accuracy']:.4f}", f"{u['running_loss']:.4f}",
+                       f"{u['running_accuracy']:.4f}") for u in updates]))))
     print(f"{'update':>6} {'loss':>8} {'accuracy':>8}")
     for u in updates:
         print(f"{u['update']:>6} {u['loss']:8.4f} {u['accuracy']:8.4f}")

@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 
 from hw5.models import build_part2_model
-from hw5.weights import extract_weights
+from hw5.report import section, table
+from hw5.weights import describe, extract_weights
+from pytest_html.extras import html
 from tests.helpers import assert_exact
 
 PART2_SHAPES = {
@@ -20,8 +22,10 @@ def test_extract_weights_names_and_shapes():
 
 
 @pytest.mark.training
-def test_extract_weights_copies_trained_variables(part2):
+def test_extract_weights_copies_trained_variables(part2, extras):
     weights = extract_weights(part2.model)
+    extras.append(html(section("Part 2: weights extracted from model.trainable_variables", table(
+        ["name", "shape", "dtype", "size"], [(n, s, d, f"{k:,}") for n, s, d, k in describe(weights)]))))
     for var, (name, array) in zip(part2.model.trainable_variables, weights.items()):
         assert_exact(array, var.numpy(), f"extracted {name}")
         assert array.dtype == np.float32
