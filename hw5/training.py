@@ -1,4 +1,4 @@
-"""Step 3 — train: seeded, deterministic training with a log of every early gradient update, and a cache.
+"""Step 3 — train: seeded, deterministic training with a log of every early gradient update.
 
 `fit` trains a compiled-here Keras model and returns a `TrainLog`:
 
@@ -10,7 +10,7 @@
 * ``time_to_target``: training seconds until test accuracy first reached `target` (None if never).
 
 `keras.utils.set_random_seed` plus TensorFlow op determinism make a seed give bit-identical weights.
-The cache (`train_part`) is in hw5/cache.py's neighbour functions below.
+Training once and reusing the result (the cache, `train_part`) lives in hw5/cache.py.
 """
 from __future__ import annotations
 

@@ -114,7 +114,7 @@ def test_retrain_option_and_env_force_training(tmp_path, monkeypatch):
     assert not train_part(1, seed=3, cache=tmp_path, **QUICK).from_cache
 
 
-@pytest.mark.parametrize("damage", ["truncate", "garbage", "flip_byte", "drop_log", "bad_json"])
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "other_weights", "drop_log", "bad_json"])
 def test_damaged_cache_warns_and_retrains(tmp_path, damage):
     good = train_part(1, seed=5, cache=tmp_path, **QUICK)
     model_file, log_file = good.path / "model.keras", good.path / "log.json"
@@ -123,9 +123,10 @@ def test_damaged_cache_warns_and_retrains(tmp_path, damage):
         model_file.write_bytes(blob[: len(blob) // 2])
     elif damage == "garbage":
         model_file.write_bytes(b"not a zip")
-    elif damage == "flip_byte":           # a still-loadable file with one weight changed
-        blob[-100] ^= 0x01
-        model_file.write_bytes(bytes(blob))
+    elif damage == "other_weights":       # a valid model file, but not the trained model
+        from hw5.models import build_part1_model
+
+        build_part1_model().save(model_file)
     elif damage == "drop_log":
         log_file.unlink()
     else:
