@@ -121,7 +121,7 @@ def part2_f64(part2):
 # ---- the report: order, title, environment, summary ----------------------------------------------
 
 # Tests run (and the report reads) in the order of the homework and of the data flow.
-MODULE_ORDER = ["test_data", "test_training", "test_models", "test_weights", "test_toeplitz", "test_numpy_net",
+MODULE_ORDER = ["test_data", "test_training", "test_cli", "test_models", "test_weights", "test_toeplitz", "test_numpy_net",
                 "test_compare", "test_bench", "test_report"]
 
 
