@@ -58,14 +58,21 @@ def sparse_layer(W_csr, b):
 
 
 def im2col_layer(kernel, bias):
-    """'valid', stride-1 conv as one matmul of all 3×3 patches with the kernel (no Toeplitz matrix)."""
+    """'valid', stride-1 conv as one matmul of all patches with the kernel (no Toeplitz matrix).
+
+    Each patch row gets a trailing 1 and the kernel matrix a trailing bias row, so the bias costs no
+    extra pass over the (N·H'·W', C_out) output.
+    """
     kh, kw, c_in, c_out = kernel.shape
-    flat_kernel = kernel.reshape(kh * kw * c_in, c_out)
+    weights = np.vstack([kernel.reshape(kh * kw * c_in, c_out), bias[None]])  # (kh·kw·C + 1, C_out)
 
     def conv(x):
-        patches = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(1, 2))  # (N, H', W', C, kh, kw)
-        patches = patches.transpose(0, 1, 2, 4, 5, 3).reshape(-1, kh * kw * c_in)    # (N·H'·W', kh·kw·C)
-        return (patches @ flat_kernel + bias).reshape(len(x), -1)
+        n, h, w, _ = x.shape
+        patches = np.empty((n, h - kh + 1, w - kw + 1, kh * kw * c_in + 1), x.dtype)
+        patches[..., -1] = 1
+        windows = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(1, 2))  # (N, H', W', C, kh, kw)
+        patches[..., :-1] = windows.transpose(0, 1, 2, 4, 5, 3).reshape(*patches.shape[:3], -1)
+        return (patches.reshape(-1, patches.shape[-1]) @ weights).reshape(n, -1)
 
     return conv
 
@@ -111,6 +118,7 @@ def summarize(rows: list[dict], peak_gflops: float | None) -> list[dict]:
 
 
 def format_table(summary: list[dict], peak_gflops: float | None) -> str:
+    """The summary as fixed-width text (what `make bench` prints at the end)."""
     lines = [f"matmul peak (float32 {PEAK_SIZE}³): {peak_gflops:.1f} GFLOP/s" if peak_gflops else "peak: n/a",
              f"{'group':<24} {'path':<14} {'mean':>10} {'× TF':>7} {'multiply-adds':>14} {'GFLOP/s':>8} {'of peak':>8}"]
     for r in summary:

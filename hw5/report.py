@@ -69,18 +69,19 @@ def _plt():
 
 def training_curves(log) -> str:
     plt = _plt()
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3))
+    fig, (a, b, c) = plt.subplots(1, 3, figsize=(10, 2.8))
     steps = [u["update"] for u in log.updates]
-    a.plot(steps, [u["loss"] for u in log.updates], ".-", label="batch loss")
-    a.set_xlabel("gradient update"), a.set_ylabel("loss"), a.set_title("first gradient updates")
-    a2 = a.twinx()
-    a2.plot(steps, [u["accuracy"] for u in log.updates], ".-", color="tab:orange", label="batch accuracy")
-    a2.set_ylabel("accuracy")
+    a.plot(steps, [u["loss"] for u in log.updates], ".-")
+    a.set_xlabel("gradient update"), a.set_ylabel("batch loss"), a.set_title("loss, first updates", fontsize=9)
+    b.plot(steps, [u["accuracy"] for u in log.updates], ".-", color="tab:orange")
+    b.set_xlabel("gradient update"), b.set_ylabel("batch accuracy"), b.set_title("accuracy, first updates", fontsize=9)
     epochs = [e["epoch"] for e in log.epochs]
-    b.plot(epochs, [e["accuracy"] for e in log.epochs], "o-", label="train")
-    b.plot(epochs, [e["test_accuracy"] for e in log.epochs], "s-", label="test")
-    b.axhline(log.target, color="grey", ls="--", label=f"{log.target:.0%} bar")
-    b.set_xlabel("epoch"), b.set_ylabel("accuracy"), b.set_title("per epoch"), b.legend()
+    c.plot(epochs, [e["accuracy"] for e in log.epochs], "o-", label="train")
+    c.plot(epochs, [e["test_accuracy"] for e in log.epochs], "s-", label="test")
+    c.axhline(log.target, color="grey", ls="--", label=f"{log.target:.0%} bar")
+    c.set_xlabel("epoch"), c.set_ylabel("accuracy"), c.set_title("per epoch", fontsize=9), c.legend(fontsize=8)
+    c.set_xticks(epochs)
+    fig.tight_layout()
     return figure(fig, "training curves")
 
 
@@ -116,7 +117,7 @@ def sparsity_figure(W, rows: int = 84, cols: int = 26 * 64 * 2) -> str:
 
 def bench_figure(summary_rows) -> str:
     plt = _plt()
-    groups = [g for g in dict.fromkeys(r["group"] for r in summary_rows) if r_has_ratio(summary_rows, g)]
+    groups = [g for g in dict.fromkeys(r["group"] for r in summary_rows) if _has_ratio(summary_rows, g)]
     fig, axes = plt.subplots(1, len(groups), figsize=(3.2 * len(groups), 2.8), squeeze=False)
     for ax, group in zip(axes[0], groups):
         rows = [r for r in summary_rows if r["group"] == group]
@@ -126,7 +127,7 @@ def bench_figure(summary_rows) -> str:
     return figure(fig, "benchmark means")
 
 
-def r_has_ratio(rows, group) -> bool:
+def _has_ratio(rows, group) -> bool:
     return any(r["group"] == group and r.get("ratio_to_tf") is not None for r in rows)
 
 
