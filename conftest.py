@@ -3,7 +3,8 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter, before any import
 
-from hypothesis import HealthCheck, settings
+import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
 
 # dev: quick local runs. ci: 200 examples per property (the issue asks ≥ 100), derandomized so CI is reproducible.
 # deadline=None: TensorFlow's first call in a process takes seconds.
@@ -12,9 +13,6 @@ settings.register_profile("dev", max_examples=25, deadline=None,
 settings.register_profile("ci", max_examples=200, deadline=None, derandomize=True, print_blob=True,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
-
-
-import pytest
 
 
 def pytest_addoption(parser):
