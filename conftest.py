@@ -29,6 +29,7 @@ def pytest_configure(config):
         config.option.benchmark_skip = True
 
 
+@pytest.hookimpl(trylast=True)  # after pytest-benchmark's tables: the summary is the last thing printed
 def pytest_terminal_summary(terminalreporter, config):
     from tests.helpers import BENCH_SUMMARY
 

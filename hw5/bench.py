@@ -9,7 +9,7 @@ Layer paths, all computing conv(x) for x (N, 28, 28, 1) → (N, 26, 26, 64), fla
 
 `summarize` turns mean times into the table a reader takes in at a glance: time, ratio to TF conv,
 multiply-adds, GFLOP/s (2 FLOPs per multiply-add) and the fraction of the machine's matmul peak
-(measured in the same run by a large float32 `np.matmul`).
+(measured in the same run by a large float32 `np.matmul`, from its fastest round).
 """
 from __future__ import annotations
 
@@ -120,9 +120,9 @@ def summarize(rows: list[dict], peak_gflops: float | None) -> list[dict]:
 def format_table(summary: list[dict], peak_gflops: float | None) -> str:
     """The summary as fixed-width text (what `make bench` prints at the end)."""
     lines = [f"matmul peak (float32 {PEAK_SIZE}³): {peak_gflops:.1f} GFLOP/s" if peak_gflops else "peak: n/a",
-             f"{'group':<24} {'path':<14} {'mean':>10} {'× TF':>7} {'multiply-adds':>14} {'GFLOP/s':>8} {'of peak':>8}"]
+             f"{'group':<31} {'path':<16} {'mean':>10} {'× TF':>7} {'multiply-adds':>14} {'GFLOP/s':>8} {'of peak':>8}"]
     for r in summary:
         fmt = lambda v, f: format(v, f) if v is not None else "–"  # noqa: E731
-        lines.append(f"{r['group']:<24} {r['path']:<14} {r['mean_s'] * 1e3:8.2f}ms {fmt(r['ratio_to_tf'], '7.2f')} "
+        lines.append(f"{r['group']:<31} {r['path']:<16} {r['mean_s'] * 1e3:8.2f}ms {fmt(r['ratio_to_tf'], '7.2f')} "
                      f"{fmt(r.get('macs'), '14,d')} {fmt(r['gflops'], '8.1f')} {fmt(r['peak_fraction'], '8.0%')}")
     return "\n".join(lines)
