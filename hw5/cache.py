@@ -83,13 +83,14 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         raise
 
 
-def _prepared_data(subset: int | None):
+def _raw_data(subset: int | None):
+    """uint8 training images (first `subset`), labels, test set as the models take it, data source."""
     from hw5.data import data_source, load_fashion_mnist, preprocess
 
     (x_train, y_train), (x_test, y_test) = load_fashion_mnist()
     if subset is not None:
         x_train, y_train = x_train[:subset], y_train[:subset]
-    return preprocess(x_train), y_train, preprocess(x_test), y_test, data_source()
+    return x_train, y_train, preprocess(x_test), y_test, data_source()
 
 
 def _load(entry: Path, config: dict, x_test, y_test):
@@ -147,7 +148,7 @@ def train_part(part: int, *, epochs: int | None = None, seed: int = 0, batch_siz
         subset = _positive_int(subset, "subset")
     retrain = os.environ.get("HW5_RETRAIN", "") not in ("", "0") if retrain is None else retrain
 
-    x_train, y_train, x_test, y_test, source = _prepared_data(subset)
+    x_train, y_train, x_test, y_test, source = _raw_data(subset)
     make_deterministic(seed)
     model = spec.build()
     config = dict(format=FORMAT, part=part, architecture=model.get_config(), seed=seed, epochs=epochs,
@@ -165,7 +166,9 @@ def train_part(part: int, *, epochs: int | None = None, seed: int = 0, batch_siz
     if progress:
         progress(f"part {part}: training {epochs} epoch(s), batch {batch_size}, seed {seed} "
                  f"(cache miss: {entry})")
-    log = fit(model, x_train, y_train, epochs=epochs, batch_size=batch_size, seed=seed,
+    from hw5.data import preprocess  # the training images are only needed on a cache miss
+
+    log = fit(model, preprocess(x_train), y_train, epochs=epochs, batch_size=batch_size, seed=seed,
               learning_rate=spec.learning_rate, cosine=spec.cosine, x_test=x_test, y_test=y_test,
               verbose=verbose, progress=progress)
     try:
