@@ -65,6 +65,13 @@ def _plt():
     return plt
 
 
+def epoch_table(log) -> str:
+    """The per-epoch training log (train and test loss/accuracy, cumulative training seconds)."""
+    return table(["epoch", "train loss", "train accuracy", "test loss", "test accuracy", "training s (cum.)"],
+                 [(e["epoch"], f"{e['loss']:.4f}", f"{e['accuracy']:.4f}", f"{e['test_loss']:.4f}",
+                   f"{e['test_accuracy']:.4f}", f"{e['train_seconds']:.1f}") for e in log.epochs], "per epoch")
+
+
 # ---- figures -----------------------------------------------------------------------------------------
 
 def training_curves(log) -> str:

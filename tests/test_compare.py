@@ -31,9 +31,7 @@ def test_part2_trained_and_accuracy_recorded(part2, test_images, extras):
         "Part 2: training the exact net",
         f"<p>{len(part2.log.epochs)} epochs; test accuracy <b>{part2.log.test_accuracy:.4f}</b> "
         f"({'loaded from the cache' if part2.from_cache else 'trained in this run'})</p>",
-        report.table(["epoch", "train loss", "train accuracy", "test accuracy", "training s (cum.)"],
-                     [(e["epoch"], f"{e['loss']:.4f}", f"{e['accuracy']:.4f}", f"{e['test_accuracy']:.4f}",
-                       f"{e['train_seconds']:.1f}") for e in part2.log.epochs]))))
+        report.epoch_table(part2.log))))
     print(f"Part 2: {len(part2.log.epochs)} epochs, test accuracy {part2.log.test_accuracy:.4f}"
           f" ({'cache' if part2.from_cache else 'trained now'})")
     assert part2.log.test_accuracy >= PART2_MIN_ACCURACY

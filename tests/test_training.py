@@ -29,9 +29,7 @@ def test_part1_reaches_homework_bar(part1, test_images, extras):
         f"<p><b>test accuracy {accuracy:.4f}</b> (bar {HOMEWORK_BAR:.3f}); time to {HOMEWORK_BAR:.0%}: "
         f"{log.time_to_target if log.time_to_target is None else f'{log.time_to_target:.1f} s'} of training, "
         f"{log.train_seconds:.1f} s in all ({'loaded from the cache' if part1.from_cache else 'trained in this run'})</p>",
-        report.table(["epoch", "train loss", "train accuracy", "test loss", "test accuracy", "training s (cum.)"],
-                     [(e["epoch"], f"{e['loss']:.4f}", f"{e['accuracy']:.4f}", f"{e['test_loss']:.4f}",
-                       f"{e['test_accuracy']:.4f}", f"{e['train_seconds']:.1f}") for e in log.epochs], "per epoch"),
+        report.epoch_table(log),
         report.pre("\n".join(summary)))))
     evidence("Part 1 test accuracy (10,000 images)", f"{accuracy:.4f}", f">= {HOMEWORK_BAR}",
              accuracy >= HOMEWORK_BAR)
