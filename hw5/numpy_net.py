@@ -20,18 +20,19 @@ import numpy as np
 from hw5.toeplitz import _pair, conv2d_as_dense, conv_output_shape
 
 
-def _check_nhwc(x, name: str = "x") -> np.ndarray:
+def _pool_args(x, pool_size, strides):
+    """Checked (x, (ph, pw), (sh, sw), (h_out, w_out)) for a 'valid' pooling of channels-last x."""
     x = np.asarray(x)
     if x.ndim != 4:
-        raise ValueError(f"{name} must be channels-last (N, H, W, C), got shape {x.shape}")
-    return x
+        raise ValueError(f"x must be channels-last (N, H, W, C), got shape {x.shape}")
+    pool, step = _pair(pool_size, "pool_size"), _pair(strides, "strides")
+    h_out, w_out, _ = conv_output_shape(x.shape[1:], pool, step, "valid", x.shape[3])
+    return x, pool, step, (h_out, w_out)
 
 
 def max_pool2d(x, pool_size=2, strides=2) -> np.ndarray:
     """Max-pooling, 'valid' padding, on (N, H, W, C): the homework's loop over pooling windows."""
-    x = _check_nhwc(x)
-    (ph, pw), (sh, sw) = _pair(pool_size, "pool_size"), _pair(strides, "strides")
-    h_out, w_out, _ = conv_output_shape(x.shape[1:], (ph, pw), (sh, sw), "valid", x.shape[3])
+    x, (ph, pw), (sh, sw), (h_out, w_out) = _pool_args(x, pool_size, strides)
     out = np.empty((x.shape[0], h_out, w_out, x.shape[3]), x.dtype)
     for i in range(h_out):
         for j in range(w_out):
@@ -41,9 +42,7 @@ def max_pool2d(x, pool_size=2, strides=2) -> np.ndarray:
 
 def max_pool2d_vectorized(x, pool_size=2, strides=2) -> np.ndarray:
     """The same as `max_pool2d`, without a Python loop (strided view of all windows)."""
-    x = _check_nhwc(x)
-    (ph, pw), (sh, sw) = _pair(pool_size, "pool_size"), _pair(strides, "strides")
-    h_out, w_out, _ = conv_output_shape(x.shape[1:], (ph, pw), (sh, sw), "valid", x.shape[3])
+    x, (ph, pw), (sh, sw), (h_out, w_out) = _pool_args(x, pool_size, strides)
     windows = np.lib.stride_tricks.sliding_window_view(x, (ph, pw), axis=(1, 2))  # (N, H', W', C, ph, pw)
     return windows[:, ::sh, ::sw][:, :h_out, :w_out].max(axis=(4, 5))
 
