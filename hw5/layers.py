@@ -32,7 +32,7 @@ def _pool_args(x, pool_size, strides, padding):
         raise ValueError(f"x must be channels-last (N, H, W, C) with H, W, C >= 1, got shape {x.shape}")
     pool, step, padding = _pair(pool_size, "pool_size"), _pair(strides, "strides"), _padding(padding)
     (h_out, *rows), (w_out, *cols) = (_axis_geometry(size, k, s, padding, axis) for size, k, s, axis
-                                      in zip(x.shape[1:3], pool, step, ("height", "width")))
+                                      in zip(x.shape[1:], pool, step, ("height", "width")))   # H and W
     if padding == "same":
         if not np.issubdtype(x.dtype, np.floating):
             raise TypeError(f"x must be floating point for 'same' max-pooling (−inf padding), got {x.dtype}")

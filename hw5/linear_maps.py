@@ -75,7 +75,7 @@ def avg_pool_as_dense(input_shape, pool_size, strides=None, padding="valid", dty
 def global_avg_pool_as_dense(input_shape, dtype=np.float32):
     """(M, b): GlobalAveragePooling2D, (H·W·C, C), entries 1/(H·W) — one 'valid' window over everything."""
     h, w, _ = _input_shape(input_shape)
-    return avg_pool_as_dense(input_shape, (h, w), (h, w), "valid", dtype)
+    return avg_pool_as_dense(input_shape, (h, w), dtype=dtype)
 
 
 def _padding_pairs(padding) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -115,15 +115,14 @@ def batch_norm_scale(gamma, beta, mean, variance, epsilon: float, axis: int, sha
     (the per-image shape, without the batch axis); s and t are broadcast along every other axis.
     """
     dt = _float_dtype(dtype)
-    mean, variance = np.asarray(mean, np.float64), np.asarray(variance, np.float64)
+    gamma, beta, mean, variance = (None if v is None else np.asarray(v, np.float64)
+                                   for v in (gamma, beta, mean, variance))
     if not isinstance(epsilon, (int, float)) or epsilon < 0 or (variance + epsilon <= 0).any():
         raise ValueError(f"epsilon must make every variance + epsilon > 0, got epsilon={epsilon!r}")
     if not -len(shape) <= axis < len(shape) or mean.shape != (shape[axis],):
         raise ValueError(f"axis {axis} of shape {tuple(shape)} does not match {mean.shape[0]} statistics")
-    gamma = np.ones_like(mean) if gamma is None else np.asarray(gamma, np.float64)
-    beta = np.zeros_like(mean) if beta is None else np.asarray(beta, np.float64)
-    s = gamma / np.sqrt(variance + float(epsilon))
-    t = beta - mean * s
+    s = (1.0 if gamma is None else gamma) / np.sqrt(variance + float(epsilon))
+    t = (0.0 if beta is None else beta) - mean * s
     along = [1] * len(shape)
     along[axis] = shape[axis]
     spread = lambda v: np.broadcast_to(v.reshape(along), tuple(shape)).ravel().astype(dt)  # noqa: E731

@@ -149,14 +149,14 @@ def derive_output_shape(input_shape, kernel_size, strides=1, padding="valid", fi
     zeros added, the smaller half before. Also right for pooling (kernel = pool, filters = channels)."""
     (h, w, _), (kh, kw), (sh, sw) = _input_shape(input_shape), _pair(kernel_size, "kernel_size"), \
         _pair(strides, "strides")
-    h_out, w_out, c_out = conv_output_shape(input_shape, kernel_size, strides, padding, filters)
     lines = []
-    for axis, size, k, s, out in (("height", h, kh, sh, h_out), ("width", w, kw, sw, w_out)):
+    for axis, size, k, s in (("height", h, kh, sh), ("width", w, kw, sw)):
+        out, before, after = _axis_geometry(size, k, s, _padding(padding), axis)
         if _padding(padding) == "valid":
             lines.append(f"{axis}: ⌊({size} − {k} + 2·0) / {s}⌋ + 1 = {out}")
         else:
-            _, before, after = _axis_geometry(size, k, s, "same", axis)
             lines.append(f"{axis}: ⌈{size} / {s}⌉ = {out}  ('same': {before + after} zero(s) added, "
                          f"{before} before, {after} after)")
+    h_out, w_out, c_out = conv_output_shape(input_shape, kernel_size, strides, padding, filters)
     lines.append(f"neurons: {h_out} · {w_out} · {c_out} = {h_out * w_out * c_out:,}")
     return lines

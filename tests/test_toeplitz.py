@@ -208,6 +208,24 @@ def test_conv2d_as_dense_bias_comes_in_the_kernels_dtype(kernel_dtype, bias):
                      f"{build.__name__} bias")
 
 
+def test_padding_is_case_insensitive():
+    # documented (Keras writes 'valid'/'same', TensorFlow 'VALID'/'SAME'): every builder takes either spelling
+    from hw5.layers import max_pool2d
+    from hw5.linear_maps import avg_pool_as_dense
+
+    kernel = np.random.default_rng(6).standard_normal((2, 3, 1, 2))
+    x = np.random.default_rng(7).standard_normal((1, 5, 6, 1))
+    for padding in ("valid", "same"):
+        W, b = conv2d_as_dense(kernel, None, (5, 6, 1), 2, padding)
+        for spelled in (padding.upper(), padding.capitalize()):
+            assert_exact(conv2d_as_dense(kernel, None, (5, 6, 1), 2, spelled)[0], W, f"conv2d_as_dense, {spelled!r}")
+            assert conv_output_shape((5, 6, 1), (2, 3), 2, spelled, 2) == conv_output_shape((5, 6, 1), (2, 3), 2,
+                                                                                             padding, 2)
+            assert_exact(max_pool2d(x, 2, 2, spelled), max_pool2d(x, 2, 2, padding), f"max_pool2d, {spelled!r}")
+            assert_exact(avg_pool_as_dense((5, 6, 1), 2, 2, spelled)[0],
+                         avg_pool_as_dense((5, 6, 1), 2, 2, padding)[0], f"avg_pool_as_dense, {spelled!r}")
+
+
 def test_conv_output_shape_and_indices_defaults():
     # the documented defaults: stride 1, 'valid', one filter, no dilation
     assert conv_output_shape((28, 27, 1), 3) == (26, 25, 1)
@@ -229,6 +247,7 @@ def test_conv_output_shape_and_indices_defaults():
     (((28, 28, 1), 3), dict(filters=True), ValueError, "filters must be a positive int, got True"),
     (((28, 28, 1), 3), dict(filters=2.0), ValueError, "filters must be a positive int, got 2.0"),
     (((28, 4, 1), (3, 5)), {}, ValueError, "kernel width 5 is larger than the input width 4"),
+    (((2, 28, 1), 3), {}, ValueError, "kernel height 3 is larger than the input height 2"),
     (((28, 28, 0), 3), {}, ValueError, "input_shape must be"),
 ])
 def test_conv_output_shape_rejects_bad_input(args, kwargs, error, match):
@@ -302,6 +321,8 @@ def test_derive_output_shape_writes_out_the_rule():
     (((28, 28), 3), ValueError, "input_shape must be"),
     (((28, 28, 1), 3, 1, "full"), ValueError, "padding must be one of"),
     (((28, 28, 1), 3, 1, "valid", 0), ValueError, "filters must be a positive int"),
+    (((2, 28, 1), 3), ValueError, "kernel height 3 is larger than the input height 2"),
+    (((28, 2, 1), 3), ValueError, "kernel width 3 is larger than the input width 2"),
 ])
 def test_derive_output_shape_rejects_bad_input(args, error, match):
     # the report's derivation refuses what conv_output_shape refuses, naming the argument

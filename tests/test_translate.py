@@ -34,7 +34,7 @@ AVG_POOL_SAME = CnnCase(0.5 + np.abs(RNG.normal(size=(1, 5, 4, 2))), (
 # BatchNormalization's epsilon from its config (0.5, against variances from 0.05): not the default 1e-3.
 BN_EPSILON = CnnCase(RNG.normal(size=(1, 3, 3, 2)), (("BatchNormalization", dict(epsilon=0.5)),), seed=5)
 # Reshape infers a -1 axis from the grid it gets; a Dense layer on a 2-D grid (rows × features) acts on each row;
-# global pooling with keepdims=True hands on a (1, 1, C) grid.
+# global pooling with keepdims=True hands on a (1, 1, C) grid (after an Activation layer of its own).
 RESHAPE_INFERRED = CnnCase(RNG.normal(size=(1, 4, 3, 2)), (
     ("Reshape", dict(target_shape=(4, -1))), ("Dense", dict(units=3)), ("Reshape", dict(target_shape=(4, -1, 1))),
     ("Conv2D", dict(filters=2, kernel_size=(1, 3))), ("Flatten", {}), ("Dense", dict(units=2))), seed=10)
@@ -42,7 +42,8 @@ RESHAPE_INFERRED = CnnCase(RNG.normal(size=(1, 4, 3, 2)), (
 DILATED = CnnCase(RNG.normal(size=(1, 6, 5, 2)), (
     ("Conv2D", dict(filters=2, kernel_size=(2, 3), dilation_rate=(2, 1), activation="tanh")),), seed=15)
 GLOBAL_KEEPDIMS = CnnCase(RNG.normal(size=(2, 4, 3, 2)), (
-    ("Conv2D", dict(filters=3, kernel_size=2)), ("GlobalMaxPooling2D", dict(keepdims=True)),
+    ("Conv2D", dict(filters=3, kernel_size=2)), ("Activation", dict(activation="sigmoid")),
+    ("GlobalMaxPooling2D", dict(keepdims=True)),
     ("GlobalAveragePooling2D", dict(keepdims=True)), ("Dense", dict(units=2, activation="softmax"))), seed=11)
 # BatchNormalization over the rows (axis=1) and the columns (axis=2), not the channels: folded into the conv.
 BN_OTHER_AXES = CnnCase(RNG.normal(size=(2, 4, 5, 1)), (
