@@ -58,7 +58,7 @@ seeds: setup
 search: setup
 	$(PY) tools/search_part1.py
 
-# every hypothesis property under 20 random seeds, no example database (~6 min); flakes/summary.txt
+# every hypothesis property under 20 random seeds, no example database (~3 min); flakes/summary.txt
 flakes: setup
 	$(PY) tools/flakes.py --runs 20
 
