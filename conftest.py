@@ -158,6 +158,36 @@ def part1_f64(part1):
     return model, banded(from_keras(model))
 
 
+# ---- subprocess checks started early (tests/early.py): they run on the second core -------------------
+
+def pytest_collection_finish(session):
+    from tests import early
+
+    early.plan(session.items)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(fixturedef, request):
+    value = yield
+    from tests import early
+
+    early.fixture_ready(fixturedef.argname)   # e.g. the trained models: the quick report may start now
+    return value
+
+
+def pytest_runtest_setup(item):
+    if item.config.getoption("--bench") and "benchmark" in getattr(item, "fixturenames", ()):
+        from tests import early
+
+        early.wait_all()   # timings must not share the machine with a running job
+
+
+def pytest_sessionfinish(session):
+    from tests import early
+
+    early.stop_all()
+
+
 # ---- the report: order, title, environment, summary ----------------------------------------------
 
 # Tests run (and the report reads) in the order of the homework and of the data flow.

@@ -22,6 +22,7 @@ from hw5.cli import main as cli
 from hw5.compare import IMAGE_INDEX
 from hw5.data import CLASS_NAMES
 from hw5.homework import QUICK_SUBSET
+from tests import early
 from tests import tolerances as tol
 from tests.helpers import convolution_calls, imports_and_calls
 
@@ -63,11 +64,9 @@ def quiet(_message):
     pass
 
 
-@pytest.fixture(scope="module")
-def bare_python(tmp_path_factory):
+def make_bare_python(root):
     # a Python that sees this venv's packages minus BLOCKED: a venv whose .pth adds our site-packages (without
     # running its .pth files, so hw5's editable install is not on the path either) and a blocking sitecustomize
-    root = tmp_path_factory.mktemp("bare-venv")
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
     site = next(root.glob("lib/python*/site-packages"))
     (site / "packages.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
@@ -75,21 +74,32 @@ def bare_python(tmp_path_factory):
     return root / "bin" / "python"
 
 
-@pytest.fixture(scope="module")
-def quick_run(tmp_path_factory, bare_python):
+def prepare_quick_run(workdir):
     # one zip for "jdoe", unzipped, its script run with --quick in the bare environment
-    tmp = tmp_path_factory.mktemp("handin")
-    path = handin.build(["jdoe"], out_dir=tmp / "handin", report_dir=stand_in_report(tmp / "report", ["jdoe"]),
+    path = handin.build(["jdoe"], out_dir=workdir / "handin", report_dir=stand_in_report(workdir / "report", ["jdoe"]),
                         report=must_not_run, say=quiet)
-    run_dir = tmp / "unzipped"
+    run_dir = workdir / "unzipped"
     with zipfile.ZipFile(path) as zf:
         zf.extractall(run_dir)
-    script = run_dir / "homework5_jdoe.py"
-    started = time.perf_counter()
-    done = subprocess.run([str(bare_python), "-I", str(script), "--quick"], cwd=run_dir, capture_output=True,
-                          text=True, timeout=600)
-    print(f"homework5_jdoe.py --quick ran in {time.perf_counter() - started:.1f} s")
-    return path, script.read_text(), done
+    return [str(make_bare_python(workdir / "bare-venv")), "-I", str(run_dir / "homework5_jdoe.py"), "--quick"], \
+        run_dir, {}
+
+
+# started by conftest.py when the tests are collected (tests/early.py): the script trains beside the suite
+early.register("handin-quick-run", fixture="quick_run", prepare=prepare_quick_run, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def quick_run():
+    workdir, done = early.result("handin-quick-run")
+    print(f"homework5_jdoe.py --quick ran in its own process (tests/early.py), exit {done.returncode}")
+    return (workdir / "handin" / "homework5_jdoe.zip", (workdir / "unzipped" / "homework5_jdoe.py").read_text(),
+            done)
+
+
+@pytest.fixture(scope="module")
+def bare_python(quick_run):
+    return early.JOBS["handin-quick-run"].workdir / "bare-venv" / "bin" / "python"
 
 
 @pytest.mark.parametrize("users", [["jdoe"], ["ann", "bob_2"], ["a-1", "B", "c_3"]])
@@ -266,21 +276,35 @@ def test_script_runs_alone_and_prints_the_evidence(quick_run, bare_python, tmp_p
     assert tf_probs.argmax() == np_probs.argmax()
 
 
-def test_script_reproduces_the_package_training(quick_run, tmp_path):
-    # same seed, subset, epoch, batch and schedule as train_part: the same numbers, to the printed digit
-    from hw5.cache import train_part
-    from hw5.data import load_fashion_mnist, preprocess
+# train_part on the script's quick configuration, in a process of its own started early (tests/early.py)
+PACKAGE_QUICK = f"""
+import json
+from hw5.cache import train_part
+from hw5.data import load_fashion_mnist, preprocess
+part1 = train_part(1, epochs=1, subset={QUICK_SUBSET}, cache="cache")
+part2 = train_part(2, epochs=1, subset={QUICK_SUBSET}, cache="cache")
+_, (x_test, _) = load_fashion_mnist()
+probs = part2.model.predict(preprocess(x_test[{IMAGE_INDEX}:{IMAGE_INDEX} + 1]), verbose=0)[0]
+print(json.dumps(dict(accuracy=part1.log.test_accuracy, updates=part1.log.updates, probs=probs.tolist())))
+"""
+early.register("package-quick-training", fixture="package_quick", prepare=early.python(PACKAGE_QUICK))
 
+
+@pytest.fixture(scope="module")
+def package_quick():
+    _, done = early.result("package-quick-training")
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_script_reproduces_the_package_training(quick_run, package_quick):
+    # same seed, subset, epoch, batch and schedule as train_part: the same numbers, to the printed digit
     out = quick_run[2].stdout
-    part1 = train_part(1, epochs=1, subset=QUICK_SUBSET, cache=tmp_path)
-    assert f"Part 1 test accuracy: {part1.log.test_accuracy:.4f} on" in out
-    for u in part1.log.updates:
+    assert f"Part 1 test accuracy: {package_quick['accuracy']:.4f} on" in out
+    for u in package_quick["updates"]:
         assert f"update {u['update']:3d}: batch loss {u['loss']:.4f}, batch accuracy {u['accuracy']:.4f}" in out
-    part2 = train_part(2, epochs=1, subset=QUICK_SUBSET, cache=tmp_path)
-    _, (x_test, _) = load_fashion_mnist()
-    probs = part2.model.predict(preprocess(x_test[IMAGE_INDEX:IMAGE_INDEX + 1]), verbose=0)[0]
     table = out.split(f"test image {IMAGE_INDEX}")[1]
-    for name, p in zip(CLASS_NAMES, probs):
+    for name, p in zip(CLASS_NAMES, np.asarray(package_quick["probs"], np.float32)):
         assert re.search(rf"^{re.escape(name)} +{re.escape(f'{p:.9g}')} ", table, re.M), (name, f"{p:.9g}")
 
 

@@ -1,5 +1,7 @@
 # Meta tests: the suite's own references, assertions and strategies must be right, or every test
 # that leans on them proves nothing (array-api-tests' meta_tests, in small).
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import Phase, find, settings
@@ -77,3 +79,94 @@ def test_cnn_strategy_reaches_every_supported_layer_and_the_traps():
     reach(lambda c: any(k == "Reshape" and -1 in kw["target_shape"] for k, kw in c.layers))
     reach(lambda c: has(c, "GlobalAveragePooling2D", keepdims=True))
     reach(lambda c: has(c, "GlobalMaxPooling2D", keepdims=True))
+
+
+# tests/early.py: the subprocess jobs started ahead of their tests (a registry of its own per test)
+@pytest.fixture
+def jobs(monkeypatch):
+    from tests import early
+
+    monkeypatch.setattr(early, "JOBS", {})
+    monkeypatch.setattr(early, "READY", set())
+    monkeypatch.setattr(early, "_ROOT", [])
+    monkeypatch.setattr(early, "PAUSED", [])
+    yield early
+    early.stop_all()
+
+
+def python_job(code):
+    return lambda workdir: ([sys.executable, "-c", code], workdir, {"HW5_EARLY_DEMO": workdir.name})
+
+
+class Item:   # what early.plan reads of a collected test
+    def __init__(self, *fixturenames):
+        self.fixturenames = fixturenames
+
+
+def test_early_job_starts_when_used_and_its_fixtures_are_ready(jobs):
+    jobs.register("unused", fixture="nobody_uses_it", prepare=python_job("print(1)"))
+    jobs.register("waits", fixture="f", prepare=python_job("import os; print(os.environ['HW5_EARLY_DEMO'])"),
+                  needs=("model_a", "model_b"))
+    assert jobs.plan([Item("f", "tmp_path")]) == ["waits"]
+    jobs.fixture_ready("model_a")
+    assert jobs.JOBS["waits"].process is None            # one prerequisite still missing
+    jobs.fixture_ready("model_b")
+    assert jobs.JOBS["waits"].process is not None
+    workdir, done = jobs.result("waits")
+    assert done.returncode == 0 and done.stdout == "waits\n" and workdir.name == "waits"
+    assert jobs.JOBS["unused"].process is None
+
+
+def test_early_jobs_start_in_test_order_a_few_at_a_time_and_pause_for_benchmarks(jobs, monkeypatch):
+    monkeypatch.setattr(jobs, "MAX_RUNNING", 2)
+    for name in ("c", "a", "b", "late"):
+        jobs.register(name, fixture=f"use_{name}", prepare=python_job("import time; time.sleep(0.3)"))
+    items = [Item("use_a"), Item("tmp_path", "use_b"), Item("use_c"), Item("use_a", "use_late")]
+    assert jobs.plan(items) == ["a", "b", "c", "late"]
+    started = lambda: {name for name, job in jobs.JOBS.items() if job.process is not None}  # noqa: E731
+    assert started() == {"a", "b"}                      # the first two tests' jobs; c and late queue
+    jobs.result("a")
+    jobs.result("b")
+    jobs.fixture_ready("tmp_path")                      # any fixture set-up gives a queued job its turn
+    assert started() == {"a", "b", "c", "late"}
+    jobs.stop_all()
+    jobs.register("queued", fixture="f", prepare=python_job("print('ran')"), needs=("model",))
+    jobs.plan([Item("f")])
+    jobs.fixture_ready("model")
+    jobs.wait_all()                                     # before benchmarks: run to the end, then start nothing
+    assert jobs.JOBS["queued"].done.stdout == "ran\n"
+    jobs.register("after", fixture="g", prepare=python_job("print(2)"))
+    jobs.JOBS["after"].wanted = True
+    jobs.fixture_ready("tmp_path")
+    assert jobs.JOBS["after"].process is None
+
+
+def test_early_job_output_never_stalls_and_unstarted_jobs_run_on_demand(jobs):
+    # 1 MB of output: a pipe nobody reads would block the child; a job never planned runs when asked
+    jobs.register("loud", fixture="f", prepare=python_job("import sys; sys.stdout.write('x' * 1_000_000)"),
+                  timeout=60)
+    _, done = jobs.result("loud")
+    assert done.returncode == 0 and len(done.stdout) == 1_000_000
+
+
+def test_early_job_failures_reach_the_test_that_uses_it(jobs):
+    def broken(workdir):
+        raise OSError("no such script")
+
+    jobs.register("broken", fixture="f", prepare=broken)
+    jobs.plan([Item("f")])   # the hook that starts it must not raise
+    with pytest.raises(RuntimeError, match="early job 'broken' could not start: OSError"):
+        jobs.result("broken")
+    jobs.register("slow", fixture="f", prepare=python_job("import time; time.sleep(30)"), timeout=0.5)
+    with pytest.raises(TimeoutError, match="early job 'slow' ran longer than 0 s"):
+        jobs.result("slow")
+    with pytest.raises(TypeError, match="prepare must be callable"):
+        jobs.register("bad", fixture="f", prepare="python -c 1")
+
+
+def test_early_stop_all_kills_what_still_runs_and_cleans_up(jobs):
+    jobs.register("sleeper", fixture="f", prepare=python_job("import time; time.sleep(60)"))
+    jobs.plan([Item("f")])
+    process, root = jobs.JOBS["sleeper"].process, jobs._ROOT[0]
+    jobs.stop_all()
+    assert process.poll() is not None and not root.exists() and jobs.JOBS["sleeper"].process is None

@@ -5,13 +5,12 @@
 # the one-image-at-a-time workaround (tests/helpers.py keras_outputs, tests/test_toeplitz.py tf_conv) and the
 # README entry. Reference: the same convolution, one image per call.
 import json
-import os
-import subprocess
 import sys
 
 import pytest
 
 from hw5 import report
+from tests import early
 from tests.helpers import report_section
 
 # Batched vs per-image tf.nn.conv2d on the shapes that trigger it (output width 1, kernel width 2, stride 3):
@@ -30,19 +29,26 @@ print(json.dumps({"max_diff": worst, "tensorflow": tf.__version__}))
 """
 
 
+def prepare_reproducer(flag):
+    # TF reads TF_ENABLE_ONEDNN_OPTS once, at import: a fresh process per setting
+    return lambda workdir: ([sys.executable, "-c", REPRODUCER], workdir,
+                            {"TF_ENABLE_ONEDNN_OPTS": flag, "TF_CPP_MIN_LOG_LEVEL": "3"})
+
+
+# both settings, started by conftest.py when the tests are collected (tests/early.py): they run beside the suite
+for _flag in ("1", "0"):
+    early.register(f"onednn-canary-{_flag}", fixture="canary", prepare=prepare_reproducer(_flag), timeout=300)
+
+
 @pytest.fixture(scope="module")
 def canary():
-    # both settings at once, in parallel: {"1": result with oneDNN, "0": without}
-    runs = {flag: subprocess.Popen([sys.executable, "-c", REPRODUCER], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   text=True, env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": flag,
-                                                   "TF_CPP_MIN_LOG_LEVEL": "3"})
-            for flag in ("1", "0")}
+    # {"1": result with oneDNN, "0": without}
     results = {}
-    for flag, run in runs.items():
-        out, err = run.communicate(timeout=300)
+    for flag in ("1", "0"):
+        _, run = early.result(f"onednn-canary-{flag}")
         if run.returncode != 0:
-            raise RuntimeError(f"the reproducer failed with TF_ENABLE_ONEDNN_OPTS={flag}: {err[-2000:]}")
-        results[flag] = json.loads(out.strip().splitlines()[-1])
+            raise RuntimeError(f"the reproducer failed with TF_ENABLE_ONEDNN_OPTS={flag}: {run.stderr[-2000:]}")
+        results[flag] = json.loads(run.stdout.strip().splitlines()[-1])
     return results
 
 

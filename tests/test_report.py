@@ -8,9 +8,12 @@ import shutil
 import subprocess
 import sys
 from html import escape as html_escape
+from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests import early
 
 pytestmark = pytest.mark.training
 
@@ -42,24 +45,36 @@ PDF_MUST_HOLD = [
     "⌊(28 − 3 + 2·0) / 1⌋ + 1 = 26", "neurons: 26 · 26 · 64 = 43,264", "neurons: 13 · 13 · 64 = 10,816",
 ]
 HOMEWORK_PAGES, ALL_PAGES = 8, 14   # page budget: page 1 to the end of Part 2 (5); the whole PDF
+ROOT = Path(__file__).resolve().parent.parent   # QUICK_TESTS are relative to it
 AFTER_HOMEWORK_ID, AFTER_HOMEWORK = "p1-fc", "Part 1's CNN as a fully-connected network too"  # after Part 2 (5)
 
 
-def run_report(out, *args, env=None):
+def report_command(out, *args) -> list[str]:
     # `hw5 report` in a fresh process, as a user runs it (shares the model cache: nothing retrains)
-    env = dict(os.environ, **(env or {}))
-    return subprocess.run([sys.executable, "-m", "hw5.cli", "report", "--out", str(out), *args],
-                          capture_output=True, text=True, env=env, timeout=900)
+    return [sys.executable, "-m", "hw5.cli", "report", "--out", str(out), *args]
+
+
+def run_report(out, *args, env=None):
+    return subprocess.run(report_command(out, *args), capture_output=True, text=True,
+                          env=dict(os.environ, **(env or {})), timeout=900)
+
+
+def prepare_quick_report(workdir):
+    out = workdir / "report"
+    users = [arg for name in USERS for arg in ("--user", name)]
+    return (report_command(out, *users, *QUICK_TESTS, *QUICK_BENCH, "-p", "no:cacheprovider"), ROOT,
+            {"HW5_BENCH_DIR": str(out / "bench")})
+
+
+# started by conftest.py as soon as both trained models are there (tests/early.py), it runs beside the suite
+early.register("quick-report", fixture="quick_report", prepare=prepare_quick_report, needs=("part1", "part2"))
 
 
 @pytest.fixture(scope="module")
-def quick_report(part1, part2, tmp_path_factory, progress):
-    out = tmp_path_factory.mktemp("report")
-    progress("generating a quick report in a subprocess (HTML and PDF)")
-    users = [arg for name in USERS for arg in ("--user", name)]
-    done = run_report(out, *users, *QUICK_TESTS, *QUICK_BENCH, "-p", "no:cacheprovider",
-                      env={"HW5_BENCH_DIR": str(out / "bench")})
-    return out, done
+def quick_report(part1, part2, progress):
+    progress("waiting for the quick report (HTML and PDF; started early in a subprocess)")
+    workdir, done = early.result("quick-report")
+    return workdir / "report", done
 
 
 def pdf_text(pdf, first=None, last=None) -> str:
@@ -135,22 +150,45 @@ def test_report_pdf_pages_are_not_blank_or_half_empty(quick_report, tmp_path):
             assert used > 0.5, f"page {number} of {len(pages)} is more than half empty (ink down to {used:.0%})"
 
 
-def test_report_without_chromium_writes_html_and_says_how(tmp_path):
-    done = run_report(tmp_path, "tests/test_data.py::test_preprocess_scales_to_unit_interval",
-                      "-p", "no:cacheprovider", env={"HW5_CHROMIUM": "none"})
+def prepare_without_chromium(workdir):
+    return (report_command(workdir, "tests/test_data.py::test_preprocess_scales_to_unit_interval",
+                           "-p", "no:cacheprovider"), ROOT, {"HW5_CHROMIUM": "none"})
+
+
+def prepare_cannot_run(workdir):
+    (workdir / "report.html").write_text("previous report")
+    return report_command(workdir, "tests/no_such_test_file.py", "-p", "no:cacheprovider"), ROOT, {}
+
+
+# two short `hw5 report` runs, started early (tests/early.py)
+early.register("report-without-chromium", fixture="report_without_chromium", prepare=prepare_without_chromium)
+early.register("report-cannot-run", fixture="report_cannot_run", prepare=prepare_cannot_run)
+
+
+@pytest.fixture
+def report_without_chromium():
+    return early.result("report-without-chromium")
+
+
+@pytest.fixture
+def report_cannot_run():
+    return early.result("report-cannot-run")
+
+
+def test_report_without_chromium_writes_html_and_says_how(report_without_chromium):
+    out, done = report_without_chromium
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert (tmp_path / "report.html").is_file() and not (tmp_path / "report.pdf").exists()
+    assert (out / "report.html").is_file() and not (out / "report.pdf").exists()
     assert "apt-get install -y --no-install-recommends chromium" in done.stdout
-    assert "author not set" in (tmp_path / "report.html").read_text()
-    assert json.loads((tmp_path / "report.json").read_text())["pdf"] is False
+    assert "author not set" in (out / "report.html").read_text()
+    assert json.loads((out / "report.json").read_text())["pdf"] is False
 
 
-def test_report_keeps_the_old_one_when_pytest_cannot_run(tmp_path):
-    (tmp_path / "report.html").write_text("previous report")
-    done = run_report(tmp_path, "tests/no_such_test_file.py", "-p", "no:cacheprovider")
+def test_report_keeps_the_old_one_when_pytest_cannot_run(report_cannot_run):
+    out, done = report_cannot_run
     assert done.returncode not in (0, 1)
-    assert (tmp_path / "report.html").read_text() == "previous report"
-    assert not list(tmp_path.glob(".report-*"))
+    assert (out / "report.html").read_text() == "previous report"
+    assert not list(out.glob(".report-*"))
     assert "no report written" in done.stdout
 
 

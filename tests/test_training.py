@@ -10,6 +10,7 @@ import pytest
 
 from hw5 import report
 from hw5.cache import PartSpec, train_part
+from tests import early
 from tests.helpers import assert_exact, report_section
 
 HOMEWORK_BAR = 0.900   # Part 1 must reach 90.0 % on all 10,000 test images
@@ -124,14 +125,35 @@ def test_fit_keeps_keras_progress_lines_of_the_first_updates(tmp_path):
     assert float(last) == pytest.approx(log.epochs[0]["loss"], abs=1e-4)  # the bar's final running mean
 
 
-def test_same_seed_gives_bit_identical_weights(tmp_path):
-    first = train_part(1, seed=7, cache=tmp_path / "a", **QUICK)
-    second = train_part(1, seed=7, cache=tmp_path / "b", **QUICK)
-    other = train_part(1, seed=8, cache=tmp_path / "c", **QUICK)
-    assert not first.from_cache and not second.from_cache
-    for a, b in zip(first.model.get_weights(), second.model.get_weights()):
+# three trainings of Part 1's model on QUICK, one after another in one process (started early, tests/early.py):
+# seed 7 twice, then seed 8; each run's weights saved for the test
+SAME_SEED = f"""
+import numpy as np
+from hw5.cache import train_part
+for name, seed in (("first", 7), ("second", 7), ("other", 8)):
+    run = train_part(1, seed=seed, cache=name, **{QUICK!r})
+    np.savez(name + ".npz", *run.model.get_weights(), from_cache=run.from_cache)
+"""
+early.register("same-seed-trainings", fixture="same_seed_runs", prepare=early.python(SAME_SEED))
+
+
+@pytest.fixture(scope="module")
+def same_seed_runs():
+    workdir, done = early.result("same-seed-trainings")
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = {}
+    for name in ("first", "second", "other"):
+        with np.load(workdir / f"{name}.npz") as saved:
+            runs[name] = bool(saved["from_cache"]), [saved[f"arr_{i}"] for i in range(len(saved.files) - 1)]
+    return runs
+
+
+def test_same_seed_gives_bit_identical_weights(same_seed_runs):
+    (cached1, first), (cached2, second), (_, other) = (same_seed_runs[n] for n in ("first", "second", "other"))
+    assert not cached1 and not cached2 and len(first) == len(second) == len(other) > 0
+    for a, b in zip(first, second):
         assert_exact(a, b, "weights of two runs with seed 7")
-    assert any((a != b).any() for a, b in zip(first.model.get_weights(), other.model.get_weights()))
+    assert any((a != b).any() for a, b in zip(first, other))
 
 
 def test_cache_key_covers_what_changes_the_result(tmp_path):
