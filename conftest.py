@@ -245,8 +245,13 @@ def pytest_html_results_table_row(report, cells):
 
 
 def pytest_html_results_summary(prefix, summary, postfix, session):
-    from hw5.report import document
+    from hw5.report import TIMINGS, document
+    from tests import early
     from tests.helpers import EXAMPLES
+
+    if early.FINISHED:
+        TIMINGS["subprocess checks beside the suite (tests/early.py), inside the run"] = (
+            f"{len(early.FINISHED)} processes, {sum(early.FINISHED.values()):.1f} s of their own wall time")
 
     profile = os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev")
     meta = [f" · training seed 0 · hypothesis profile {profile}: {sum(EXAMPLES.values()):,} examples over "

@@ -48,6 +48,7 @@ class Job:
 JOBS: dict[str, Job] = {}
 MAX_RUNNING = 2             # jobs at a time: with the suite's own ~1.2 cores, more would only queue for the CPU
 READY: set[str] = set()     # fixtures set up so far in this session
+FINISHED: dict[str, float] = {}   # this session's finished jobs: name -> seconds from start to end (the report)
 PAUSED: list[bool] = []     # [True] after wait_all(): no job starts early any more (result() still runs one)
 _ROOT: list[Path] = []      # this session's scratch directory (one entry once made)
 
@@ -71,6 +72,7 @@ def plan(items) -> list[str]:
     """Mark the jobs a selected test uses; start those with nothing to wait for. Returns the wanted names,
     in the order their tests come."""
     first_use = {}
+    FINISHED.clear()
     for index, item in enumerate(items):
         for name in getattr(item, "fixturenames", ()):
             first_use.setdefault(name, index)
@@ -127,6 +129,7 @@ def result(name: str) -> tuple[Path, subprocess.CompletedProcess]:
             job.process.wait()
             raise TimeoutError(f"early job {name!r} ran longer than {job.timeout:.0f} s: {job.process.args}")
         read = lambda stream: (job.workdir / stream).read_text(errors="replace")  # noqa: E731
+        FINISHED[name] = time.perf_counter() - job.started
         job.done = subprocess.CompletedProcess(job.process.args, job.process.returncode, read("stdout"),
                                                read("stderr"))
     return job.workdir, job.done

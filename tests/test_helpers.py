@@ -90,6 +90,7 @@ def jobs(monkeypatch):
     monkeypatch.setattr(early, "READY", set())
     monkeypatch.setattr(early, "_ROOT", [])
     monkeypatch.setattr(early, "PAUSED", [])
+    monkeypatch.setattr(early, "FINISHED", {})
     yield early
     early.stop_all()
 
@@ -114,6 +115,7 @@ def test_early_job_starts_when_used_and_its_fixtures_are_ready(jobs):
     assert jobs.JOBS["waits"].process is not None
     workdir, done = jobs.result("waits")
     assert done.returncode == 0 and done.stdout == "waits\n" and workdir.name == "waits"
+    assert list(jobs.FINISHED) == ["waits"] and jobs.FINISHED["waits"] > 0   # its time, for the report
     assert jobs.JOBS["unused"].process is None
 
 
