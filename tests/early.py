@@ -13,7 +13,8 @@ tests come; the fixture then calls `early.result(name)`, which waits for it (or 
 it never started). `prepare(workdir)` returns the command, its working directory and extra environment
 variables; output goes to files in workdir (a pipe nobody reads would fill up and stall the child). With
 `--bench`, every job that can run is run to its end before the first benchmark and none starts early after
-it: timings must not share the machine. Jobs still running at the end of the session are killed.
+it, and while a model trains none runs (pause/resume): timings must not share the machine. Jobs still
+running at the end of the session are killed.
 """
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ JOBS: dict[str, Job] = {}
 MAX_RUNNING = 2             # jobs at a time: with the suite's own ~1.2 cores, more would only queue for the CPU
 READY: set[str] = set()     # fixtures set up so far in this session
 FINISHED: dict[str, float] = {}   # this session's finished jobs: name -> seconds from start to end (the report)
-PAUSED: list[bool] = []     # [True] after wait_all(): no job starts early any more (result() still runs one)
+PAUSED: list[str] = []      # reasons no job starts early now ("training", "benchmarks"); result() still runs one
 _ROOT: list[Path] = []      # this session's scratch directory (one entry once made)
 
 
@@ -135,6 +136,24 @@ def result(name: str) -> tuple[Path, subprocess.CompletedProcess]:
     return job.workdir, job.done
 
 
+def pause(reason: str) -> None:
+    """Let the running jobs finish and start no more until resume(reason): e.g. while a model trains, so the
+    training time the report states is the machine's own."""
+    PAUSED.append(reason)
+    for job in JOBS.values():
+        if job.process is not None and job.done is None:
+            try:
+                result(job.name)
+            except TimeoutError:   # killed; the test that reads it fails with it
+                pass
+
+
+def resume(reason: str) -> None:
+    if reason in PAUSED:
+        PAUSED.remove(reason)
+    _start_ready()
+
+
 def wait_all() -> None:
     """Run every job that can run to its end, then start none early any more (before benchmarks)."""
     for job in sorted(JOBS.values(), key=lambda job: job.order):
@@ -144,7 +163,7 @@ def wait_all() -> None:
                 result(job.name)
             except TimeoutError:   # killed; the test that reads it fails with it
                 pass
-    PAUSED[:] = [True]
+    PAUSED.append("benchmarks")
 
 
 def stop_all() -> None:

@@ -143,6 +143,19 @@ def test_early_jobs_start_in_test_order_a_few_at_a_time_and_pause_for_benchmarks
     assert jobs.JOBS["after"].process is None
 
 
+def test_early_jobs_wait_while_a_model_trains(jobs):
+    # pause: the running job is finished first and nothing starts until resume; then the queue goes on
+    jobs.register("running", fixture="f", prepare=python_job("import time; time.sleep(0.3)"))
+    jobs.register("queued", fixture="g", prepare=python_job("print(1)"), needs=("model",))
+    jobs.plan([Item("f"), Item("g")])
+    jobs.pause("training")
+    assert jobs.JOBS["running"].done is not None        # finished before training starts
+    jobs.fixture_ready("model")
+    assert jobs.JOBS["queued"].process is None          # not while training
+    jobs.resume("training")
+    assert jobs.JOBS["queued"].process is not None
+
+
 def test_early_job_output_never_stalls_and_unstarted_jobs_run_on_demand(jobs):
     # 1 MB of output: a pipe nobody reads would block the child; a job never planned runs when asked
     jobs.register("loud", fixture="f", prepare=python_job("import sys; sys.stdout.write('x' * 1_000_000)"),
