@@ -42,6 +42,7 @@ class Job:
     workdir: Path | None = None
     process: subprocess.Popen | None = None
     started: float = 0.0
+    ended: float | None = None             # when first seen finished (polled at every fixture set-up)
     error: BaseException | None = None     # what prepare() or Popen raised: the consuming fixture re-raises it
     done: subprocess.CompletedProcess | None = field(default=None, repr=False)
 
@@ -90,6 +91,9 @@ def fixture_ready(name: str) -> None:
 
 
 def _start_ready() -> None:
+    for job in JOBS.values():
+        if job.process is not None and job.ended is None and job.process.poll() is not None:
+            job.ended = time.perf_counter()
     if PAUSED:
         return
     running = sum(job.process is not None and job.process.poll() is None for job in JOBS.values())
@@ -130,7 +134,8 @@ def result(name: str) -> tuple[Path, subprocess.CompletedProcess]:
             job.process.wait()
             raise TimeoutError(f"early job {name!r} ran longer than {job.timeout:.0f} s: {job.process.args}")
         read = lambda stream: (job.workdir / stream).read_text(errors="replace")  # noqa: E731
-        FINISHED[name] = time.perf_counter() - job.started
+        job.ended = job.ended or time.perf_counter()
+        FINISHED[name] = job.ended - job.started
         job.done = subprocess.CompletedProcess(job.process.args, job.process.returncode, read("stdout"),
                                                read("stderr"))
     return job.workdir, job.done
@@ -172,7 +177,7 @@ def stop_all() -> None:
         if job.process is not None and job.process.poll() is None:
             job.process.kill()
             job.process.wait()
-        job.wanted, job.workdir, job.process, job.done, job.error = False, None, None, None, None
+        job.wanted, job.workdir, job.process, job.done, job.error, job.ended = False, None, None, None, None, None
     READY.clear()
     PAUSED.clear()
     if _ROOT:

@@ -1,6 +1,7 @@
 # Meta tests: the suite's own references, assertions and strategies must be right, or every test
 # that leans on them proves nothing (array-api-tests' meta_tests, in small).
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -116,6 +117,13 @@ def test_early_job_starts_when_used_and_its_fixtures_are_ready(jobs):
     workdir, done = jobs.result("waits")
     assert done.returncode == 0 and done.stdout == "waits\n" and workdir.name == "waits"
     assert list(jobs.FINISHED) == ["waits"] and jobs.FINISHED["waits"] > 0   # its time, for the report
+    jobs.register("quick", fixture="q", prepare=python_job("pass"))
+    jobs.plan([Item("q")])
+    while jobs.JOBS["quick"].process.poll() is None:
+        pass
+    jobs.fixture_ready("tmp_path")   # a fixture set-up notices the end: the time read later does not count
+    time.sleep(0.5)
+    assert jobs.result("quick")[1].returncode == 0 and jobs.FINISHED["quick"] < 0.5
     assert jobs.JOBS["unused"].process is None
 
 
