@@ -23,7 +23,7 @@ from typing import Callable
 
 from hw5.training import TrainLog, _positive_int, fit, make_deterministic
 
-FORMAT = 2  # bump when the training procedure or the log format changes
+FORMAT = 3  # bump when the training procedure or the log format changes
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class PartSpec:
     batch_size: int
     learning_rate: float
     cosine: bool
+    probes: int = 1      # test evaluations an epoch (hw5.training.fit): where the time to 90 % is read
 
 
 def _specs() -> dict[int, PartSpec]:
@@ -158,8 +159,8 @@ def train_part(part: int, *, epochs: int | None = None, seed: int | None = None,
     make_deterministic(seed)
     model = spec.build()
     config = dict(format=FORMAT, part=part, architecture=model.get_config(), seed=seed, epochs=epochs,
-                  batch_size=batch_size, learning_rate=spec.learning_rate, cosine=spec.cosine, subset=subset,
-                  data=source.sha256, tensorflow=tf.__version__, keras=keras.__version__)
+                  batch_size=batch_size, learning_rate=spec.learning_rate, cosine=spec.cosine, probes=spec.probes,
+                  subset=subset, data=source.sha256, tensorflow=tf.__version__, keras=keras.__version__)
     key = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
     config = json.loads(json.dumps(config, default=str))  # as it reads back from log.json
     entry = (Path(cache) if cache else cache_dir()) / f"part{part}-{key}"
@@ -176,7 +177,7 @@ def train_part(part: int, *, epochs: int | None = None, seed: int | None = None,
 
     log = fit(model, preprocess(x_train), y_train, epochs=epochs, batch_size=batch_size, seed=seed,
               learning_rate=spec.learning_rate, cosine=spec.cosine, x_test=x_test, y_test=y_test,
-              verbose=verbose, progress=progress)
+              probes=spec.probes, verbose=verbose, progress=progress)
     try:
         _save(entry, spec.build, model, log, config)
     except OSError as exc:  # a read-only or full disk costs the cache, not the run

@@ -78,10 +78,16 @@ def _plt():
 
 
 def epoch_table(log) -> str:
-    """The per-epoch training log (train and test loss/accuracy, cumulative training seconds)."""
+    """The training log at every test probe (each epoch's end, and inside it when fit had probes > 1): train
+    loss/accuracy (Keras' running means over the epoch so far), test loss/accuracy, cumulative training seconds."""
+    rows = log.probes or log.epochs
+    inside = any(p["epoch"] != int(p["epoch"]) for p in rows)
+    caption = "per epoch" if not inside else f"{len(rows) // len(log.epochs)} test probes an epoch"
+    first = next((p for p in rows if p["test_accuracy"] >= log.target), None)
+    mark = lambda p: f" (first ≥ {log.target:.0%})" if inside and p is first else ""  # noqa: E731
     return table(["epoch", "train loss", "train accuracy", "test loss", "test accuracy", "training s (cum.)"],
-                 [(e["epoch"], f"{e['loss']:.4f}", f"{e['accuracy']:.4f}", f"{e['test_loss']:.4f}",
-                   f"{e['test_accuracy']:.4f}", f"{e['train_seconds']:.1f}") for e in log.epochs], "per epoch")
+                 [(f"{p['epoch']:g}", f"{p['loss']:.4f}", f"{p['accuracy']:.4f}", f"{p['test_loss']:.4f}",
+                   f"{p['test_accuracy']:.4f}{mark(p)}", f"{p['train_seconds']:.1f}") for p in rows], caption)
 
 
 def model_summary(model, line_length: int = 92) -> str:
@@ -112,11 +118,12 @@ def training_curves(log) -> str:
     a.set_xlabel("gradient update"), a.set_ylabel("batch loss"), a.set_title("loss, first updates")
     b.plot(steps, [u["accuracy"] for u in log.updates], ".-", color="tab:orange")
     b.set_xlabel("gradient update"), b.set_ylabel("batch accuracy"), b.set_title("accuracy, first updates")
-    epochs = [e["epoch"] for e in log.epochs]
-    c.plot(epochs, [e["accuracy"] for e in log.epochs], "o-", label="train")
-    c.plot(epochs, [e["test_accuracy"] for e in log.epochs], "s-", label="test")
+    rows = log.probes or log.epochs
+    epochs = [p["epoch"] for p in rows]
+    c.plot(epochs, [p["accuracy"] for p in rows], "o-", label="train (running)")
+    c.plot(epochs, [p["test_accuracy"] for p in rows], "s-", label="test")
     c.axhline(log.target, color="grey", ls="--", label=f"{log.target:.0%} bar")
-    c.set_xlabel("epoch"), c.set_ylabel("accuracy"), c.set_title("per epoch"), c.legend(fontsize=7)
+    c.set_xlabel("epoch"), c.set_ylabel("accuracy"), c.set_title("at each test probe"), c.legend(fontsize=7)
     c.set_xticks(epochs)
     fig.tight_layout()
     return figure(fig, "training curves")

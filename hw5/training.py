@@ -7,7 +7,11 @@
   for equal-sized batches as k·mean_k − (k−1)·mean_{k−1}), and the running means Keras shows;
 * ``epochs``: per epoch the training loss/accuracy, the test loss/accuracy (monitoring only: no decision
   is taken on it, the epoch count is fixed), and cumulative training seconds (evaluation excluded);
-* ``time_to_target``: training seconds until test accuracy first reached `target` (None if never);
+* ``probes``: the test loss/accuracy `probes` times an epoch, at evenly spaced updates (the last one is the
+  epoch's end, the same numbers as ``epochs``), with the epoch (fractional), the update, the running training
+  loss/accuracy Keras shows there and the training seconds so far;
+* ``time_to_target``: training seconds until a probe's test accuracy first reached `target` (None if never):
+  with more probes an epoch, the crossing is seen closer to when it happens;
 * ``console``: Keras' own progress lines for the first `log_updates` gradient updates of epoch 1, as it
   printed them (captured from stdout during `model.fit`, colour codes removed).
 
@@ -31,6 +35,8 @@ import numpy as np
 class TrainLog:
     updates: list = field(default_factory=list)   # dicts: update, loss, accuracy, running_loss, running_accuracy
     epochs: list = field(default_factory=list)    # dicts: epoch, loss, accuracy, test_loss, test_accuracy, train_seconds
+    probes: list = field(default_factory=list)    # dicts: epoch (float), update, loss, accuracy, test_loss,
+    #                                               test_accuracy, train_seconds
     test_loss: float = float("nan")
     test_accuracy: float = float("nan")
     train_seconds: float = 0.0
@@ -131,17 +137,41 @@ def _every_early_step(log_updates: int):
     return EveryEarlyStep()
 
 
-def _recorder(log: TrainLog, x_test, y_test, log_updates: int, progress):
+def test_metrics(model, x_test, y_test, batch_size: int = 1000) -> tuple[float, float]:
+    """(loss, accuracy) of `model` on the test set, as `model.evaluate` gives them, from `model.predict`.
+
+    Inside an epoch `evaluate` cannot be used: it resets the compiled metrics, whose running means over the
+    epoch Keras is still accumulating. Loss: Keras' sparse categorical cross-entropy of probabilities
+    (clipped to [ε, 1 − ε], ε = 1e-7), averaged over the images; accuracy: argmax equals the label.
+    """
+    import keras
+
+    probs = np.asarray(model.predict(x_test, batch_size=batch_size, verbose=0), dtype=np.float64)
+    labels = np.asarray(y_test).reshape(-1).astype(np.int64)
+    eps = keras.config.epsilon()
+    picked = np.clip(probs[np.arange(len(labels)), labels] / probs.sum(axis=1), eps, 1 - eps)
+    return float(-np.log(picked).mean()), float((probs.argmax(axis=1) == labels).mean())
+
+
+def _recorder(log: TrainLog, x_test, y_test, log_updates: int, probes: int, progress):
     import keras
 
     class Recorder(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
             self.prev, self.train_seconds = (0.0, 0.0), 0.0
+            steps = self.params["steps"]   # probes inside an epoch: {update in the epoch: fraction of it}
+            self.inside = {} if x_test is None else {round(k * steps / probes): k / probes for k in range(1, probes)}
+            self.inside.pop(0, None)
+            self.inside.pop(steps, None)
 
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch, self.started = epoch, time.perf_counter()
 
         def on_train_batch_end(self, batch, logs=None):
+            if batch + 1 in self.inside:                  # a probe inside the epoch: its time is not training
+                self.train_seconds += time.perf_counter() - self.started
+                self._probe(self.epoch + self.inside[batch + 1], logs, *test_metrics(self.model, x_test, y_test))
+                self.started = time.perf_counter()
             if self.epoch != 0 or batch >= log_updates:
                 return
             k, (mean_loss, mean_acc) = batch + 1, (float(logs["loss"]), float(logs["accuracy"]))
@@ -152,6 +182,15 @@ def _recorder(log: TrainLog, x_test, y_test, log_updates: int, progress):
                 running_loss=mean_loss, running_accuracy=mean_acc))
             self.prev = (mean_loss, mean_acc)
 
+        def _probe(self, epoch, logs, test_loss, test_accuracy):
+            log.probes.append(dict(epoch=epoch, update=int(self.model.optimizer.iterations.numpy()),
+                                   loss=float(logs["loss"]), accuracy=float(logs["accuracy"]), test_loss=test_loss,
+                                   test_accuracy=test_accuracy, train_seconds=self.train_seconds))
+            if log.time_to_target is None and test_accuracy >= log.target:
+                log.time_to_target = self.train_seconds
+            if progress and epoch != int(epoch):
+                progress(f"epoch {epoch:g}: test accuracy {test_accuracy:.4f} ({self.train_seconds:.0f} s)")
+
         def on_epoch_end(self, epoch, logs=None):
             self.train_seconds += time.perf_counter() - self.started
             row = dict(epoch=epoch + 1, loss=float(logs["loss"]), accuracy=float(logs["accuracy"]),
@@ -159,8 +198,7 @@ def _recorder(log: TrainLog, x_test, y_test, log_updates: int, progress):
             if x_test is not None:
                 row["test_loss"], row["test_accuracy"] = (
                     float(v) for v in self.model.evaluate(x_test, y_test, batch_size=1000, verbose=0))
-                if log.time_to_target is None and row["test_accuracy"] >= log.target:
-                    log.time_to_target = self.train_seconds
+                self._probe(epoch + 1, logs, row["test_loss"], row["test_accuracy"])
             log.epochs.append(row)
             log.train_seconds = self.train_seconds
             if progress:
@@ -173,12 +211,13 @@ def _recorder(log: TrainLog, x_test, y_test, log_updates: int, progress):
 
 def fit(model, x_train, y_train, *, epochs: int, batch_size: int, seed: int, learning_rate: float = 1e-3,
         cosine: bool = False, warmup: float = 0.0, x_test=None, y_test=None, log_updates: int = 20,
-        target: float = 0.90, verbose=0, progress=None, callbacks=()) -> TrainLog:
+        target: float = 0.90, probes: int = 1, verbose=0, progress=None, callbacks=()) -> TrainLog:
     """Compile `model` (Adam, sparse categorical cross-entropy, accuracy) and train it deterministically.
 
     `cosine=True` decays the learning rate from `learning_rate` to 0 over all updates of the run; with
     `warmup=f` (0 ≤ f < 1) it first rises linearly from 0 to `learning_rate` over the first fraction f of
     the updates, then decays over the rest. `callbacks`: more Keras callbacks, called after fit's own.
+    With a test set, `probes` evaluations an epoch find the time to `target` (the last at the epoch's end).
 
     The caller builds the model *after* `make_deterministic(seed)` so that initial weights are seeded too;
     `fit` seeds again so that shuffling and dropout are.
@@ -186,7 +225,7 @@ def fit(model, x_train, y_train, *, epochs: int, batch_size: int, seed: int, lea
     import keras
 
     epochs, batch_size = _positive_int(epochs, "epochs"), _positive_int(batch_size, "batch_size")
-    log_updates = _positive_int(log_updates, "log_updates")
+    log_updates, probes = _positive_int(log_updates, "log_updates"), _positive_int(probes, "probes")
     if not 0 <= warmup < 1 or (warmup and not cosine):
         raise ValueError(f"warmup must be in [0, 1) and needs cosine=True, got warmup={warmup!r}")
     make_deterministic(seed)
@@ -203,9 +242,9 @@ def fit(model, x_train, y_train, *, epochs: int, batch_size: int, seed: int, lea
     if progress is not None:
         progress = _bypassing(progress, sys.stdout)
     with contextlib.redirect_stdout(console):
+        recorder = _recorder(log, x_test, y_test, log_updates, probes, progress)
         model.fit(x_train, y_train, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=1,
-                  callbacks=[_every_early_step(log_updates), _recorder(log, x_test, y_test, log_updates, progress),
-                             *callbacks])
+                  callbacks=[_every_early_step(log_updates), recorder, *callbacks])
     log.console = console.lines(log_updates)
     if x_test is not None:
         log.test_loss, log.test_accuracy = log.epochs[-1]["test_loss"], log.epochs[-1]["test_accuracy"]

@@ -97,8 +97,42 @@ def test_part1_gradient_updates_are_recorded_and_real(part1):
 
 @pytest.mark.training
 def test_part1_time_to_bar_is_recorded(part1):
-    first = next(e for e in part1.log.epochs if e["test_accuracy"] >= HOMEWORK_BAR)
+    probes, epochs = part1.log.probes, part1.log.epochs
+    per_epoch = part1.config["probes"]
+    assert per_epoch >= 2   # the crossing is looked for inside epochs too, not only at their ends
+    assert [p["epoch"] for p in probes] == [k / per_epoch for k in range(1, per_epoch * len(epochs) + 1)]
+    ends = [p for p in probes if p["epoch"] == int(p["epoch"])]
+    assert [(p["test_accuracy"], p["train_seconds"]) for p in ends] == [
+        (e["test_accuracy"], e["train_seconds"]) for e in epochs]
+    assert all(b["train_seconds"] > a["train_seconds"] for a, b in zip(probes, probes[1:]))
+    first = next(p for p in probes if p["test_accuracy"] >= HOMEWORK_BAR)
     assert part1.log.time_to_target == first["train_seconds"]
+
+
+def test_probes_inside_epochs_leave_training_untouched(tmp_path):
+    # a test probe inside an epoch must not change the weights nor Keras' running training means (which
+    # model.evaluate would reset mid-epoch), and its loss/accuracy are model.evaluate's
+    from hw5.training import fit, make_deterministic, test_metrics
+    from hw5.data import load_fashion_mnist, preprocess
+
+    (x_train, y_train), (x_test, y_test) = load_fashion_mnist()
+    x_train, y_train, x_test, y_test = preprocess(x_train[:512]), y_train[:512], preprocess(x_test[:500]), y_test[:500]
+    runs = {}
+    for probes in (1, 3):
+        make_deterministic(2)   # the same initial weights for both runs
+        model = build_tiny_model()
+        runs[probes] = model, fit(model, x_train, y_train, epochs=2, batch_size=64, seed=2, learning_rate=1e-2,
+                                  x_test=x_test, y_test=y_test, probes=probes, target=0.6)
+    (plain, once), (probed, thrice) = runs[1], runs[3]
+    for a, b in zip(plain.get_weights(), probed.get_weights()):
+        assert_exact(a, b, "weights trained with and without probes inside epochs")
+    assert thrice.epochs == [e | {"train_seconds": t["train_seconds"]} for e, t in zip(once.epochs, thrice.epochs)]
+    assert [round(p["epoch"], 6) for p in thrice.probes] == [round(k / 3, 6) for k in range(1, 7)]
+    assert [p["update"] for p in thrice.probes] == [3, 5, 8, 11, 13, 16]   # 8 updates an epoch: 8/3, 16/3, 8
+    loss, accuracy = probed.evaluate(x_test, y_test, batch_size=1000, verbose=0)
+    assert test_metrics(probed, x_test, y_test) == pytest.approx((loss, accuracy), abs=1e-6)
+    first = next(p for p in thrice.probes if p["test_accuracy"] >= 0.6)
+    assert thrice.time_to_target == first["train_seconds"]
 
 
 @pytest.mark.training
@@ -162,12 +196,13 @@ def test_cache_key_covers_what_changes_the_result(tmp_path):
     tiny = TINY["spec"]
     for change in (dict(seed=4), dict(epochs=2), dict(batch_size=32), dict(subset=256),
                    dict(spec=PartSpec(tiny.build, 1, 64, 2e-2, False)), dict(spec=PartSpec(tiny.build, 1, 64, 1e-2, True)),
-                   dict(spec=PartSpec(functools.partial(build_tiny_model, hidden=8), 1, 64, 1e-2, False))):
+                   dict(spec=PartSpec(functools.partial(build_tiny_model, hidden=8), 1, 64, 1e-2, False)),
+                   dict(spec=PartSpec(tiny.build, 1, 64, 1e-2, False, probes=2))):
         changed = train_part(1, cache=tmp_path, **({"seed": 3} | TINY | change))
         assert changed.key != base.key and not changed.from_cache, change
     config = json.loads((base.path / "log.json").read_text())["config"]
-    assert {"architecture", "seed", "epochs", "batch_size", "learning_rate", "cosine", "data", "tensorflow",
-            "keras"} <= set(config)
+    assert {"architecture", "seed", "epochs", "batch_size", "learning_rate", "cosine", "probes", "data",
+            "tensorflow", "keras"} <= set(config)
 
 
 def test_retrain_option_and_env_force_training(tiny_entry, monkeypatch):
@@ -222,8 +257,9 @@ def test_part1_bar_holds_for_any_seed(seed):
     # the time to 90 % is printed, never asserted
     trained = train_part(1, seed=seed)
     reached = trained.log.time_to_target
+    at = next((f" (epoch {p['epoch']:g})" for p in trained.log.probes if p["train_seconds"] == reached), "")
     print(f"seed {seed}: test accuracy {trained.log.test_accuracy:.4f}; {HOMEWORK_BAR:.0%} after "
-          f"{'never' if reached is None else f'{reached:.1f} s'} of training ({trained.log.train_seconds:.1f} s "
+          f"{'never' if reached is None else f'{reached:.1f} s{at}'} of training ({trained.log.train_seconds:.1f} s "
           f"in all, {'loaded from the cache' if trained.from_cache else 'trained in this run'})")
     assert trained.log.test_accuracy >= SEED_BAR
     assert not math.isnan(trained.log.test_accuracy)
