@@ -53,7 +53,7 @@ def train_homework_part(part: int, x_train, y_train, x_test, y_test, quick: bool
     if summary:
         model.summary()
     log = fit(model, preprocess(x_train), y_train, epochs=epochs, batch_size=spec["batch_size"], seed=SEED,
-              learning_rate=spec["learning_rate"], cosine=spec["cosine"],
+              learning_rate=spec["learning_rate"], cosine=spec["cosine"], probes=spec["probes"],
               x_test=None if quick else x_test, y_test=None if quick else y_test, verbose=1, progress=print)
     return model, log
 

@@ -3,8 +3,8 @@
 Part 1 (free architecture, chosen for time to 90 % test accuracy on a 2-core CPU by tools/search_part1.py,
 see tools/search_part1_results.md): two narrow conv blocks with batch normalisation — few channels at 28×28,
 where every element costs batch-norm and pooling work — a 256-unit dense layer and dropout; with a cosine
-learning-rate decay over 3 epochs it passes 90 % test accuracy after epoch 2 (~18 s on 2 idle cores) and ends
-near 92 %.
+learning-rate decay over 3 epochs it passes 90 % test accuracy at the half-epoch test probe of epoch 2 (after
+1.5 epochs) or at the end of epoch 2: 21–27 s of training for seeds 0–4 on this 2-core machine; it ends near 92 %.
 
     Conv2D 16×3×3 'same' → BN → ReLU → MaxPool 2       (14, 14, 16)
     Conv2D 48×3×3 'valid' → BN → ReLU → MaxPool 2      (6, 6, 48)
@@ -30,11 +30,13 @@ NUM_CLASSES = 10
 PART2_PARAMS = 11_087_498
 
 # How each part is trained, everywhere: the cache (hw5.cache), hence the tests and the report, and the hand-in
-# script (hw5.homework). Adam; `cosine` decays the learning rate to 0 over the run (see hw5.training.fit).
+# script (hw5.homework). Adam; `cosine` decays the learning rate to 0 over the run; `probes`: test evaluations
+# an epoch, where the time to 90 % is read (see hw5.training.fit). Part 2's batch of 1024 takes ~25 % less CPU
+# an epoch than 256 (the Adam update of its 11 M weights is paid per batch) and ends nearer 90 % (lr 2e-3).
 SEED = 0
 TRAINING = {
-    1: dict(epochs=3, batch_size=128, learning_rate=3e-3, cosine=True),
-    2: dict(epochs=3, batch_size=256, learning_rate=1e-3, cosine=False),
+    1: dict(epochs=3, batch_size=128, learning_rate=3e-3, cosine=True, probes=2),
+    2: dict(epochs=3, batch_size=1024, learning_rate=2e-3, cosine=False, probes=1),
 }
 
 
