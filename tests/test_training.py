@@ -190,16 +190,24 @@ def test_same_seed_gives_bit_identical_weights(same_seed_runs):
     assert any((a != b).any() for a, b in zip(first, other))
 
 
-def test_cache_key_covers_what_changes_the_result(tmp_path):
+def test_cache_key_covers_what_changes_the_result(tmp_path, monkeypatch):
     base = train_part(1, seed=3, cache=tmp_path, **TINY)
     assert train_part(1, seed=3, cache=tmp_path, **TINY).from_cache
+    # each change must miss the cache: train_part goes on to fit, which need not really train here (the
+    # claim is about the key and the lookup; test_cache_hit_trains_nothing covers what a hit returns)
+    import hw5.cache
+    from hw5.training import TrainLog
+
+    fitted = []
+    monkeypatch.setattr(hw5.cache, "fit", lambda model, *args, **kwargs: fitted.append(model) or TrainLog())
     tiny = TINY["spec"]
     for change in (dict(seed=4), dict(epochs=2), dict(batch_size=32), dict(subset=256),
                    dict(spec=PartSpec(tiny.build, 1, 64, 2e-2, False)), dict(spec=PartSpec(tiny.build, 1, 64, 1e-2, True)),
                    dict(spec=PartSpec(functools.partial(build_tiny_model, hidden=8), 1, 64, 1e-2, False)),
                    dict(spec=PartSpec(tiny.build, 1, 64, 1e-2, False, probes=2))):
+        before = len(fitted)
         changed = train_part(1, cache=tmp_path, **({"seed": 3} | TINY | change))
-        assert changed.key != base.key and not changed.from_cache, change
+        assert changed.key != base.key and not changed.from_cache and len(fitted) == before + 1, change
     config = json.loads((base.path / "log.json").read_text())["config"]
     assert {"architecture", "seed", "epochs", "batch_size", "learning_rate", "cosine", "probes", "data",
             "tensorflow", "keras"} <= set(config)
