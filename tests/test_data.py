@@ -1,5 +1,6 @@
 # Data: the loader returns exactly Keras' arrays, from verified files, or a clear error — never partial data.
 # Corruption tests work on temporary copies of the files, never on the real ones.
+import functools
 import gzip
 import shutil
 
@@ -32,10 +33,16 @@ def data_copy(fresh_loader, tmp_path):
     return tmp_path
 
 
+@functools.cache
+def _decompressed(gz: bytes) -> bytes:
+    return gzip.decompress(gz)   # the same original file is edited by several tests: decompress it once
+
+
 def rewrite(path, edit):
-    # decompress, edit the raw bytes, recompress: a well-formed gzip with different content
-    raw = bytearray(gzip.decompress(path.read_bytes()))
-    path.write_bytes(gzip.compress(bytes(edit(raw)), compresslevel=1))
+    # decompress, edit the raw bytes, recompress: a well-formed gzip with different content (stored, not
+    # deflated, compresslevel=0: the loader reads it the same, and 47 MB are not worth compressing here)
+    raw = bytearray(_decompressed(path.read_bytes()))
+    path.write_bytes(gzip.compress(bytes(edit(raw)), compresslevel=0))
 
 
 def test_load_fashion_mnist_shapes_and_dtypes(fashion):
