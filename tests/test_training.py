@@ -221,12 +221,20 @@ def test_cache_key_covers_what_changes_the_result(tmp_path, monkeypatch):
             "tensorflow", "keras"} <= set(config)
 
 
-def test_retrain_option_and_env_force_training(tiny_entry, monkeypatch):
-    _, cache = tiny_entry
-    assert train_part(1, seed=5, cache=cache, **TINY).from_cache
-    assert not train_part(1, seed=5, cache=cache, retrain=True, **TINY).from_cache
+def test_retrain_option_and_env_force_training(tiny_entry, tmp_path, monkeypatch):
+    # forcing means reaching fit despite a good entry (fit stubbed: what a retraining gives is the damaged-
+    # cache tests' claim); on a copy of the entry, which the stub's untrained model overwrites
+    import hw5.cache
+    from hw5.training import TrainLog
+
+    good, _ = tiny_entry
+    shutil.copytree(good.path, tmp_path / good.path.name)
+    assert train_part(1, seed=5, cache=tmp_path, **TINY).from_cache
+    fitted = []
+    monkeypatch.setattr(hw5.cache, "fit", lambda model, *args, **kwargs: fitted.append(model) or TrainLog())
+    assert not train_part(1, seed=5, cache=tmp_path, retrain=True, **TINY).from_cache and len(fitted) == 1
     monkeypatch.setenv("HW5_RETRAIN", "1")
-    assert not train_part(1, seed=5, cache=cache, **TINY).from_cache
+    assert not train_part(1, seed=5, cache=tmp_path, **TINY).from_cache and len(fitted) == 2
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "other_weights", "drop_log", "bad_json"])
