@@ -34,7 +34,9 @@ system:
 	  $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
 	else echo "no apt-get: install$$missing yourself (or set HW5_DATA_DIR for the data)"; fi
 
+# ruff first: a lint error stops the run before the suite's minutes
 test: setup
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
 report: setup

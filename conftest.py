@@ -45,7 +45,7 @@ def pytest_terminal_summary(terminalreporter, config):
     summary = config.stash.get(BENCH_SUMMARY, None)
     if summary is None:
         return
-    from hw5.bench import format_table
+    from hw5.deliver.bench import format_table
 
     terminalreporter.section("hw5 benchmark summary")
     terminalreporter.write_line(format_table(summary["rows"], summary["peak_gflops"]))
@@ -91,8 +91,8 @@ def test_images(fashion):
 
 
 def _trained(part, pytestconfig):
-    from hw5.cache import train_part
-    from hw5.report import TIMINGS
+    from hw5.deliver.cache import train_part
+    from hw5.deliver.report import TIMINGS
     from tests import early
 
     retrain = True if pytestconfig.getoption("--retrain") else None  # None: HW5_RETRAIN decides
@@ -144,10 +144,10 @@ def part2_all_images(part2, part2_net, test_images, progress):
 @pytest.fixture(scope="session")
 def part2_f64(part2):
     # the same trained weights, widened exactly, in a float64 Keras model and a float64 NumPy net
-    from hw5.models import as_float64
+    from hw5.compare import float64_twin
     from hw5.numpy_net import from_keras
 
-    model = as_float64(part2.model)
+    model = float64_twin(part2.model)
     return model, from_keras(model)
 
 
@@ -202,9 +202,9 @@ def pytest_sessionfinish(session):
 # ---- the report: order, title, environment, summary ----------------------------------------------
 
 # Tests run (and the report reads) in the order of the homework and of the data flow.
-MODULE_ORDER = ["test_helpers", "test_data", "test_training", "test_cli", "test_models", "test_weights", "test_toeplitz",
-                "test_numpy_net", "test_layers", "test_linear_maps", "test_translate", "test_compare",
-                "test_compare_layers", "test_known_issues", "test_bench", "test_handin", "test_report"]
+MODULE_ORDER = ["test_helpers", "test_structure", "test_data", "test_training", "test_cli", "test_models",
+                "test_weights", "test_toeplitz", "test_numpy_net", "test_layers", "test_linear_maps", "test_translate",
+                "test_compare", "test_compare_layers", "test_known_issues", "test_bench", "test_handin", "test_report"]
 
 
 def pytest_collection_modifyitems(config, items):
@@ -219,7 +219,7 @@ STARTED = pytest.StashKey[float]()
 
 
 def pytest_sessionstart(session):
-    from hw5 import report
+    from hw5.deliver import report
 
     for registry in (report.CONTRIBUTIONS, report.KEY_FIGURES, report.TESTS, report.TIMINGS):
         registry.clear()
@@ -227,7 +227,7 @@ def pytest_sessionstart(session):
 
 
 def pytest_runtest_logreport(report):
-    from hw5.report import record_test
+    from hw5.deliver.report import record_test
 
     record_test(report)
 
@@ -256,7 +256,7 @@ def pytest_html_results_table_row(report, cells):
 
 
 def pytest_html_results_summary(prefix, summary, postfix, session):
-    from hw5.report import TIMINGS, document
+    from hw5.deliver.report import TIMINGS, document
     from tests import early
     from tests.helpers import EXAMPLES
 

@@ -1,5 +1,11 @@
-"""hw5 — CS/DS 541 Homework 5 as a tested package.
+"""hw5 — CS/DS 541 Homework 5 as a tested package, in three layers whose imports point one way only:
 
-data → models → training (+ cache) → weights → toeplitz → numpy_net → compare → report
+    hw5/homework/   (a) the homework's steps, exactly what the hand-in script holds:
+                        data → models → training → weights → toeplitz → numpy_net → compare → run
+    hw5/convert/    (b) the general converter: any supported Keras CNN → an explicit-matrix network
+    hw5/deliver/    (c) evidence and delivery: cache, report, benchmarks, hand-in, the `hw5` command
+
+hw5.data, hw5.models, hw5.cache, hw5.weights, hw5.toeplitz, hw5.numpy_net and hw5.compare are the public
+names (facades over the layers); tests/test_structure.py keeps the arrows pointing down.
 """
 __version__ = "0.1.0"

@@ -23,9 +23,9 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 Prepared = tuple[list[str], Path, dict[str, str]]   # (argv, cwd, environment additions)
 
@@ -132,7 +132,7 @@ def result(name: str) -> tuple[Path, subprocess.CompletedProcess]:
         except subprocess.TimeoutExpired:
             job.process.kill()
             job.process.wait()
-            raise TimeoutError(f"early job {name!r} ran longer than {job.timeout:.0f} s: {job.process.args}")
+            raise TimeoutError(f"early job {name!r} ran longer than {job.timeout:.0f} s: {job.process.args}") from None
         read = lambda stream: (job.workdir / stream).read_text(errors="replace")  # noqa: E731
         job.ended = job.ended or time.perf_counter()
         FINISHED[name] = job.ended - job.started

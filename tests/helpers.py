@@ -27,7 +27,7 @@ def report_section(item: str, *parts: str, key: str | None = None) -> None:
     running test (its outcome is the section's pass/fail); `key` is the item's key figure for the contents."""
     import os
 
-    from hw5 import report
+    from hw5.deliver import report
 
     test = os.environ.get("PYTEST_CURRENT_TEST", "?").split(" ")[0]
     report.contribute(item, test, "".join(parts), key=key)
@@ -118,13 +118,13 @@ def magnitude_net(model, fuse: bool = False):
 
     saved = [np.asarray(var.numpy()) for var in model.variables]
     try:
-        for var, value in zip(model.variables, saved):
+        for var, value in zip(model.variables, saved, strict=True):
             kind = var.path.split("/")[-1]
             if kind != "moving_variance":
                 var.assign(-np.abs(value) if kind == "moving_mean" else np.abs(value))
         return from_keras(model, dtype="float64", fuse=fuse)
     finally:
-        for var, value in zip(model.variables, saved):
+        for var, value in zip(model.variables, saved, strict=True):
             var.assign(value)
 
 

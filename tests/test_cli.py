@@ -1,7 +1,7 @@
 # The `hw5` command: train (from the cache here) prints accuracy and time; bad arguments are refused.
 import pytest
 
-from hw5.cli import main
+from hw5.deliver.cli import main
 
 
 @pytest.mark.training

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from hw5 import report
 from hw5.compare import IMAGE_INDEX, agreement
 from hw5.data import CLASS_NAMES
+from hw5.deliver import report
 from hw5.numpy_net import Dense, MaxPool, ReLU, Softmax, banded
 from hw5.toeplitz import conv2d_as_dense, derive_output_shape, toeplitz_indices
 from tests import tolerances as tol
@@ -38,7 +38,8 @@ def test_part2_trained_and_accuracy_recorded(part2, test_images):
     report_section("p2-1", report.section(
         f"Trained {len(part2.log.epochs)} epochs: test accuracy {part2.log.test_accuracy:.4f}",
         report.paragraph(f"batch {part2.config['batch_size']}, Adam {part2.config['learning_rate']:g}, seed "
-                         f"{part2.config['seed']} ({'loaded from the cache' if part2.from_cache else 'trained in this run'})"),
+                         f"{part2.config['seed']} "
+                         f"({'loaded from the cache' if part2.from_cache else 'trained in this run'})"),
         report.epoch_table(part2.log)))
     print(f"Part 2: {len(part2.log.epochs)} epochs, test accuracy {part2.log.test_accuracy:.4f}"
           f" ({'cache' if part2.from_cache else 'trained now'})")
@@ -125,13 +126,14 @@ def test_one_image_same_softmax(part2, part2_net, part2_f64, test_images):
         report.table(["class", "TF float32", "NumPy float32", "|diff|", "TF float64", "NumPy float64", "|diff|"],
                      [(name, f"{p:.8e}", f"{q:.8e}", f"{abs(float(p) - float(q)):.1e}", f"{p64:.8e}", f"{q64:.8e}",
                        f"{abs(p64 - q64):.1e}")
-                      for name, p, q, p64, q64 in zip(CLASS_NAMES, tf_probs[0], np_probs[0], tf64[0], np64[0])],
+                      for name, p, q, p64, q64 in zip(CLASS_NAMES, tf_probs[0], np_probs[0], tf64[0], np64[0],
+                                                      strict=True)],
                      f"softmax, 9 significant digits; both predict {CLASS_NAMES[tf_probs.argmax()]} / "
                      f"{CLASS_NAMES[np_probs.argmax()]}; max |diff| {summary.max_abs_diff:.1e} (float32), "
                      f"{summary64.max_abs_diff:.1e} (float64)", cls="hw5-softmax"))
     print(f"test image {IMAGE_INDEX}, label {y_test[IMAGE_INDEX]} ({CLASS_NAMES[y_test[IMAGE_INDEX]]})")
     print(f"{'class':>12} {'TensorFlow':>14} {'NumPy':>14} {'|diff|':>10}")
-    for name, p, q in zip(CLASS_NAMES, tf_probs[0], np_probs[0]):
+    for name, p, q in zip(CLASS_NAMES, tf_probs[0], np_probs[0], strict=True):
         print(f"{name:>12} {p:14.9f} {q:14.9f} {abs(float(p) - float(q)):10.2e}")
     assert np_probs.dtype == np.float32 and np64.dtype == np.float64
     assert_within(np_probs, tf_probs, tol.SOFTMAX_F32_ONE_IMAGE, f"softmax of test image {IMAGE_INDEX}")

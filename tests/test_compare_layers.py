@@ -6,9 +6,10 @@ import math
 import numpy as np
 import pytest
 
-from hw5 import report
 from hw5.compare import IMAGE_INDEX, agreement, float64_twin, format_layer_diffs, layer_by_layer
-from hw5.layers import BandedDense, Dense, Scale
+from hw5.convert.layers import BandedDense, Scale
+from hw5.deliver import report
+from hw5.homework.layers import Dense
 from hw5.numpy_net import banded, from_keras, layer_table
 from tests import tolerances as tol
 from tests.helpers import assert_exact, assert_matches_keras, assert_within, report_section
@@ -126,7 +127,7 @@ def test_banded_product_is_the_dense_product(part1_f64, test_images):
     x = test_images[0][:16].astype(np.float64)
     plain = from_keras(model64)
     net = banded(plain)
-    assert all(a.W is b.W for a, b in zip(net.layers, plain.layers) if isinstance(a, Dense))
+    assert all(a.W is b.W for a, b in zip(net.layers, plain.layers, strict=True) if isinstance(a, Dense))
     assert_within(net.predict(x), plain.predict(x), tol.SOFTMAX_F64_ALL_IMAGES, "banded vs plain x @ W")
     # the bands really skip: each block of a conv matrix reads only some rows of the input
     for layer in net.layers:

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
-from hw5 import data
 from hw5.data import FILES, DataError, load_fashion_mnist
-from hw5.report import environment, section, table
+from hw5.deliver.report import environment, section, table
+from hw5.homework import data
 from tests.helpers import report_section
 
 
@@ -74,7 +74,7 @@ def test_load_fashion_mnist_equals_keras_loader(fresh_loader, data_copy, tmp_pat
     monkeypatch.setattr(keras.src.datasets.fashion_mnist, "get_file",
                         lambda fname, origin, cache_subdir: str(home / cache_subdir / fname))
     (ours_train, ours_test), (keras_train, keras_test) = load_fashion_mnist(), keras.datasets.fashion_mnist.load_data()
-    for ours, theirs in zip((*ours_train, *ours_test), (*keras_train, *keras_test)):
+    for ours, theirs in zip((*ours_train, *ours_test), (*keras_train, *keras_test), strict=True):
         assert_array_equal(ours, theirs, strict=True)
 
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from hw5 import report
+from hw5.deliver import report
 from tests import early
 from tests.helpers import report_section
 

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-from hw5.layers import Dense, MaxPool, Scale, Sigmoid, Softmax, Tanh, max_pool2d, max_pool2d_vectorized
+from hw5.convert.layers import Scale, Sigmoid, Tanh, max_pool2d_vectorized
+from hw5.homework.layers import Dense, MaxPool, Softmax, max_pool2d
 from tests import tolerances as tol
 from tests.helpers import assert_exact, assert_within, example_note
 from tests.strategies import pool_cases_padded
@@ -92,7 +93,7 @@ def test_dense_and_scale_return_new_arrays():
 
 def test_banded_dense_is_the_same_product():
     # BandedDense skips only the exact zeros of its matrix, block by block: x @ W + b to rounding
-    from hw5.layers import BandedDense
+    from hw5.convert.layers import BandedDense
     from hw5.toeplitz import conv2d_as_dense
 
     rng = np.random.default_rng(1)
@@ -110,7 +111,7 @@ def test_banded_dense_is_the_same_product():
 def test_banded_dense_keeps_dense_dtype_and_flat_layers(x_dtype, w_dtype):
     # a drop-in for Dense: the same result dtype (NumPy's promotion of x and W) for images and for a flat
     # layer (out_shape (k,): one block, every row of W)
-    from hw5.layers import BandedDense
+    from hw5.convert.layers import BandedDense
 
     rng = np.random.default_rng(2)
     for W, out_shape in ((rng.normal(size=(12, 12)), (2, 2, 3)), (rng.normal(size=(12, 5)), (5,))):

@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 from hypothesis import example, given
 
-from hw5.linear_maps import (avg_pool_as_dense, batch_norm_scale, compose, global_avg_pool_as_dense,
-                             window_indices, zero_padding_as_dense)
+from hw5.convert.linear_maps import (
+    avg_pool_as_dense,
+    batch_norm_scale,
+    compose,
+    global_avg_pool_as_dense,
+    window_indices,
+    zero_padding_as_dense,
+)
 from tests import tolerances as tol
 from tests.helpers import assert_exact, assert_within, example_note
 from tests.strategies import pool_cases_padded
@@ -34,7 +40,8 @@ def test_avg_pool_as_dense_matches_tf(case):
     expected = tf.nn.avg_pool2d(tf.constant(x), pool, strides, padding.upper()).numpy()
     scale = apply(np.abs(M.astype(np.float64)), 0, np.abs(x.astype(np.float64)), expected.shape[1:])
     assert_within(apply(M, b, x, expected.shape[1:]), expected,
-                  tol.sum_atol(math.prod(pool), scale, np.finfo(x.dtype).eps, np.finfo(x.dtype).tiny), f"avg-pool, {padding!r}")
+                  tol.sum_atol(math.prod(pool), scale, np.finfo(x.dtype).eps, np.finfo(x.dtype).tiny),
+                  f"avg-pool, {padding!r}")
 
 
 def test_avg_pool_same_divides_by_the_real_inputs():

@@ -1,10 +1,11 @@
 # Architecture: the Part-2 net is exactly the homework's, layer by layer; Part 1 builds and is ours.
-import math
 
 import keras
 import pytest
-from hw5 import report
-from hw5.models import PART2_PARAMS, as_float64, build_part1_model, build_part2_model
+
+from hw5.compare import float64_twin
+from hw5.deliver import report
+from hw5.models import PART2_PARAMS, build_part1_model, build_part2_model
 from tests.helpers import report_section
 
 PART2_LAYERS = [
@@ -62,9 +63,10 @@ def test_part2_model_order_input_and_size():
 
 def test_part2_float64_twin_has_same_weights():
     model = build_part2_model()
-    twin = as_float64(model)
+    twin = float64_twin(model)   # the one float64 rebuild (hw5.convert.inspect) serves Part 2 too
+    assert [type(layer) for layer in twin.layers] == [type(layer) for layer in model.layers]
     assert all(v.dtype == "float64" for v in twin.trainable_variables)
-    for w32, w64 in zip(model.get_weights(), twin.get_weights()):
+    for w32, w64 in zip(model.get_weights(), twin.get_weights(), strict=True):
         assert (w32.astype("float64") == w64).all()
 
 

@@ -7,14 +7,29 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-import hw5.layers
-import hw5.linear_maps
-import hw5.numpy_net
-import hw5.toeplitz
-import hw5.translate
+import hw5.convert.fold
+import hw5.convert.layers
+import hw5.convert.linear_maps
+import hw5.convert.sparse
+import hw5.convert.translations
+import hw5.homework.layers
+import hw5.homework.numpy_net
+import hw5.homework.registry
+import hw5.homework.toeplitz
 from hw5.models import build_part2_model
-from hw5.numpy_net import (Dense, MaxPool, NumpyNet, ReLU, Scale, Softmax, banded, from_keras, layer_table,
-                           max_pool2d, max_pool2d_vectorized)
+from hw5.numpy_net import (
+    Dense,
+    MaxPool,
+    NumpyNet,
+    ReLU,
+    Scale,
+    Softmax,
+    banded,
+    from_keras,
+    layer_table,
+    max_pool2d,
+    max_pool2d_vectorized,
+)
 from tests import tolerances as tol
 from tests.helpers import assert_exact, assert_within, convolution_calls, example_note, imports_and_calls
 from tests.strategies import pool_cases
@@ -91,7 +106,9 @@ def test_neuron_counts_derived_equal_keras_shapes(untrained_part2):
     assert [type(layer) for layer in net.layers] == [Dense, MaxPool, ReLU, Dense, ReLU, Dense, Softmax]
 
 
-@pytest.mark.parametrize("module", [hw5.numpy_net, hw5.toeplitz, hw5.layers, hw5.linear_maps, hw5.translate])
+@pytest.mark.parametrize("module", [hw5.homework.numpy_net, hw5.homework.toeplitz, hw5.homework.layers,
+                                    hw5.homework.registry, hw5.convert.layers, hw5.convert.linear_maps,
+                                    hw5.convert.translations, hw5.convert.fold, hw5.convert.sparse])
 def test_numpy_path_uses_no_convolution_function(module, untrained_part2):
     # homework rule: the NumPy network, its layers, the Keras translation and the matrix builders call no
     # convolution routine (and import no deep-learning framework)
@@ -164,7 +181,7 @@ def test_layer_table_describes_every_layer():
 
 def test_banded_net_is_the_same_network():
     # banded() swaps only the image-to-image matrices for BandedDense (the same W, zero blocks skipped)
-    from hw5.layers import BandedDense
+    from hw5.convert.layers import BandedDense
 
     model = small_cnn()
     plain = from_keras(model, dtype="float64")
@@ -193,7 +210,7 @@ def test_from_keras_rejects_unsupported_layers():
     (np.zeros((28, 28)), ValueError, r"x must have shape"),
     (np.zeros((2, 28, 28, 3)), ValueError, r"x must have shape"),
     (np.zeros((0, 28, 28)), ValueError, r"with N >= 1"),
-    (np.zeros((2, 28, 28), np.uint8), TypeError, r"x must hold floats.*hw5.data.preprocess"),
+    (np.zeros((2, 28, 28), np.uint8), TypeError, r"x must hold floating-point values.*got dtype uint8"),
 ])
 def test_predict_rejects_bad_input(x, error, match, untrained_part2):
     _, net = untrained_part2

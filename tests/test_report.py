@@ -51,7 +51,7 @@ AFTER_HOMEWORK_ID, AFTER_HOMEWORK = "p1-fc", "Part 1's CNN as a fully-connected 
 
 def report_command(out, *args) -> list[str]:
     # `hw5 report` in a fresh process, as a user runs it (shares the model cache: nothing retrains)
-    return [sys.executable, "-m", "hw5.cli", "report", "--out", str(out), *args]
+    return [sys.executable, "-m", "hw5.deliver.cli", "report", "--out", str(out), *args]
 
 
 def run_report(out, *args, env=None):
@@ -84,7 +84,7 @@ def pdf_text(pdf, first=None, last=None) -> str:
 
 
 def test_report_html_has_every_section(quick_report, part1):
-    from hw5.report import ITEMS
+    from hw5.deliver.report import ITEMS
 
     out, done = quick_report
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -102,7 +102,7 @@ def test_report_html_has_every_section(quick_report, part1):
 
 @pytest.mark.skipif(not shutil.which("pdftotext"), reason="poppler-utils not installed (make setup installs it)")
 def test_report_pdf_holds_the_homework_and_its_code(quick_report, part1):
-    from hw5.report import HOMEWORK_ITEMS, ITEMS
+    from hw5.deliver.report import HOMEWORK_ITEMS, ITEMS
 
     out, done = quick_report
     pdf = out / "report.pdf"
@@ -204,7 +204,7 @@ def test_report_refuses_bad_user_names(tmp_path, args, message):
 
 def test_every_section_code_reference_resolves():
     # a renamed function must fail here, not crash the report's assembly at the end of a long run
-    from hw5.report import ITEMS, _source
+    from hw5.deliver.report import ITEMS, _source
 
     for item, _, refs in ITEMS:
         for ref in refs:

@@ -197,7 +197,8 @@ def test_conv_output_shape_known_values(size, k, s, padding, expected):
 
 
 @pytest.mark.parametrize("kernel_dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("bias", [None, [0.5, -1.0], np.array([0.5, -1.0], np.float64), np.array([0.5, -1], np.float32)])
+@pytest.mark.parametrize("bias", [None, [0.5, -1.0], np.array([0.5, -1.0], np.float64),
+                                  np.array([0.5, -1], np.float32)])
 def test_conv2d_as_dense_bias_comes_in_the_kernels_dtype(kernel_dtype, bias):
     # documented: W and b in the kernel's dtype whatever the bias was given as (None: zeros)
     kernel = np.ones((2, 2, 1, 2), kernel_dtype)
@@ -210,8 +211,8 @@ def test_conv2d_as_dense_bias_comes_in_the_kernels_dtype(kernel_dtype, bias):
 
 def test_padding_is_case_insensitive():
     # documented (Keras writes 'valid'/'same', TensorFlow 'VALID'/'SAME'): every builder takes either spelling
-    from hw5.layers import max_pool2d
-    from hw5.linear_maps import avg_pool_as_dense
+    from hw5.convert.linear_maps import avg_pool_as_dense
+    from hw5.homework.layers import max_pool2d
 
     kernel = np.random.default_rng(6).standard_normal((2, 3, 1, 2))
     x = np.random.default_rng(7).standard_normal((1, 5, 6, 1))
@@ -232,7 +233,7 @@ def test_conv_output_shape_and_indices_defaults():
     rows, cols, taps, out = toeplitz_indices((3, 2, 1, 2), (5, 4, 1))
     explicit = toeplitz_indices((3, 2, 1, 2), (5, 4, 1), 1, "valid", 1)
     assert out == explicit[3] == (3, 3, 2)
-    for got, want, what in zip((rows, cols, taps), explicit[:3], ("rows", "cols", "taps")):
+    for got, want, what in zip((rows, cols, taps), explicit[:3], ("rows", "cols", "taps"), strict=True):
         assert_exact(got, want, f"toeplitz_indices {what}, defaults")
 
 

@@ -2,14 +2,15 @@
 # bit-identical reruns for a seed, and a cache that never returns a wrong model.
 import functools
 import json
-import shutil
 import math
+import shutil
+from itertools import pairwise
 
 import numpy as np
 import pytest
 
-from hw5 import report
 from hw5.cache import PartSpec, train_part
+from hw5.deliver import report
 from tests import early
 from tests.helpers import assert_exact, report_section
 
@@ -92,7 +93,7 @@ def test_part1_gradient_updates_are_recorded_and_real(part1):
     assert all(0 <= u["accuracy"] <= 1 for u in updates)
     assert epochs[0]["loss"] < updates[0]["loss"]
     assert [e["epoch"] for e in epochs] == list(range(1, len(epochs) + 1))
-    assert all(b["train_seconds"] > a["train_seconds"] for a, b in zip(epochs, epochs[1:]))
+    assert all(b["train_seconds"] > a["train_seconds"] for a, b in pairwise(epochs))
 
 
 @pytest.mark.training
@@ -104,7 +105,7 @@ def test_part1_time_to_bar_is_recorded(part1):
     ends = [p for p in probes if p["epoch"] == int(p["epoch"])]
     assert [(p["test_accuracy"], p["train_seconds"]) for p in ends] == [
         (e["test_accuracy"], e["train_seconds"]) for e in epochs]
-    assert all(b["train_seconds"] > a["train_seconds"] for a, b in zip(probes, probes[1:]))
+    assert all(b["train_seconds"] > a["train_seconds"] for a, b in pairwise(probes))
     first = next(p for p in probes if p["test_accuracy"] >= HOMEWORK_BAR)
     assert part1.log.time_to_target == first["train_seconds"]
 
@@ -112,8 +113,8 @@ def test_part1_time_to_bar_is_recorded(part1):
 def test_probes_inside_epochs_leave_training_untouched(tmp_path):
     # a test probe inside an epoch must not change the weights nor Keras' running training means (which
     # model.evaluate would reset mid-epoch), and its loss/accuracy are model.evaluate's
-    from hw5.training import fit, make_deterministic, test_metrics
     from hw5.data import load_fashion_mnist, preprocess
+    from hw5.homework.training import fit, make_deterministic, test_metrics
 
     (x_train, y_train), (x_test, y_test) = load_fashion_mnist()
     x_train, y_train, x_test, y_test = preprocess(x_train[:512]), y_train[:512], preprocess(x_test[:500]), y_test[:500]
@@ -124,9 +125,10 @@ def test_probes_inside_epochs_leave_training_untouched(tmp_path):
         runs[probes] = model, fit(model, x_train, y_train, epochs=2, batch_size=64, seed=2, learning_rate=1e-2,
                                   x_test=x_test, y_test=y_test, probes=probes, target=0.6)
     (plain, once), (probed, thrice) = runs[1], runs[3]
-    for a, b in zip(plain.get_weights(), probed.get_weights()):
+    for a, b in zip(plain.get_weights(), probed.get_weights(), strict=True):
         assert_exact(a, b, "weights trained with and without probes inside epochs")
-    assert thrice.epochs == [e | {"train_seconds": t["train_seconds"]} for e, t in zip(once.epochs, thrice.epochs)]
+    assert thrice.epochs == [e | {"train_seconds": t["train_seconds"]}
+                             for e, t in zip(once.epochs, thrice.epochs, strict=True)]
     assert [round(p["epoch"], 6) for p in thrice.probes] == [round(k / 3, 6) for k in range(1, 7)]
     assert [p["update"] for p in thrice.probes] == [3, 5, 8, 11, 13, 16]   # 8 updates an epoch: 8/3, 16/3, 8
     loss, accuracy = probed.evaluate(x_test, y_test, batch_size=1000, verbose=0)
@@ -138,12 +140,12 @@ def test_probes_inside_epochs_leave_training_untouched(tmp_path):
 @pytest.mark.training
 def test_cache_hit_trains_nothing(part1, monkeypatch):
     # the session fixture trained or loaded Part 1: asking again must load, bit for bit, without fitting
-    import hw5.cache
+    import hw5.deliver.cache
 
-    monkeypatch.setattr(hw5.cache, "fit", lambda *a, **k: pytest.fail("trained despite a cache entry"))
+    monkeypatch.setattr(hw5.deliver.cache, "fit", lambda *a, **k: pytest.fail("trained despite a cache entry"))
     again = train_part(1, retrain=False)
     assert again.from_cache and again.key == part1.key
-    for a, b in zip(again.model.get_weights(), part1.model.get_weights()):
+    for a, b in zip(again.model.get_weights(), part1.model.get_weights(), strict=True):
         assert_exact(a, b, "cached weights")
     assert again.log.updates == part1.log.updates
 
@@ -152,8 +154,8 @@ def test_fit_keeps_keras_progress_lines_of_the_first_updates():
     # the homework wants the gradient updates shown as Keras printed them: one bar line per early update
     # (fit itself on Part 1's model: no test set to evaluate, no cache entry to write)
     from hw5.data import load_fashion_mnist, preprocess
+    from hw5.homework.training import fit, make_deterministic
     from hw5.models import build_part1_model
-    from hw5.training import fit, make_deterministic
 
     (x_train, y_train), _ = load_fashion_mnist()
     make_deterministic(5)
@@ -193,9 +195,9 @@ def same_seed_runs():
 def test_same_seed_gives_bit_identical_weights(same_seed_runs):
     (cached1, first), (cached2, second), (_, other) = (same_seed_runs[n] for n in ("first", "second", "other"))
     assert not cached1 and not cached2 and len(first) == len(second) == len(other) > 0
-    for a, b in zip(first, second):
+    for a, b in zip(first, second, strict=True):
         assert_exact(a, b, "weights of two runs with seed 7")
-    assert any((a != b).any() for a, b in zip(first, other))
+    assert any((a != b).any() for a, b in zip(first, other, strict=True))
 
 
 def test_cache_key_covers_what_changes_the_result(tmp_path, monkeypatch):
@@ -203,14 +205,15 @@ def test_cache_key_covers_what_changes_the_result(tmp_path, monkeypatch):
     assert train_part(1, seed=3, cache=tmp_path, **TINY).from_cache
     # each change must miss the cache: train_part goes on to fit, which need not really train here (the
     # claim is about the key and the lookup; test_cache_hit_trains_nothing covers what a hit returns)
-    import hw5.cache
-    from hw5.training import TrainLog
+    import hw5.deliver.cache
+    from hw5.homework.training import TrainLog
 
     fitted = []
-    monkeypatch.setattr(hw5.cache, "fit", lambda model, *args, **kwargs: fitted.append(model) or TrainLog())
+    monkeypatch.setattr(hw5.deliver.cache, "fit", lambda model, *args, **kwargs: fitted.append(model) or TrainLog())
     tiny = TINY["spec"]
     for change in (dict(seed=4), dict(epochs=2), dict(batch_size=32), dict(subset=256),
-                   dict(spec=PartSpec(tiny.build, 1, 64, 2e-2, False)), dict(spec=PartSpec(tiny.build, 1, 64, 1e-2, True)),
+                   dict(spec=PartSpec(tiny.build, 1, 64, 2e-2, False)),
+                   dict(spec=PartSpec(tiny.build, 1, 64, 1e-2, True)),
                    dict(spec=PartSpec(functools.partial(build_tiny_model, hidden=8), 1, 64, 1e-2, False)),
                    dict(spec=PartSpec(tiny.build, 1, 64, 1e-2, False, probes=2))):
         before = len(fitted)
@@ -224,14 +227,14 @@ def test_cache_key_covers_what_changes_the_result(tmp_path, monkeypatch):
 def test_retrain_option_and_env_force_training(tiny_entry, tmp_path, monkeypatch):
     # forcing means reaching fit despite a good entry (fit stubbed: what a retraining gives is the damaged-
     # cache tests' claim); on a copy of the entry, which the stub's untrained model overwrites
-    import hw5.cache
-    from hw5.training import TrainLog
+    import hw5.deliver.cache
+    from hw5.homework.training import TrainLog
 
     good, _ = tiny_entry
     shutil.copytree(good.path, tmp_path / good.path.name)
     assert train_part(1, seed=5, cache=tmp_path, **TINY).from_cache
     fitted = []
-    monkeypatch.setattr(hw5.cache, "fit", lambda model, *args, **kwargs: fitted.append(model) or TrainLog())
+    monkeypatch.setattr(hw5.deliver.cache, "fit", lambda model, *args, **kwargs: fitted.append(model) or TrainLog())
     assert not train_part(1, seed=5, cache=tmp_path, retrain=True, **TINY).from_cache and len(fitted) == 1
     monkeypatch.setenv("HW5_RETRAIN", "1")
     assert not train_part(1, seed=5, cache=tmp_path, **TINY).from_cache and len(fitted) == 2
@@ -256,7 +259,7 @@ def test_damaged_cache_warns_and_retrains(tiny_entry, tmp_path, damage):
     with pytest.warns(RuntimeWarning, match="cache entry .* is unusable.*retraining"):
         again = train_part(1, seed=5, cache=tmp_path, **TINY)
     assert not again.from_cache and again.key == good.key
-    for a, b in zip(again.model.get_weights(), good.model.get_weights()):
+    for a, b in zip(again.model.get_weights(), good.model.get_weights(), strict=True):
         assert_exact(a, b, "retrained weights (same seed)")
     assert train_part(1, seed=5, cache=tmp_path, **TINY).from_cache  # and the entry is whole again
 

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from hypothesis import example, given, settings
 
-from hw5.layers import Dense, MaxPool, ReLU, Scale, Softmax
+from hw5.convert.layers import Scale
+from hw5.homework.layers import Dense, MaxPool, ReLU, Softmax
+from hw5.homework.registry import TRANSLATIONS
 from hw5.numpy_net import from_keras, layer_table
-from hw5.translate import TRANSLATIONS
 from tests import tolerances as tol
 from tests.helpers import assert_exact, assert_matches_keras, example_note, keras_outputs, net_atol
 from tests.strategies import CnnCase, cnn_cases
@@ -147,7 +148,7 @@ def test_softmax_layer_over_the_last_axis_however_spelled(axis):
 def test_translations_refuse_what_they_cannot_translate():
     # configurations Keras 3 itself never builds (a hand-written config, another Keras version): the translation
     # still stops with the layer's name rather than translating something else
-    from hw5.translate import Source
+    from hw5.homework.registry import Source
     from hw5.weights import extract_variables
 
     model = BN_EPSILON.build("float32")
@@ -211,6 +212,11 @@ def not_a_chain(kind: str):
         return keras.Model(inputs, [hidden, keras.layers.Dense(1)(hidden)])
     if kind == "an op after the last layer":   # keras.ops calls are no layers: model.layers misses the relu
         return keras.Model(inputs, keras.ops.relu(hidden))
+    if kind == "an op between two layers":     # the op is named, not the layer after it
+        return keras.Model(inputs, keras.layers.Dense(1, name="after")(keras.ops.tanh(hidden)))
+    if kind == "a variable input size":
+        image = keras.Input((None, None, 3))
+        return keras.Model(image, keras.layers.Conv2D(2, 3, name="c")(image))
     return keras.Sequential([keras.Input((3, 2, 1))])   # "no layers"
 
 
@@ -218,7 +224,10 @@ def not_a_chain(kind: str):
     ("subclassed", r"model must have one input and one output \(a single chain of layers\)"),
     ("two inputs", "model must have one input and one output"),
     ("two outputs", "model must have one input and one output"),
-    ("an op after the last layer", "model is not a single chain of layers: its output is not its last layer's"),
+    ("an op after the last layer", r"model calls Relu \('relu'\) between its layers: a keras.ops call is no layer"),
+    ("an op between two layers", r"model calls Tanh \('tanh'\) between its layers"),
+    ("a variable input size", r"model has the input shape \(None, None, None, 3\): a fully-connected network "
+                              r"needs a fixed input size"),
     ("no layers", "model has no layers to translate"),
 ])
 def test_from_keras_refuses_what_is_not_a_chain_of_layers(kind, match):
@@ -232,7 +241,7 @@ def test_from_keras_refuses_what_is_not_a_chain_of_layers(kind, match):
                                                  r"supported: Activation, AveragePooling2D, BatchNormalization"),
     (keras.layers.Conv2DTranspose(2, 2, name="up"), "layer 'up' of type Conv2DTranspose has no NumPy translation"),
     (keras.layers.Activation("gelu", name="act"), r"layer 'act' of type Activation: activation 'gelu' is not "
-                                                  r"supported \(linear, relu, sigmoid, tanh, softmax\)"),
+                                                  r"supported \(linear, relu, sigmoid, softmax, tanh\)"),
     (keras.layers.ReLU(max_value=6.0, name="relu6"), "layer 'relu6' of type ReLU: only the plain ReLU"),
     (keras.layers.ReLU(negative_slope=0.1, name="leaky"), "layer 'leaky' of type ReLU: only the plain ReLU"),
     (keras.layers.ReLU(threshold=0.5, name="shifted"), "layer 'shifted' of type ReLU: only the plain ReLU"),
@@ -296,5 +305,5 @@ def test_forward_outputs_are_not_overwritten_later():
     x = model.x
     outs = net.forward(x)
     inputs = [x.reshape(len(x), -1), *outs[:-1]]
-    for layer, before, out in zip(net.layers, inputs, outs):
+    for layer, before, out in zip(net.layers, inputs, outs, strict=True):
         assert_exact(layer(before.copy()), out, f"output of {layer.name} after the forward pass")

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
+from hw5.deliver.report import table
 from hw5.models import build_part2_model
-from hw5.report import table
 from hw5.weights import describe, extract_weights
 from tests.helpers import assert_exact, report_section
 
@@ -31,7 +31,7 @@ def test_extract_weights_copies_trained_variables(part2):
               f"the trained Part-2 net's model.trainable_variables, copied to NumPy "
               f"({sum(w.size for w in weights.values()):,} numbers; each array checked bit for bit)"),
         key=f"{len(weights)} variables, {sum(w.size for w in weights.values()):,} numbers")
-    for var, (name, array) in zip(part2.model.trainable_variables, weights.items()):
+    for var, (name, array) in zip(part2.model.trainable_variables, weights.items(), strict=True):
         assert_exact(array, var.numpy(), f"extracted {name}")
         assert array.dtype == np.float32
     # copies, not views: editing them leaves the model alone

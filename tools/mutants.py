@@ -1,7 +1,8 @@
 """`make mutants`: mutation testing of the conversion core with mutmut, and its score.
 
 mutmut (configured in pyproject.toml's [tool.mutmut]) copies hw5/ into mutants/, makes one-line changes
-("mutants") to hw5/toeplitz.py, numpy_net.py, translate.py, linear_maps.py and layers.py, and runs the fast
+("mutants") to the conversion core (pyproject.toml's only_mutate: hw5/homework/ toeplitz, layers, registry,
+numpy_net and hw5/convert/), and runs the fast
 tests that reach each mutated function (no trained model; hypothesis profile `mutants`: derandomized, no
 example database). A mutant the tests fail on is killed; one they pass on survived: either a test is
 missing or the change makes no difference a user could see (an equivalent mutant).
@@ -86,7 +87,7 @@ def is_message_wording(original: str, mutated: str) -> bool:
     if len(nodes_a) != len(nodes_b):
         return False
     changed = False
-    for x, y in zip(nodes_a, nodes_b):
+    for x, y in zip(nodes_a, nodes_b, strict=True):
         if type(x) is not type(y):
             return False
         for field, value in ast.iter_fields(x):
@@ -116,7 +117,7 @@ def load_equivalent() -> dict[str, tuple[str, str]]:
             name, rest = line.split(" | ", 1)
             mutated, reason = rest.rsplit(" | ", 1)
         except ValueError:
-            raise SystemExit(f"{EQUIVALENT}:{n}: expected `name | mutated line | reason`, got {line!r}")
+            raise SystemExit(f"{EQUIVALENT}:{n}: expected `name | mutated line | reason`, got {line!r}") from None
         entries[name.strip()] = (squash(mutated), reason.strip())
     return entries
 

@@ -139,7 +139,7 @@ def probe(x_test, y_test, steps_per_epoch: int):
 def measure(name: str, seed: int, data) -> dict:
     import keras
 
-    from hw5.training import fit, make_deterministic
+    from hw5.homework.training import fit, make_deterministic
 
     arch, training = CANDIDATES[name]
     x_train, y_train, x_test, y_test = data
@@ -151,7 +151,7 @@ def measure(name: str, seed: int, data) -> dict:
     clock = probe(x_test, y_test, steps)
     log = fit(model, x_train, y_train, seed=seed, x_test=x_test, y_test=y_test, target=TARGET, callbacks=[clock],
               **training)
-    ends = [(w, c, e["test_accuracy"]) for (w, c), e in zip(clock.epoch_ends, log.epochs)]
+    ends = [(w, c, e["test_accuracy"]) for (w, c), e in zip(clock.epoch_ends, log.epochs, strict=True)]
     points = sorted(clock.points + [(steps * (i + 1), w, c, a) for i, (w, c, a) in enumerate(ends)])
     first = lambda rows: next(((w, c / CORES) for *_, w, c, a in rows if a >= TARGET), (None, None))  # noqa: E731
     (epoch_wall, epoch_cpu), (probe_wall, probe_cpu) = first(ends), first(points)

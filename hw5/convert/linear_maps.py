@@ -32,7 +32,7 @@ from numbers import Integral
 
 import numpy as np
 
-from hw5.toeplitz import _axis_geometry, _input_shape, _padding, _pair
+from hw5.homework.toeplitz import _axis_geometry, _input_shape, _padding, _pair
 
 
 def _float_dtype(dtype) -> np.dtype:

@@ -1,24 +1,20 @@
-"""Keras layer → NumPy layers: one small translation function per Keras layer class, in a registry.
+"""The registry: Keras layer → NumPy layers, one small translation function per Keras layer class.
 
 Each function takes a `Source` (the Keras layer, its config, the neuron grid it receives, its variables,
-the dtype) and returns the NumPy layers it becomes (hw5.layers) and the grid it hands on:
+the dtype) and returns the NumPy layers it becomes (hw5.homework.layers) and the grid it hands on. This
+module holds the translations the homework needs:
 
-    Conv2D                    Dense (Toeplitz matrix, hw5.toeplitz), then its activation
+    Conv2D                    Dense (Toeplitz matrix, hw5.homework.toeplitz), then its activation
     Dense                     Dense (its kernel; on an (…, C) grid, I ⊗ kernel), then its activation
-    AveragePooling2D,
-    GlobalAveragePooling2D,
-    ZeroPadding2D             Dense (hw5.linear_maps)
-    BatchNormalization        Scale diag(γ/√(σ² + ε)), shift β − μ·γ/√(σ² + ε) — folded by the driver
-                              into the linear map before it (FOLDED)
-    MaxPooling2D,
-    GlobalMaxPooling2D        MaxPool (the window loop)
-    ReLU, Activation, Softmax ReLU / Sigmoid / Tanh / Softmax
-    Flatten, Reshape          nothing: the grid changes, the flat vector does not (channels-last)
-    Dropout, SpatialDropout2D,
-    GaussianNoise, InputLayer nothing: identities at inference
+    MaxPooling2D              MaxPool (the window loop)
+    ReLU, Activation, Softmax ReLU / Softmax (and what hw5.convert adds to ACTIVATIONS)
+    Flatten                   nothing: the grid changes, the flat vector does not (channels-last)
+    InputLayer                nothing
 
-Supporting another layer is one function and one entry in TRANSLATIONS. Configs are read as Keras 3 writes
-them (`layer.get_config()`: every key present, strides filled in, pairs as tuples).
+The general converter (hw5.convert.translations) adds the other layers to the same TRANSLATIONS, without
+touching this file. Supporting another layer is one function, one entry and one strategy: see
+docs/adding-a-layer.md. Configs are read as Keras 3 writes them (`layer.get_config()`: every key present,
+strides filled in, pairs as tuples).
 """
 from __future__ import annotations
 
@@ -27,9 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hw5.layers import ACTIVATIONS, Dense, MaxPool, ReLU, Scale, Softmax
-from hw5.linear_maps import avg_pool_as_dense, batch_norm_scale, global_avg_pool_as_dense, zero_padding_as_dense
-from hw5.toeplitz import conv2d_as_dense, conv_output_shape
+from hw5.homework.layers import ACTIVATIONS, Dense, MaxPool, ReLU, Softmax
+from hw5.homework.toeplitz import conv2d_as_dense, conv_output_shape
 
 
 @dataclass(frozen=True)
@@ -70,7 +65,7 @@ def _activation(src: Source, activation, name: str, shape) -> list:
     if activation in ("linear", None):
         return []
     if activation not in ACTIVATIONS:
-        raise src.refuse(f"activation {activation!r} is not supported ({', '.join(['linear', *ACTIVATIONS])})")
+        raise src.refuse(f"activation {activation!r} is not supported ({', '.join(['linear', *sorted(ACTIVATIONS)])})")
     return [ACTIVATIONS[activation](name, shape)]
 
 
@@ -82,15 +77,6 @@ def _flatten(src: Source) -> Translation:
     if src.config["data_format"] != "channels_last":
         raise src.refuse("only channels_last flattening is supported")
     return [], (math.prod(src.shape),)
-
-
-def _reshape(src: Source) -> Translation:
-    target = list(src.config["target_shape"])
-    if -1 in target:
-        target[target.index(-1)] = math.prod(src.shape) // -math.prod(target)
-    if math.prod(target) != math.prod(src.shape):
-        raise src.refuse(f"cannot reshape the grid {src.shape} to {tuple(target)}")
-    return [], tuple(int(v) for v in target)
 
 
 def _conv2d(src: Source) -> Translation:
@@ -127,42 +113,6 @@ def _max_pooling(src: Source) -> Translation:
     return [MaxPool(shape, pool, strides, src.name, out, cfg["padding"])], out
 
 
-def _global_max_pooling(src: Source) -> Translation:
-    h, w, c = src.spatial()
-    out = (1, 1, c) if src.config["keepdims"] else (c,)
-    return [MaxPool((h, w, c), (h, w), (h, w), src.name, out)], out
-
-
-def _average_pooling(src: Source) -> Translation:
-    shape, cfg = src.spatial(), src.config
-    W, b = avg_pool_as_dense(shape, cfg["pool_size"], cfg["strides"], cfg["padding"], src.dtype)
-    out = conv_output_shape(shape, cfg["pool_size"], cfg["strides"], cfg["padding"], shape[2])
-    return [Dense(W, b, src.name, out)], out
-
-
-def _global_average_pooling(src: Source) -> Translation:
-    shape = src.spatial()
-    out = (1, 1, shape[2]) if src.config["keepdims"] else (shape[2],)
-    W, b = global_avg_pool_as_dense(shape, src.dtype)
-    return [Dense(W, b, src.name, out)], out
-
-
-def _zero_padding(src: Source) -> Translation:
-    W, b, out = zero_padding_as_dense(src.spatial(), src.config["padding"], src.dtype)
-    return [Dense(W, b, src.name, out)], out
-
-
-def _batch_normalization(src: Source) -> Translation:
-    cfg, shape = src.config, src.shape
-    axis = cfg["axis"]   # Keras 3: one int, the feature axis (0 is the batch)
-    if not isinstance(axis, int) or axis == 0 or abs(axis) > len(shape):
-        raise src.refuse(f"axis {cfg['axis']!r} is not supported (one feature axis)")
-    d, t = batch_norm_scale(src.param("gamma"), src.param("beta"), src.param("moving_mean"),
-                            src.param("moving_variance"), cfg["epsilon"], axis - 1 if axis > 0 else axis,
-                            shape, src.dtype)
-    return [Scale(d, t, src.name, shape)], shape
-
-
 def _relu(src: Source) -> Translation:
     cfg = src.config
     if cfg["max_value"] is not None or cfg["negative_slope"] != 0 or cfg["threshold"] != 0:
@@ -181,15 +131,8 @@ def _softmax(src: Source) -> Translation:
     return [Softmax(src.name, src.shape)], src.shape
 
 
-# Keras layer class name -> translation function
+# Keras layer class name -> translation function (hw5.convert.translations adds the converter's layers)
 TRANSLATIONS = {
-    "InputLayer": _identity, "Dropout": _identity, "SpatialDropout2D": _identity, "GaussianNoise": _identity,
-    "Flatten": _flatten, "Reshape": _reshape,
-    "Conv2D": _conv2d, "Dense": _dense,
-    "MaxPooling2D": _max_pooling, "GlobalMaxPooling2D": _global_max_pooling,
-    "AveragePooling2D": _average_pooling, "GlobalAveragePooling2D": _global_average_pooling,
-    "ZeroPadding2D": _zero_padding, "BatchNormalization": _batch_normalization,
-    "ReLU": _relu, "Activation": _activation_layer, "Softmax": _softmax,
+    "InputLayer": _identity, "Flatten": _flatten, "Conv2D": _conv2d, "Dense": _dense,
+    "MaxPooling2D": _max_pooling, "ReLU": _relu, "Activation": _activation_layer, "Softmax": _softmax,
 }
-# layers whose linear map is folded into the linear map before them even without fuse=True
-FOLDED = {"BatchNormalization"}

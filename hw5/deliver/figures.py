@@ -13,7 +13,6 @@ import os
 
 import numpy as np
 
-
 # ---- HTML pieces -------------------------------------------------------------------------------------
 
 def esc(value) -> str:
@@ -183,7 +182,7 @@ def bench_figure(summary_rows, group: str, peak_gflops: float | None) -> str:
     panels = [("mean time, ms", [r["mean_s"] * 1e3 for r in rows]),
               ("multiply-adds, millions", [r["macs"] / 1e6 for r in rows]),
               ("GFLOP/s", [r["gflops"] for r in rows])]
-    for ax, (label, values) in zip(axes, panels):
+    for ax, (label, values) in zip(axes, panels, strict=True):
         ax.barh(names, values, color="tab:blue")
         ax.set_xscale("log"), ax.set_xlabel(label), ax.invert_yaxis()
         for y, v in enumerate(values):

@@ -27,8 +27,22 @@ import tempfile
 import time
 from pathlib import Path
 
-from hw5.figures import (bench_figure, code, epoch_table, esc, figure, image_figure, model_summary,  # noqa: F401
-                         paragraph, pre, probabilities_figure, section, table, toeplitz_figure, training_curves)
+from hw5.deliver.figures import (  # noqa: F401
+    bench_figure,
+    code,
+    epoch_table,
+    esc,
+    figure,
+    image_figure,
+    model_summary,
+    paragraph,
+    pre,
+    probabilities_figure,
+    section,
+    table,
+    toeplitz_figure,
+    training_curves,
+)
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 HOW_TO_PDF = ("install Chromium (Debian: `sudo apt-get install -y --no-install-recommends chromium`) and run "
@@ -39,19 +53,21 @@ PRINT_CSS = Path(__file__).with_name("report.css")
 
 # (id, heading, the code that does it: "module:qualname" shown under the section's evidence)
 ITEMS = [
-    ("p1a", "Part 1 (a) — test accuracy of our CNN", ["hw5.models:build_part1_model"]),
-    ("p1b", "Part 1 (b) — gradient updates on the training set", ["hw5.training:fit"]),
-    ("p2-1", "Part 2 (1) — the architecture", ["hw5.models:build_part2_model"]),
-    ("p2-2", "Part 2 (2) — the extracted weights", ["hw5.weights:extract_weights"]),
+    ("p1a", "Part 1 (a) — test accuracy of our CNN", ["hw5.homework.models:build_part1_model"]),
+    ("p1b", "Part 1 (b) — gradient updates on the training set", ["hw5.homework.training:fit"]),
+    ("p2-1", "Part 2 (1) — the architecture", ["hw5.homework.models:build_part2_model"]),
+    ("p2-2", "Part 2 (2) — the extracted weights", ["hw5.homework.weights:extract_weights"]),
     ("p2-3", "Part 2 (3) — the NumPy forward pass", [
-        "hw5.numpy_net:NumpyNet.forward", "hw5.numpy_net:Dense", "hw5.numpy_net:max_pool2d",
-        "hw5.numpy_net:ReLU", "hw5.numpy_net:Softmax"]),
+        "hw5.homework.numpy_net:NumpyNet.forward", "hw5.homework.layers:Dense", "hw5.homework.layers:max_pool2d",
+        "hw5.homework.layers:ReLU", "hw5.homework.layers:Softmax"]),
     ("p2-4", "Part 2 (4) — the conv layer as a fully-connected layer", [
-        "hw5.toeplitz:conv_output_shape", "hw5.toeplitz:_axis_geometry", "hw5.toeplitz:toeplitz_indices",
-        "hw5.toeplitz:conv2d_as_dense"]),
-    ("p2-5", "Part 2 (5) — the same softmax from TensorFlow and from NumPy", ["hw5.compare:agreement"]),
+        "hw5.homework.toeplitz:conv_output_shape", "hw5.homework.toeplitz:_axis_geometry",
+        "hw5.homework.toeplitz:toeplitz_indices",
+        "hw5.homework.toeplitz:conv2d_as_dense"]),
+    ("p2-5", "Part 2 (5) — the same softmax from TensorFlow and from NumPy", ["hw5.homework.compare:agreement"]),
     ("p1-fc", "Part 1's CNN as a fully-connected network too", [
-        "hw5.numpy_net:from_keras", "hw5.translate:_batch_normalization", "hw5.linear_maps:batch_norm_scale"]),
+        "hw5.convert.fold:from_keras", "hw5.convert.translations:_batch_normalization",
+        "hw5.convert.linear_maps:batch_norm_scale"]),
     ("bench", "Benchmarks — the dense path against the convolution", []),
     ("env", "Environment, data and known issues", []),
 ]
@@ -113,7 +129,8 @@ def verdict() -> str:
 
 
 def _badge(status: str) -> str:
-    return f'<span class="hw5-{status}">{ {"passed": "pass", "failed": "FAIL", "missing": "no evidence"}[status] }</span>'
+    word = {"passed": "pass", "failed": "FAIL", "missing": "no evidence"}[status]
+    return f'<span class="hw5-{status}">{word}</span>'
 
 
 def title_page(users: list[str], extra_rows=()) -> str:
@@ -195,7 +212,7 @@ def environment() -> dict[str, str]:
     import numpy
     import tensorflow
 
-    from hw5.data import data_source
+    from hw5.homework.data import data_source
 
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() \
@@ -246,8 +263,7 @@ def main(argv=None) -> int:
 
     import pytest
 
-    from hw5.cli import user_name
-    from hw5.handin import MAX_USERS
+    from hw5.deliver.users import MAX_USERS, user_name
 
     parser = argparse.ArgumentParser(prog="hw5 report", description=main.__doc__)
     parser.add_argument("--out", default="report", help="output directory (default: report)")
@@ -259,7 +275,7 @@ def main(argv=None) -> int:
     out = Path(options.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     tmp_html = out / f".report-{os.getpid()}.html"
-    checkout = Path(__file__).resolve().parent.parent
+    checkout = Path(__file__).resolve().parents[2]   # hw5/deliver/report.py -> the checkout
     if not (checkout / "tests").is_dir():
         print("hw5 report runs the test suite: use it from a source checkout (tests/ not found beside hw5/)")
         return 4

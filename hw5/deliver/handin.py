@@ -10,48 +10,27 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-from hw5.amalgamation import PACKAGE_DIR, amalgamate
+from hw5.deliver.amalgamation import amalgamate
+from hw5.deliver.users import check_users, stem
 
-USER = re.compile(r"[A-Za-z0-9_-]+")
-MAX_USERS = 3
-
+PACKAGE_DIR = Path(__file__).resolve().parent.parent   # hw5/
 
 class HandinError(RuntimeError):
     """A step of the hand-in failed; the message says which and why. No zip was written."""
 
 
-def check_users(users) -> list[str]:
-    """The names as a list: 1 to 3 distinct names of letters, digits, '_' and '-'."""
-    if not isinstance(users, (list, tuple)):
-        raise TypeError(f"users must be a list of names, got {users!r}")
-    if not 1 <= len(users) <= MAX_USERS:
-        raise ValueError(f"--user: give 1 to {MAX_USERS} names, got {len(users)}")
-    for name in users:
-        if not isinstance(name, str) or not USER.fullmatch(name):
-            raise ValueError(f"--user {name!r}: a name may hold only letters, digits, '_' and '-'")
-    if len(set(users)) != len(users):
-        raise ValueError(f"--user: the names must differ, got {list(users)}")
-    return list(users)
-
-
-def stem(users) -> str:
-    """homework5_<name1>[_<name2>[_<name3>]]"""
-    return "homework5_" + "_".join(check_users(users))
-
-
 def report_inputs(package_dir: Path = PACKAGE_DIR) -> list[Path]:
     """What a report depends on: the package, the tests, and the trained models' cache entries."""
-    from hw5.cache import cache_dir
+    from hw5.deliver.cache import cache_dir
 
     checkout = package_dir.parent
-    code = [*package_dir.glob("*.py"), *package_dir.glob("*.css"), *checkout.glob("tests/*.py"),
+    code = [*package_dir.rglob("*.py"), *package_dir.rglob("*.css"), *checkout.glob("tests/*.py"),
             checkout / "conftest.py", checkout / "pytest.ini"]
     cache = cache_dir()
     models = [p for p in cache.rglob("*") if p.is_file() and not p.name.startswith(".")] if cache.is_dir() else []
@@ -82,7 +61,7 @@ def report_problem(report_dir: Path, users) -> str | None:
 
 def run_report(users, report_dir: Path) -> int:
     """`hw5 report --user NAME ... --out report_dir`; pytest's exit code (0: every test passed)."""
-    from hw5.report import main
+    from hw5.deliver.report import main
 
     return int(main([arg for name in users for arg in ("--user", name)] + ["--out", str(Path(report_dir).resolve())]))
 
@@ -109,7 +88,8 @@ def write_zip(path: Path, files: dict[str, bytes]) -> None:
 
 
 def build(users, *, out_dir: Path = Path("handin"), report_dir: Path = Path("report"),
-          report: Callable[[list[str], Path], int] | None = None, generate: Callable[[list[str], str], str] | None = None,
+          report: Callable[[list[str], Path], int] | None = None,
+          generate: Callable[[list[str], str], str] | None = None,
           say: Callable[[str], None] = print) -> Path:
     """Write `out_dir`/homework5_<names>.zip (the report's PDF and the generated script); its path.
 

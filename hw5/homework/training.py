@@ -34,7 +34,8 @@ import numpy as np
 @dataclass
 class TrainLog:
     updates: list = field(default_factory=list)   # dicts: update, loss, accuracy, running_loss, running_accuracy
-    epochs: list = field(default_factory=list)    # dicts: epoch, loss, accuracy, test_loss, test_accuracy, train_seconds
+    epochs: list = field(default_factory=list)    # dicts: epoch, loss, accuracy, test_loss, test_accuracy,
+    #                                               train_seconds
     probes: list = field(default_factory=list)    # dicts: epoch (float), update, loss, accuracy, test_loss,
     #                                               test_accuracy, train_seconds
     test_loss: float = float("nan")
@@ -48,7 +49,7 @@ class TrainLog:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainLog":
+    def from_dict(cls, d: dict) -> TrainLog:
         return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls)})
 
 

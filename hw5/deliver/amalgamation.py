@@ -1,13 +1,14 @@
 """The hand-in script generator: the homework's modules pasted into one runnable file, like SQLite's sqlite3.c.
 
-`amalgamate(authors, filename)` returns the text of homework5_<names>.py: the modules of MODULES in that
-order (hw5/homework.py last: its ``main()`` runs the homework), under a header saying the file is generated
-and naming the authors, the sources (with digests) and the package version and git commit. It
+`amalgamate(authors, filename)` returns the text of homework5_<names>.py: the modules of MODULES of the
+homework layer, hw5/homework/, in that order (run.py last: its ``main()`` runs the homework), under a 3-line
+header naming the course, the authors, the package version and git commit, and how to run it. It
 
-* follows package-internal imports, at top level or inside functions: a module one of them imports is
-  pasted before its importer; a module of NOT_IN_SCRIPT, or ``import hw5.x`` / ``from hw5 import x`` (whose
-  names stay qualified), stops it with a message naming the importer;
-* removes ``from hw5.x import a, b`` (one line or several; ``a as c`` becomes ``c = a``; a block left empty
+* follows the homework layer's imports, at top level or inside functions: a module one of them imports is
+  pasted before its importer; an import from the package's other layers (hw5.convert, hw5.deliver, or the
+  facade modules hw5.x), or ``import hw5.x`` (whose names stay qualified), stops it with a message naming
+  the importer and the layer;
+* removes ``from hw5.homework.x import a, b`` (one line or several; ``a as c`` becomes ``c = a``; a block left empty
   gets ``pass``), every ``from __future__`` (once at the top) and ``if __name__ == "__main__":`` blocks (one
   at the end calls ``main()``), and turns each module docstring into a comment;
 * hoists the other top-level imports into one block, and refuses a script that imports at top level anything
@@ -17,39 +18,39 @@ and naming the authors, the sources (with digests) and the package version and g
 from __future__ import annotations
 
 import ast
-import hashlib
 import re
 import subprocess
 import sys
 from pathlib import Path
 
-PACKAGE = "hw5"
-PACKAGE_DIR = Path(__file__).resolve().parent
-MODULES = ("data", "models", "training", "weights", "toeplitz", "numpy_net", "compare", "homework")
-NOT_IN_SCRIPT = {  # package modules the script must not contain, and why
-    "cache": "the script trains every time and keeps no cache",
-    "report": "it runs pytest and draws with matplotlib",
-    "figures": "it draws with matplotlib",
-    "bench": "it times paths with scipy",
-    "cli": "it is the package's command line",
-    "handin": "it writes the zip",
-    "amalgamation": "it writes the script",
+ROOT = "hw5"
+PACKAGE = "hw5.homework"                                   # the layer the script holds, and only it
+WHERE = PACKAGE.replace(".", "/")                          # hw5/homework, in messages
+PACKAGE_DIR = Path(__file__).resolve().parent.parent / "homework"
+MODULES = ("data", "models", "training", "weights", "toeplitz", "layers", "registry", "numpy_net", "compare", "run")
+OTHER_LAYERS = {  # the package's other layers, which the script must not contain, and why
+    "hw5.convert": "the general converter (hw5/convert/), which the homework's run never reaches",
+    "hw5.deliver": "the evidence and delivery layer (hw5/deliver/: cache, report, hand-in, command line)",
 }
 SCRIPT_PACKAGES = {"numpy", "tensorflow", "keras"}  # besides the standard library, at the script's top level
 
 
 def _hw5_module(node: ast.AST, where: str) -> str | None:
-    """The package module an import statement takes names from (None: not the package's)."""
+    """The homework module an import statement takes names from (None: not the package's); an import from
+    the package's other layers (or its public facade) is refused, naming it."""
     if isinstance(node, ast.Import):
-        if any(a.name.split(".")[0] == PACKAGE for a in node.names):
-            raise ValueError(f"{where}: `import {PACKAGE}...` keeps names qualified; write `from {PACKAGE}.x import name`")
+        if any(a.name.split(".")[0] == ROOT for a in node.names):
+            raise ValueError(f"{where}: `import {ROOT}...` keeps names qualified; write `from {PACKAGE}.x import name`")
         return None
     if not isinstance(node, ast.ImportFrom):
         return None
     module = node.module or ""
-    if node.level == 0 and module.split(".")[0] != PACKAGE:
+    if node.level == 0 and module.split(".")[0] != ROOT:
         return None
-    parts = module.split(".")[1:] if node.level == 0 else module.split(".")
+    for layer, what in OTHER_LAYERS.items():
+        if node.level == 0 and (module == layer or module.startswith(layer + ".")):
+            raise ValueError(f"{where} imports {module}, from {what}: the hand-in script holds {WHERE}/ alone")
+    parts = module[len(PACKAGE) + 1:].split(".") if node.level == 0 and module.startswith(PACKAGE + ".") else []
     if len(parts) != 1 or not parts[0]:
         raise ValueError(f"{where}: import from a module of {PACKAGE} by name (`from {PACKAGE}.x import name`), "
                          f"not `from {'.' * node.level}{module} import ...`")
@@ -64,9 +65,9 @@ def _parse(name: str, package_dir: Path) -> tuple[str, ast.Module, list[tuple[st
     top = {id(node) for node in tree.body}
     deps = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and node.id == PACKAGE:
-            raise ValueError(f"{PACKAGE}/{name}.py line {node.lineno} uses the name {PACKAGE!r}")
-        if (module := _hw5_module(node, f"{PACKAGE}/{name}.py line {getattr(node, 'lineno', '?')}")) is not None:
+        if isinstance(node, ast.Name) and node.id == ROOT:
+            raise ValueError(f"{WHERE}/{name}.py line {node.lineno} uses the name {ROOT!r}")
+        if (module := _hw5_module(node, f"{WHERE}/{name}.py line {getattr(node, 'lineno', '?')}")) is not None:
             deps.append((module, id(node) in top))
     return text, tree, deps
 
@@ -78,11 +79,9 @@ def module_order(modules=MODULES, package_dir: Path = PACKAGE_DIR) -> list[str]:
     def visit(name: str, chain: tuple[str, ...]) -> None:
         if name in order:
             return
-        importer = f"{PACKAGE}/{chain[-1]}.py imports {PACKAGE}.{name}" if chain else f"MODULES lists {name!r}"
+        importer = f"{WHERE}/{chain[-1]}.py imports {PACKAGE}.{name}" if chain else f"MODULES lists {name!r}"
         if name in chain:
             raise ValueError(f"import cycle at top level: {' -> '.join(chain + (name,))}")
-        if name in NOT_IN_SCRIPT:
-            raise ValueError(f"{importer}, which cannot go into the hand-in script: {NOT_IN_SCRIPT[name]}")
         if not (package_dir / f"{name}.py").is_file():
             raise ValueError(f"{importer}, but {package_dir / (name + '.py')} does not exist")
         for dep, top_level in _parse(name, package_dir)[2]:
@@ -117,7 +116,7 @@ def _section(name: str, text: str, tree: ast.Module, imports: dict) -> tuple[str
     Top-level imports are removed and recorded in `imports` ({local name: (from module or None, name)});
     package-internal imports are removed everywhere (an alias becomes an assignment, an emptied block `pass`).
     """
-    where, lines = f"{PACKAGE}/{name}.py", text.splitlines(keepends=True)
+    where, lines = f"{WHERE}/{name}.py", text.splitlines(keepends=True)
     edits: dict[int, tuple[int, str]] = {}  # first line -> (end line, replacement)
     bound = []
     for parent in ast.walk(tree):
@@ -184,7 +183,7 @@ def _import_block(imports: dict) -> str:
 
 def _provenance(package_dir: Path, paths: list[Path]) -> str:
     """'hw5 <version>, git commit <sha>' (+ ' with uncommitted changes'), or what of it is known."""
-    init = package_dir / "__init__.py"
+    init = package_dir.parent / "__init__.py"   # hw5/__init__.py holds the version
     version = next((n.value.value for n in (ast.parse(init.read_text()).body if init.is_file() else [])
                     if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "__version__"), "?")
     git = ["git", "-C", str(package_dir)]
@@ -194,8 +193,8 @@ def _provenance(package_dir: Path, paths: list[Path]) -> str:
         dirty = subprocess.run(git + ["status", "--porcelain", "--", *map(str, paths)], capture_output=True,
                                text=True, timeout=10, check=True).stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        return f"{PACKAGE} {version}, git commit unknown"
-    return f"{PACKAGE} {version}, git commit {commit}" + (" with uncommitted changes" if dirty else "")
+        return f"{ROOT} {version}, git commit unknown"
+    return f"{ROOT} {version}, git commit {commit[:12]}" + (" with uncommitted changes" if dirty else "")
 
 
 def amalgamate(authors: list[str], filename: str, modules=MODULES, package_dir: Path = PACKAGE_DIR) -> str:
@@ -204,7 +203,7 @@ def amalgamate(authors: list[str], filename: str, modules=MODULES, package_dir: 
     order = module_order(modules, package_dir)
     imports, sections, owner, trees, defines = {}, [], {}, {}, {}
     for name in order:
-        where = f"{PACKAGE}/{name}.py"
+        where = f"{WHERE}/{name}.py"
         text, trees[name], _ = _parse(name, package_dir)
         code, bound = _section(name, text, trees[name], imports)
         for key in bound:
@@ -224,22 +223,13 @@ def amalgamate(authors: list[str], filename: str, modules=MODULES, package_dir: 
         for node in ast.walk(tree):
             if (dep := _hw5_module(node, name)) is not None and (
                     missing := [a.name for a in node.names if a.name not in defines[dep]]):
-                raise ValueError(f"{PACKAGE}/{name}.py line {node.lineno} imports {missing} from {PACKAGE}.{dep}, "
+                raise ValueError(f"{WHERE}/{name}.py line {node.lineno} imports {missing} from {PACKAGE}.{dep}, "
                                  f"which does not define them at top level")
     paths = [package_dir / f"{name}.py" for name in order]
-    digests = "\n".join(f"#   {PACKAGE}/{p.name:14s} sha256 {hashlib.sha256(p.read_bytes()).hexdigest()[:16]}"
-                        for p in paths)
     file, users = filename, list(authors)
     header = f"""# {file} -- CS/DS 541 Homework 5, by {", ".join(users)}.
-#
-# GENERATED FILE -- never edit it by hand. `hw5 handin` (hw5/handin.py) writes it from the {PACKAGE} package:
-# edit the sources and run `make handin USERS="{" ".join(users)}"` again.
-# Like SQLite's sqlite3.c, it is an amalgamation of these sources, in this order, package imports removed:
-{digests}
-# from {_provenance(package_dir, paths)}.
-#
-# Run: python {file} [--quick]   (NumPy and TensorFlow/Keras only; Fashion-MNIST is looked for in
-# $HW5_DATA_DIR, /usr/share/datasets/fashion-mnist, Keras' cache, then downloaded by Keras)
+# Generated from the {ROOT} package ({_provenance(package_dir, paths)}); not edited by hand.
+# Run: python {file} [--quick]   (needs NumPy and TensorFlow/Keras; --quick: a short check that it runs)
 \"\"\"CS/DS 541 Homework 5 by {", ".join(users)}: Part 1 and Part 2 in one run -- see main() at the end.\"\"\"
 from __future__ import annotations
 
@@ -247,6 +237,6 @@ from __future__ import annotations
     script = (header + _import_block(imports) + "\n\n" + "\n\n".join(sections)
               + '\n\nif __name__ == "__main__":\n    sys.exit(main())\n')
     compile(script, file, "exec")  # a SyntaxError here is a bug of this generator
-    if owner.get("main") != f"{PACKAGE}/{order[-1]}.py" or "sys" not in imports:
-        raise ValueError(f"{PACKAGE}/{order[-1]}.py, the last module, must define main() and import sys")
+    if owner.get("main") != f"{WHERE}/{order[-1]}.py" or "sys" not in imports:
+        raise ValueError(f"{WHERE}/{order[-1]}.py, the last module, must define main() and import sys")
     return script

@@ -7,6 +7,8 @@ import os
 import sys
 import time
 
+from hw5.deliver.users import user_name
+
 
 def _positive(text: str) -> int:
     try:
@@ -38,17 +40,8 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def user_name(text: str) -> str:
-    """argparse type of --user (hw5 handin, hw5 report): a name of letters, digits, '_' and '-'."""
-    from hw5.handin import USER
-
-    if not USER.fullmatch(text):
-        raise argparse.ArgumentTypeError(f"expected a name of letters, digits, '_' and '-', got {text!r}")
-    return text
-
-
 def handin(args) -> int:
-    from hw5.handin import HandinError, build
+    from hw5.deliver.handin import HandinError, build
 
     try:
         build(args.user, out_dir=args.out, report_dir=args.report, say=lambda msg: print(f"[hw5] {msg}", flush=True))
@@ -60,7 +53,7 @@ def handin(args) -> int:
 
 def train(args) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from hw5.cache import train_part
+    from hw5.deliver.cache import train_part
 
     started = time.perf_counter()
     trained = train_part(args.part, epochs=args.epochs, seed=args.seed, retrain=args.retrain or None,
@@ -79,13 +72,13 @@ def train(args) -> int:
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["report"]:  # everything after `report` belongs to hw5.report (and pytest)
-        from hw5.report import main as report
+        from hw5.deliver.report import main as report
 
         return report(argv[1:])
     p = parser()
     args = p.parse_args(argv)
     if args.command == "handin":
-        from hw5.handin import check_users
+        from hw5.deliver.users import check_users
 
         try:
             check_users(args.user)

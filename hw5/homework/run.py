@@ -1,7 +1,7 @@
 """The whole homework in one run: the `main()` of the hand-in script homework5_<names>.py.
 
-`python -m hw5.homework [--quick]` runs it from the package; `hw5 handin` (hw5/handin.py) pastes this module
-and the ones it uses into one file whose `main()` is this one. It prints
+`python -m hw5.homework [--quick]` runs it from the package; `hw5 handin` pastes the homework layer
+(hw5/homework/) into one file whose `main()` is this one. It prints
 
 * Part 1: Keras' progress while our CNN trains, a line per epoch, the first gradient updates of epoch 1
   (each batch's loss and accuracy) and the test accuracy on all 10,000 test images from `model.evaluate`;
@@ -24,12 +24,12 @@ import time
 
 import numpy as np
 
-from hw5.compare import IMAGE_INDEX, agreement
-from hw5.data import CLASS_NAMES, data_source, load_fashion_mnist, preprocess
-from hw5.models import SEED, TRAINING, build_part1_model, build_part2_model
-from hw5.numpy_net import from_keras
-from hw5.toeplitz import _pair, conv_output_shape, derive_output_shape
-from hw5.training import fit, make_deterministic
+from hw5.homework.compare import IMAGE_INDEX, agreement
+from hw5.homework.data import CLASS_NAMES, data_source, load_fashion_mnist, preprocess
+from hw5.homework.models import SEED, TRAINING, build_part1_model, build_part2_model
+from hw5.homework.numpy_net import from_keras
+from hw5.homework.toeplitz import _pair, conv_output_shape, derive_output_shape
+from hw5.homework.training import fit, make_deterministic
 
 QUICK_SUBSET = 1024  # --quick: training images, one epoch (8 gradient updates at Part 1's batch of 128)
 BUILDERS = {1: build_part1_model, 2: build_part2_model}
@@ -93,7 +93,7 @@ def softmax_lines(tf_probs, np_probs) -> list[str]:
     """The two softmax vectors of one image side by side, 9 significant digits."""
     rows = [f"{'class':12s} {'TensorFlow':>16s} {'NumPy':>16s} {'|difference|':>12s}"]
     rows += [f"{name:12s} {p:16.9g} {q:16.9g} {abs(float(p) - float(q)):12.3e}"
-             for name, p, q in zip(CLASS_NAMES, tf_probs, np_probs)]
+             for name, p, q in zip(CLASS_NAMES, tf_probs, np_probs, strict=True)]
     return rows
 
 

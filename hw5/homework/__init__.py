@@ -1,0 +1,16 @@
+"""(a) The homework's steps — exactly what the hand-in script holds (hw5.deliver.amalgamation pastes these
+modules into homework5_<names>.py), in the order the data flows:
+
+    data.py       Fashion-MNIST from verified files              (step 1)
+    models.py     our Part-1 CNN and the exact Part-2 net        (step 2)
+    training.py   seeded, deterministic training with a log      (step 3)
+    weights.py    the trained parameters from trainable_variables (step 4)
+    toeplitz.py   a Conv2D kernel as a fully-connected weight matrix (step 5)
+    layers.py     the NumPy layers: Dense, MaxPool (a loop), ReLU, Softmax
+    registry.py   Keras layer → NumPy layers, one function each: the homework's translations
+    numpy_net.py  the NumPy network and `from_keras`, the driver  (step 6)
+    compare.py    TensorFlow and NumPy on the same images          (step 7)
+    run.py        main(): the whole homework in one run (`python -m hw5.homework`)
+
+Nothing here imports the converter (hw5.convert) or the evidence layer (hw5.deliver).
+"""

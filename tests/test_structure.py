@@ -1,0 +1,138 @@
+# The package's layout is its architecture: three layers whose imports point one way only (README, file map),
+# and the public names the README documents. The import graph is read from the source (ast), every import
+# counted, at top level or inside a function, so a lazy import cannot hide a cycle or an upward arrow.
+import ast
+import importlib
+from pathlib import Path
+
+import pytest
+
+import hw5
+
+PACKAGE_DIR = Path(hw5.__file__).resolve().parent
+# rank of each layer: a module may import modules of its own rank or lower, never higher
+LAYERS = {"hw5.homework": 0, "hw5.convert": 1, "hw5.deliver": 2}
+FACADE = 3   # hw5.data, hw5.numpy_net, ...: the public names, above everything
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE_DIR.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def rank(module: str) -> int:
+    for layer, r in LAYERS.items():
+        if module == layer or module.startswith(layer + "."):
+            return r
+    return FACADE
+
+
+def package_imports(package_dir: Path) -> dict[str, set[str]]:
+    """{module: the package modules it imports}, for every .py file under package_dir."""
+    modules = {module_name(p): p for p in package_dir.rglob("*.py")}
+    graph = {}
+    for name, path in modules.items():
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                targets |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                # `from hw5.convert import fold` imports the submodule if there is one
+                targets |= {f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
+                            for a in node.names}
+        graph[name] = {t for t in targets if t in modules and t != name and t != "hw5"}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle as [a, b, ..., a], or None."""
+    state, stack = {}, []
+
+    def visit(node):
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == "open":
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        state[node] = "done"
+        stack.pop()
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def upward_arrows(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
+    return sorted((a, b) for a, targets in graph.items() for b in targets if rank(b) > rank(a))
+
+
+def test_package_has_no_import_cycle():
+    assert find_cycle(package_imports(PACKAGE_DIR)) is None
+
+
+def test_layers_import_only_downwards():
+    # homework ← convert ← deliver ← the public facades: never the other way
+    assert upward_arrows(package_imports(PACKAGE_DIR)) == []
+
+
+def test_every_module_belongs_to_a_layer_or_is_a_facade():
+    graph = package_imports(PACKAGE_DIR)
+    facades = sorted(m for m in graph if rank(m) == FACADE and m != "hw5")   # hw5/__init__.py: the version
+    assert facades == ["hw5.cache", "hw5.compare", "hw5.data", "hw5.models", "hw5.numpy_net", "hw5.toeplitz",
+                       "hw5.weights"]
+
+
+def test_structure_checks_see_a_cycle_and_an_upward_arrow(tmp_path):
+    # meta: the checks above fail where they should — a cycle and an upward arrow put into a copy
+    root = tmp_path / "hw5"
+    for sub in ("homework", "convert", "deliver"):
+        (root / sub).mkdir(parents=True)
+        (root / sub / "__init__.py").write_text("")
+    (root / "__init__.py").write_text("")
+    (root / "homework" / "a.py").write_text("def f():\n    from hw5.convert.b import g\n")   # lazy, upward
+    (root / "convert" / "b.py").write_text("from hw5.homework.a import f\n")
+    (root / "deliver" / "c.py").write_text("from hw5.homework import a\n")
+    global PACKAGE_DIR
+    saved, PACKAGE_DIR = PACKAGE_DIR, root
+    try:
+        graph = package_imports(root)
+        assert graph["hw5.deliver.c"] == {"hw5.homework.a"}
+        assert find_cycle(graph) == ["hw5.convert.b", "hw5.homework.a", "hw5.convert.b"]
+        assert upward_arrows(graph) == [("hw5.homework.a", "hw5.convert.b")]
+    finally:
+        PACKAGE_DIR = saved
+
+
+# The names README.md shows, by module: they keep working wherever the code lives.
+PUBLIC_API = {
+    "hw5.data": ["load_fashion_mnist", "preprocess", "data_source", "CLASS_NAMES", "DataError"],
+    "hw5.models": ["build_part1_model", "build_part2_model", "TRAINING", "SEED", "PART2_PARAMS"],
+    "hw5.cache": ["train_part", "cache_dir"],
+    "hw5.weights": ["extract_weights", "extract_variables"],
+    "hw5.toeplitz": ["conv2d_as_dense", "conv2d_as_sparse", "conv_output_shape", "derive_output_shape"],
+    "hw5.numpy_net": ["from_keras", "NumpyNet", "layer_table", "banded"],
+    "hw5.compare": ["agreement", "layer_by_layer", "format_layer_diffs", "float64_twin", "IMAGE_INDEX"],
+    "hw5.convert": ["from_keras"],
+}
+
+
+@pytest.mark.parametrize("module", sorted(PUBLIC_API))
+def test_documented_names_import(module):
+    imported = importlib.import_module(module)
+    missing = [name for name in PUBLIC_API[module] if not hasattr(imported, name)]
+    assert missing == []
+    assert set(getattr(imported, "__all__", PUBLIC_API[module])) >= set(PUBLIC_API[module])
+
+
+def test_public_from_keras_is_the_converters():
+    # hw5.numpy_net.from_keras converts everything it converted before the move: BatchNorm, pooling, padding
+    from hw5.convert.fold import from_keras
+    from hw5.homework.registry import TRANSLATIONS
+    from hw5.numpy_net import from_keras as public
+
+    assert public is from_keras
+    assert {"BatchNormalization", "AveragePooling2D", "ZeroPadding2D", "Conv2D", "Dense"} <= set(TRANSLATIONS)
