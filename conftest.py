@@ -2,7 +2,7 @@
 import os
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter, before any import
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up chatter, before any import
 
 import pytest  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
@@ -27,6 +27,8 @@ def pytest_addoption(parser):
                      help="train the homework models again even when the cache holds them (or HW5_RETRAIN=1)")
     parser.addoption("--hw5-user", action="append", default=[], metavar="NAME",
                      help="an author's name for the report's first page (repeatable; `hw5 report --user`)")
+    parser.addoption("--hw5-handin-html", default=None, metavar="PATH",
+                     help="also write the hand-in PDF's HTML (the graded items only) to PATH (`hw5 report` does)")
     parser.addoption("--bench", action="store_true", default=False,
                      help="run the pytest-benchmark timings (skipped by default; `make bench`, `make report`)")
 
@@ -142,6 +144,15 @@ def part2_all_images(part2, part2_net, test_images, progress):
 
 
 @pytest.fixture(scope="session")
+def part2_image(part2_all_images, test_images):
+    # Part 2 (5)'s test image, by the hand-in script's rule: the correctly classified one whose softmax has the
+    # highest entropy (the model is right but unsure)
+    from hw5.compare import unsure_image
+
+    return unsure_image(part2_all_images[0], test_images[1])
+
+
+@pytest.fixture(scope="session")
 def part2_f64(part2):
     # the same trained weights, widened exactly, in a float64 Keras model and a float64 NumPy net
     from hw5.compare import float64_twin
@@ -221,7 +232,7 @@ STARTED = pytest.StashKey[float]()
 def pytest_sessionstart(session):
     from hw5.deliver import report
 
-    for registry in (report.CONTRIBUTIONS, report.KEY_FIGURES, report.TESTS, report.TIMINGS):
+    for registry in (report.CONTRIBUTIONS, report.HANDIN, report.KEY_FIGURES, report.TESTS, report.TIMINGS):
         registry.clear()
     session.config.stash[STARTED] = time.perf_counter()
 
@@ -268,3 +279,7 @@ def pytest_html_results_summary(prefix, summary, postfix, session):
     meta = [f" · training seed 0 · hypothesis profile {profile}: {sum(EXAMPLES.values()):,} examples over "
             f"{len(EXAMPLES)} properties"] if EXAMPLES else []
     prefix.append(document(_users(session.config), meta, time.perf_counter() - session.config.stash[STARTED]))
+    if session.config.getoption("--hw5-handin-html"):   # the same run's graded items, for the hand-in PDF
+        from hw5.deliver import handin_view
+
+        handin_view.write_html(session.config.getoption("--hw5-handin-html"), _users(session.config))

@@ -8,4 +8,10 @@
 hw5.data, hw5.models, hw5.cache, hw5.weights, hw5.toeplitz, hw5.numpy_net and hw5.compare are the public
 names (facades over the layers); tests/test_structure.py keeps the arrows pointing down.
 """
+import os
+
+# TensorFlow's C++ start-up log (the oneDNN notice, absl's warning, E0000 lines) reads like errors: silenced for
+# every hw5 entry point, before anything imports TensorFlow (set TF_CPP_MIN_LOG_LEVEL yourself to see it)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
 __version__ = "0.1.0"

@@ -1,21 +1,17 @@
-"""`hw5.data`, public API: Fashion-MNIST, loaded from verified files (step 1).
-
-The code lives in hw5.homework.data; this name keeps `from hw5.data import …` working."""
-from hw5.homework.data import (  # noqa: F401
-    CLASS_NAMES,
-    DEBIAN_DIR,
-    FILES,
-    HOW_TO_GET,
-    DataError,
-    DataSource,
-    IdxFile,
-    candidate_dirs,
-    data_source,
-    keras_cache_dir,
-    load_fashion_mnist,
-    preprocess,
-    read_idx,
+"""`hw5.data`, public API: Fashion-MNIST, loaded from verified files (step 1). The code lives in hw5.homework.data."""
+from hw5.homework.data import (
+                               CLASS_NAMES,
+                               DEBIAN_DIR,
+                               FILES,
+                               HOW_TO_GET,
+                               DataError,
+                               DataSource,
+                               data_source,
+                               keras_cache_dir,
+                               load_fashion_mnist,
+                               preprocess,
+                               read_idx,
 )
 
-__all__ = ["CLASS_NAMES", "DEBIAN_DIR", "DataError", "DataSource", "FILES", "HOW_TO_GET", "IdxFile", "candidate_dirs",
-           "data_source", "keras_cache_dir", "load_fashion_mnist", "preprocess", "read_idx"]
+__all__ = ["CLASS_NAMES", "DEBIAN_DIR", "FILES", "HOW_TO_GET", "DataError", "DataSource", "data_source",
+           "keras_cache_dir", "load_fashion_mnist", "preprocess", "read_idx"]

@@ -1,14 +1,14 @@
-"""`hw5.toeplitz`, public API: a Conv2D kernel as the weight matrix of a fully-connected layer (step 5).
-
-The code lives in hw5.homework.toeplitz; this name keeps `from hw5.toeplitz import …` working."""
+"""`hw5.toeplitz`, public API: a Conv2D kernel as the weight matrix of a fully-connected layer (step 5). The code
+lives in hw5.homework.toeplitz (the sparse form in hw5.convert.sparse)."""
 from hw5.convert.sparse import conv2d_as_sparse
-from hw5.homework.toeplitz import (  # noqa: F401
-    PADDINGS,
-    conv2d_as_dense,
-    conv_output_shape,
-    derive_output_shape,
-    toeplitz_indices,
+from hw5.homework.toeplitz import (
+                                   PADDINGS,
+                                   conv2d_as_dense,
+                                   conv2d_as_dense_loop,
+                                   conv_output_shape,
+                                   derive_output_shape,
+                                   toeplitz_indices,
 )
 
-__all__ = ["PADDINGS", "conv2d_as_dense", "conv2d_as_sparse", "conv_output_shape", "derive_output_shape",
-           "toeplitz_indices"]
+__all__ = ["PADDINGS", "conv2d_as_dense", "conv2d_as_dense_loop", "conv2d_as_sparse", "conv_output_shape",
+           "derive_output_shape", "toeplitz_indices"]

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from hw5.compare import IMAGE_INDEX, agreement, float64_twin, format_layer_diffs, layer_by_layer
+from hw5.compare import agreement, float64_twin, format_layer_diffs, layer_by_layer
 from hw5.convert.layers import BandedDense, Scale
 from hw5.deliver import report
 from hw5.homework.layers import Dense
@@ -27,7 +27,7 @@ def test_layer_by_layer_rows_follow_the_keras_layers():
     rows, first = layer_by_layer(model, from_keras(model), SMALL.x, rtol=tol.LAYER_F64_RTOL)
     assert [(r.layer, r.numpy_layer) for r in rows] == [
         ("batchnormalization_1", "conv2d_0+batchnormalization_1"), ("relu_2", "relu_2"),
-        ("maxpooling2d_3", "maxpooling2d_3"), ("flatten_4", "maxpooling2d_3"), ("dropout_5", "maxpooling2d_3"),
+        ("maxpooling2d_3", "maxpooling2d_3"), ("flatten_4", "= maxpooling2d_3"), ("dropout_5", "= maxpooling2d_3"),
         ("dense_6", "dense_6.softmax")]
     assert first is None and all(r.within for r in rows)
     assert rows[0].shape == (6, 3, 3) and rows[-1].shape == (3,)
@@ -71,13 +71,13 @@ def test_compare_rejects_bad_input(call, error, match):
 
 
 @pytest.mark.training
-def test_part2_chosen_image_layer_by_layer(part2, part2_net, test_images):
-    # the homework image through both networks, every Keras layer's output beside the NumPy layer's
+def test_part2_chosen_image_layer_by_layer(part2, part2_net, part2_image, test_images):
+    # Part 2 (5)'s image through both networks, every Keras layer's output beside the NumPy layer's
     x_test, _ = test_images
-    image = x_test[IMAGE_INDEX:IMAGE_INDEX + 1]
+    image = x_test[part2_image:part2_image + 1]
     rows, first = layer_by_layer(part2.model, part2_net, image, rtol=tol.LAYER_F32_RTOL)
     report_section("p2-5", report.section(
-        f"Layer by layer: test image {IMAGE_INDEX} through Keras and through the NumPy network (float32)",
+        f"Layer by layer: test image {part2_image} through Keras and through the NumPy network (float32)",
         report.table(["Keras layer", "NumPy layer", "output grid", "max |Keras − NumPy|", "max |output|",
                       "tolerance", "within"],
                      [(r.layer, r.numpy_layer, r.shape, f"{r.max_abs_diff:.3e}", f"{r.scale:.3e}", f"{r.bound:.1e}",
@@ -86,6 +86,8 @@ def test_part2_chosen_image_layer_by_layer(part2, part2_net, test_images):
                      f"first layer beyond it: {first.layer if first else 'none'}")))
     print(format_layer_diffs(rows))
     assert [r.layer for r in rows] == ["conv", "pool", "relu", "flatten", "dense", "output"]
+    # Flatten has no NumPy step of its own: its row says whose output it shares, not a pairing with ReLU
+    assert [r.numpy_layer for r in rows] == ["conv", "pool", "relu", "= relu", "dense.relu", "output.softmax"]
     assert first is None, format_layer_diffs(rows)
 
 

@@ -26,6 +26,7 @@ QUICK_TESTS = [
     "tests/test_compare.py::test_part2_trained_and_accuracy_recorded",
     "tests/test_weights.py::test_extract_weights_copies_trained_variables",
     "tests/test_compare.py::test_part2_numpy_network_is_fully_connected",
+    "tests/test_compare.py::test_part2_forward_written_out_equals_the_general_network",
     "tests/test_compare.py::test_part2_conv_layer_as_fully_connected_layer",
     "tests/test_compare.py::test_one_image_same_softmax",
     "tests/test_compare_layers.py::test_part2_chosen_image_layer_by_layer",
@@ -37,14 +38,18 @@ QUICK_TESTS = [
 ]
 USERS = ["Ada", "grace_h-2"]
 QUICK_BENCH = ["--benchmark-max-time=0.05", "--benchmark-min-rounds=2", "--benchmark-warmup=off"]
-# what a grader must find in the PDF's text: the code that converts and computes, Part 2's summary with its
-# parameter counts, and the neuron counts derived from padding, stride and filters
+# what a grader must find in the hand-in PDF's text: the code that converts and computes, what the script prints
+# (Part 2's summary with its parameter counts, the weights, the neuron counts derived from padding, stride and
+# filters, the updates, the accuracy)
 PDF_MUST_HOLD = [
-    "def conv2d_as_dense(", "def toeplitz_indices(", "def conv_output_shape(", "def forward(", "def max_pool2d(",
-    "def extract_weights(", "def build_part2_model(", "Total params: 11,087,498", "10,250",
-    "⌊(28 − 3 + 2·0) / 1⌋ + 1 = 26", "neurons: 26 · 26 · 64 = 43,264", "neurons: 13 · 13 · 64 = 10,816",
+    "def conv2d_as_dense_loop(", "def part2_forward(", "def max_pool2d(", "def derive_output_shape(",
+    "def extract_weights(", "def build_part2_model(", "def build_part1_model(", "def fit(", "def unsure_image(",
+    "Total params: 11,087,498", "10,250", "conv/kernel", "in all", "20: batch loss",
+    "Part 1 (a): test accuracy", "⌊(28 − 3 + 2·0) / 1⌋ + 1 = 26", "neurons: 26 · 26 · 64 = 43,264",
+    "neurons: 13 · 13 · 64 = 10,816", "max |TensorFlow - NumPy| =",
 ]
-HOMEWORK_PAGES, ALL_PAGES = 8, 14   # page budget: page 1 to the end of Part 2 (5); the whole PDF
+FULL_MUST_HOLD = ["def conv2d_as_dense(", "def toeplitz_indices(", "def forward(", "Appendix — every test"]
+HANDIN_PAGES, ALL_PAGES = 6, 16   # page budgets: the hand-in PDF (graded items only); the full report
 ROOT = Path(__file__).resolve().parent.parent   # QUICK_TESTS are relative to it
 AFTER_HOMEWORK_ID, AFTER_HOMEWORK = "p1-fc", "Part 1's CNN as a fully-connected network too"  # after Part 2 (5)
 
@@ -95,7 +100,8 @@ def test_report_html_has_every_section(quick_report, part1):
     assert not missing, f"report.html lacks {missing}"
     assert "author not set" not in page
     assert f"{part1.log.test_accuracy:.4f}" in page
-    assert not list(out.glob(".report-*")), "temporary files left behind"
+    assert not list(out.glob(".report-*")) and not list(out.glob(".homework-*")), "temporary files left behind"
+    assert (out / "homework.html").is_file()
     meta = json.loads((out / "report.json").read_text())
     assert meta["users"] == USERS and meta["pytest_exit_code"] == 0 and meta["pdf"] is True
 
@@ -112,10 +118,51 @@ def test_report_pdf_holds_the_homework_and_its_code(quick_report, part1):
     missing = [h for item, h, _ in ITEMS if item in HOMEWORK_ITEMS and " ".join(h.split()) not in flat]
     assert not missing, f"the PDF lacks the headings {missing}"
     assert "CS/DS 541 Homework 5 — Ada, grace_h-2" in flat
-    missing = [s for s in PDF_MUST_HOLD if s not in text]
+    missing = [s for s in FULL_MUST_HOLD if s not in text]
     assert not missing, f"the PDF lacks {missing}"
     assert f"{part1.log.test_accuracy:.4f}" in text                   # Part 1 accuracy
     assert re.search(r"\d+ passed, 0 failed", text)                    # the verdict on page 1
+
+
+@pytest.mark.skipif(not shutil.which("pdftotext"), reason="poppler-utils not installed (make setup installs it)")
+def test_handin_pdf_holds_the_graded_items_only(quick_report, part1):
+    # the homework view of the same run: every graded heading, what the script prints and the code, nothing
+    # ungraded, no badges or test counts in the body (one closing line names the full report's count)
+    from hw5.deliver.report import HOMEWORK_ITEMS, ITEMS
+
+    out, done = quick_report
+    pdf, page = out / "homework.pdf", (out / "homework.html").read_text()
+    assert pdf.is_file(), done.stdout[-3000:]
+    text = pdf_text(pdf)
+    flat = " ".join(text.split())
+    missing = [h for item, h, _ in ITEMS if item in HOMEWORK_ITEMS and " ".join(h.split()) not in flat]
+    assert not missing, f"the hand-in PDF lacks the headings {missing}"
+    assert "CS/DS 541 Homework 5 — Ada, grace_h-2" in flat
+    missing = [s for s in PDF_MUST_HOLD if s not in text]
+    assert not missing, f"the hand-in PDF lacks {missing}"
+    assert f"{part1.log.test_accuracy:.4f}" in text
+    ungraded = [h for item, h, _ in ITEMS if item not in HOMEWORK_ITEMS] + ["Appendix", "Time budget"]
+    assert [h for h in ungraded if h in flat] == []
+    assert not re.search(r'class="hw5-(passed|failed|missing|reported)"', page)     # no badges
+    counts = re.findall(r"\d+ passed", flat)
+    assert len(counts) == 1 and "The full verification report of the same run" in flat, counts
+
+
+@pytest.mark.skipif(not shutil.which("pdfinfo"), reason="poppler-utils not installed (make setup installs it)")
+def test_handin_pdf_keeps_its_budget_and_its_contents_page_numbers_are_right(quick_report):
+    from hw5.deliver.report import HOMEWORK_ITEMS, ITEMS
+
+    out, _ = quick_report
+    pdf = out / "homework.pdf"
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    assert int(re.search(r"^Pages:\s+(\d+)", info, re.M).group(1)) <= HANDIN_PAGES
+    page = (out / "homework.html").read_text()
+    numbers = dict(re.findall(r'<a href="#([\w-]+)">.*?</a></td><td>.*?</td><td>(\d+)</td>', page))
+    assert sorted(numbers) == sorted(HOMEWORK_ITEMS), numbers
+    headings = {item: h for item, h, _ in ITEMS}
+    for item, number in numbers.items():   # each listed page shows that section's heading
+        words = " ".join(pdf_text(pdf, int(number), int(number)).split())
+        assert " ".join(headings[item].split()) in words, (item, number)
 
 
 @pytest.mark.skipif(not shutil.which("pdfinfo"), reason="poppler-utils not installed (make setup installs it)")
@@ -130,16 +177,17 @@ def test_report_pdf_keeps_the_page_budget_and_links(quick_report):
     # also stands in page 1's contents), or on the page before when nothing of Part 2 (5) precedes it there
     starts = int(re.search(rf'^\s*(\d+) .*"{AFTER_HOMEWORK_ID}"', dests, re.M).group(1))
     ends = starts if pdf_text(pdf, starts, starts).split(AFTER_HOMEWORK)[0].strip() else starts - 1
-    assert ends <= HOMEWORK_PAGES, f"page 1 to the end of Part 2 (5) takes {ends} pages"
+    assert ends <= ALL_PAGES, f"page 1 to the end of Part 2 (5) takes {ends} pages"
     assert all(item in dests for item in ("p1a", "p2-4", "p2-5")), dests[:2000]  # the contents' links survive
 
 
 @pytest.mark.skipif(not shutil.which("pdftoppm"), reason="poppler-utils not installed (make setup installs it)")
-def test_report_pdf_pages_are_not_blank_or_half_empty(quick_report, tmp_path):
+@pytest.mark.parametrize("name", ["report.pdf", "homework.pdf"])
+def test_report_pdf_pages_are_not_blank_or_half_empty(quick_report, tmp_path, name):
     import matplotlib.image
 
     out, _ = quick_report
-    subprocess.run(["pdftoppm", "-png", "-r", "30", str(out / "report.pdf"), str(tmp_path / "page")], check=True)
+    subprocess.run(["pdftoppm", "-png", "-r", "30", str(out / name), str(tmp_path / "page")], check=True)
     pages = sorted(tmp_path.glob("page*.png"))
     for number, png in enumerate(pages, 1):
         gray = matplotlib.image.imread(png)[..., :3].mean(axis=2)

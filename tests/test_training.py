@@ -11,6 +11,7 @@ import pytest
 
 from hw5.cache import PartSpec, train_part
 from hw5.deliver import report
+from hw5.homework.run import epoch_lines, update_lines
 from tests import early
 from tests.helpers import assert_exact, report_section
 
@@ -49,16 +50,23 @@ def test_part1_reaches_homework_bar(part1, test_images):
     log, spec = part1.log, part1.config
     report_section(
         "p1a",
+        report.paragraph(f"<b>Test accuracy {evaluated:.4f}</b> on all {len(y_test):,} test images from "
+                         f"<code>model.evaluate(x_test, y_test)</code> (bar {HOMEWORK_BAR:.3f}), after "
+                         f"{spec['epochs']} epochs of Adam ({spec['learning_rate']:g}"
+                         f"{', cosine decay' if spec['cosine'] else ''}), batch {spec['batch_size']}, "
+                         f"seed {spec['seed']}."),
+        report.console([*epoch_lines(log), f"Part 1 (a): test accuracy {evaluated:.4f} on {len(y_test):,} test "
+                                           f"images (model.evaluate)"]),
+        key=f"{accuracy:.4f} (bar {HOMEWORK_BAR:.3f})", handin=True)
+    report_section(
+        "p1a",
         report.paragraph(
-            f"<b>Test accuracy {accuracy:.4f}</b> on all {len(y_test):,} test images (bar {HOMEWORK_BAR:.3f}): "
-            f"<code>model.evaluate(x_test, y_test)</code> gives loss {loss:.4f}, accuracy {evaluated:.4f}. "
-            f"Trained {spec['epochs']} epochs, batch {spec['batch_size']}, Adam {spec['learning_rate']:g}"
-            f"{' with cosine decay' if spec['cosine'] else ''}, seed {spec['seed']}; {log.train_seconds:.1f} s of "
-            f"training, 90 % reached after {'never' if log.time_to_target is None else f'{log.time_to_target:.1f} s'}"
-            f" ({'loaded from the cache' if part1.from_cache else 'trained in this run'})."),
+            f"Loss {loss:.4f}; {log.train_seconds:.1f} s of training, 90 % reached after "
+            f"{'never' if log.time_to_target is None else f'{log.time_to_target:.1f} s'} "
+            f"({'loaded from the cache' if part1.from_cache else 'trained in this run'}). The test set was "
+            f"probed {spec['probes']} times an epoch (monitoring only; no weight changes):"),
         report.epoch_table(log),
-        report.pre(report.model_summary(part1.model), "hw5-summary"),
-        key=f"{accuracy:.4f} (bar {HOMEWORK_BAR:.3f})")
+        report.pre(report.model_summary(part1.model), "hw5-summary"))
     print(f"Part 1 test accuracy {accuracy:.4f} on {len(y_test)} images; time to {HOMEWORK_BAR:.0%}: "
           f"{part1.log.time_to_target} s of training ({part1.log.train_seconds:.1f} s in all)")
     assert len(y_test) == 10_000
@@ -72,15 +80,11 @@ def test_part1_gradient_updates_are_recorded_and_real(part1):
     updates, epochs = part1.log.updates, part1.log.epochs
     report_section(
         "p1b",
-        report.paragraph(f"The first {len(updates)} gradient updates of epoch 1 on the training set, as Keras "
-                         f"printed them (its bar shows running means over the epoch):"),
-        report.pre("\n".join(part1.log.console), "hw5-console"),
-        '<div class="hw5-row">',
-        report.table(["update", "batch loss", "batch accuracy"],
-                     [(u["update"], f"{u['loss']:.4f}", f"{u['accuracy']:.4f}") for u in updates],
-                     "each update's own batch (recovered from the running means)"),
-        report.training_curves(part1.log), "</div>",
-        key=f"{len(updates)} updates shown")
+        report.paragraph(f"The first {len(updates)} gradient updates of epoch 1 on the training set: Keras' bar at "
+                         f"each of them (it shows running means over the epoch), then each update's own batch loss "
+                         f"and accuracy (k·mean<sub>k</sub> − (k − 1)·mean<sub>k−1</sub>), as the script prints them."),
+        report.console([*part1.log.console, "", *update_lines(part1.log)]), report.training_curves(part1.log),
+        key=f"{len(updates)} updates shown", handin=True)
     print(f"{'update':>6} {'loss':>8} {'accuracy':>8}")
     for u in updates:
         print(f"{u['update']:>6} {u['loss']:8.4f} {u['accuracy']:8.4f}")
@@ -112,9 +116,13 @@ def test_part1_time_to_bar_is_recorded(part1):
 
 def test_probes_inside_epochs_leave_training_untouched(tmp_path):
     # a test probe inside an epoch must not change the weights nor Keras' running training means (which
-    # model.evaluate would reset mid-epoch), and its loss/accuracy are model.evaluate's
+    # model.evaluate would reset mid-epoch), and its loss/accuracy are model.evaluate's; watched or not (the
+    # package's monitor, or the homework's fit as the hand-in script calls it), the training is the same
     from hw5.data import load_fashion_mnist, preprocess
-    from hw5.homework.training import fit, make_deterministic, test_metrics
+    from hw5.deliver.monitor import fit_monitored as fit
+    from hw5.deliver.monitor import test_metrics
+    from hw5.homework.training import fit as homework_fit
+    from hw5.homework.training import make_deterministic
 
     (x_train, y_train), (x_test, y_test) = load_fashion_mnist()
     x_train, y_train, x_test, y_test = preprocess(x_train[:512]), y_train[:512], preprocess(x_test[:500]), y_test[:500]
@@ -124,9 +132,15 @@ def test_probes_inside_epochs_leave_training_untouched(tmp_path):
         model = build_tiny_model()
         runs[probes] = model, fit(model, x_train, y_train, epochs=2, batch_size=64, seed=2, learning_rate=1e-2,
                                   x_test=x_test, y_test=y_test, probes=probes, target=0.6)
+    make_deterministic(2)
+    bare = build_tiny_model()
+    unwatched = homework_fit(bare, x_train, y_train, epochs=2, batch_size=64, seed=2, learning_rate=1e-2,
+                             x_test=x_test, y_test=y_test)
     (plain, once), (probed, thrice) = runs[1], runs[3]
-    for a, b in zip(plain.get_weights(), probed.get_weights(), strict=True):
+    for a, b, c in zip(plain.get_weights(), probed.get_weights(), bare.get_weights(), strict=True):
         assert_exact(a, b, "weights trained with and without probes inside epochs")
+        assert_exact(c, b, "weights trained by the homework's fit and by the watched one")
+    assert unwatched.updates == once.updates and not unwatched.probes
     assert thrice.epochs == [e | {"train_seconds": t["train_seconds"]}
                              for e, t in zip(once.epochs, thrice.epochs, strict=True)]
     assert [round(p["epoch"], 6) for p in thrice.probes] == [round(k / 3, 6) for k in range(1, 7)]
@@ -142,7 +156,8 @@ def test_cache_hit_trains_nothing(part1, monkeypatch):
     # the session fixture trained or loaded Part 1: asking again must load, bit for bit, without fitting
     import hw5.deliver.cache
 
-    monkeypatch.setattr(hw5.deliver.cache, "fit", lambda *a, **k: pytest.fail("trained despite a cache entry"))
+    monkeypatch.setattr(hw5.deliver.cache, "fit_monitored",
+                        lambda *a, **k: pytest.fail("trained despite a cache entry"))
     again = train_part(1, retrain=False)
     assert again.from_cache and again.key == part1.key
     for a, b in zip(again.model.get_weights(), part1.model.get_weights(), strict=True):
@@ -154,17 +169,22 @@ def test_fit_keeps_keras_progress_lines_of_the_first_updates():
     # the homework wants the gradient updates shown as Keras printed them: one bar line per early update
     # (fit itself on Part 1's model: no test set to evaluate, no cache entry to write)
     from hw5.data import load_fashion_mnist, preprocess
-    from hw5.homework.training import fit, make_deterministic
+    from hw5.deliver.monitor import fit_monitored
+    from hw5.homework.training import make_deterministic
     from hw5.models import build_part1_model
 
     (x_train, y_train), _ = load_fashion_mnist()
     make_deterministic(5)
-    log = fit(build_part1_model(), preprocess(x_train[:QUICK["subset"]]), y_train[:QUICK["subset"]],
-              epochs=QUICK["epochs"], batch_size=QUICK["batch_size"], seed=5)
+    log = fit_monitored(build_part1_model(), preprocess(x_train[:QUICK["subset"]]), y_train[:QUICK["subset"]],
+                        epochs=QUICK["epochs"], batch_size=QUICK["batch_size"], seed=5)
     steps = -(-QUICK["subset"] // QUICK["batch_size"])
     shown = [line.split()[0] for line in log.console]  # Keras writes no "Epoch 1/1" for a single epoch
     assert shown == [f"{k}/{steps}" for k in range(1, steps + 1)], log.console
     assert all("loss: " in line and "\x1b" not in line for line in log.console)
+    # the bar as a terminal shows it: done '━', still to go '─' (Keras draws that part in another colour)
+    bars = [line.split()[1] for line in log.console]
+    assert [bar.count("━") for bar in bars] == sorted(bar.count("━") for bar in bars) and "─" in bars[0]
+    assert "─" not in bars[-1] and len({len(bar) for bar in bars}) == 1
     last = log.console[-1].split("loss: ")[1].split()[0]
     assert float(last) == pytest.approx(log.epochs[0]["loss"], abs=1e-4)  # the bar's final running mean
 
@@ -209,7 +229,8 @@ def test_cache_key_covers_what_changes_the_result(tmp_path, monkeypatch):
     from hw5.homework.training import TrainLog
 
     fitted = []
-    monkeypatch.setattr(hw5.deliver.cache, "fit", lambda model, *args, **kwargs: fitted.append(model) or TrainLog())
+    monkeypatch.setattr(hw5.deliver.cache, "fit_monitored",
+                        lambda model, *args, **kwargs: fitted.append(model) or TrainLog())
     tiny = TINY["spec"]
     for change in (dict(seed=4), dict(epochs=2), dict(batch_size=32), dict(subset=256),
                    dict(spec=PartSpec(tiny.build, 1, 64, 2e-2, False)),
@@ -234,7 +255,8 @@ def test_retrain_option_and_env_force_training(tiny_entry, tmp_path, monkeypatch
     shutil.copytree(good.path, tmp_path / good.path.name)
     assert train_part(1, seed=5, cache=tmp_path, **TINY).from_cache
     fitted = []
-    monkeypatch.setattr(hw5.deliver.cache, "fit", lambda model, *args, **kwargs: fitted.append(model) or TrainLog())
+    monkeypatch.setattr(hw5.deliver.cache, "fit_monitored",
+                        lambda model, *args, **kwargs: fitted.append(model) or TrainLog())
     assert not train_part(1, seed=5, cache=tmp_path, retrain=True, **TINY).from_cache and len(fitted) == 1
     monkeypatch.setenv("HW5_RETRAIN", "1")
     assert not train_part(1, seed=5, cache=tmp_path, **TINY).from_cache and len(fitted) == 2

@@ -3,8 +3,8 @@
 Each candidate — an architecture (the Part-1 layout: conv → BN → ReLU → pool, twice, then dense → BN → ReLU →
 dropout → softmax, with its widths and kernels as parameters) and its training numbers (epochs, batch, Adam
 learning rate, cosine decay, warm-up) — is trained once on all 60,000 training images with
-`hw5.training.fit`, deterministically (seed 0 unless `--seed`). A probe callback evaluates the 10,000 test
-images every quarter epoch (fit itself evaluates at each epoch end). Measured per candidate:
+`hw5.deliver.monitor.fit_monitored`, deterministically (seed 0 unless `--seed`). A probe callback evaluates the
+10,000 test images every quarter epoch (fit itself evaluates at each epoch end). Measured per candidate:
 
 * time to 90 %: training seconds until test accuracy first reached 0.90, evaluation time excluded,
   (a) at an epoch end — what `fit` records and the report shows — and (b) at the first quarter-epoch probe;
@@ -139,7 +139,8 @@ def probe(x_test, y_test, steps_per_epoch: int):
 def measure(name: str, seed: int, data) -> dict:
     import keras
 
-    from hw5.homework.training import fit, make_deterministic
+    from hw5.deliver.monitor import fit_monitored as fit
+    from hw5.homework.training import make_deterministic
 
     arch, training = CANDIDATES[name]
     x_train, y_train, x_test, y_test = data

@@ -100,7 +100,9 @@ def layer_by_layer(model, net, x, atol: float = 0.0, rtol: float | None = None
         index = net.keras_outputs[name]
         mine = (ours[index] if index >= 0 else x.reshape(len(x), -1)).astype(np.float64)
         scale = float(np.abs(theirs).max(initial=0.0))
-        rows.append(LayerDiff(name, net.layers[index].name if index >= 0 else "input",
+        own = index >= 0 and net.sources[index] == name   # Flatten, Dropout...: no NumPy step of their own
+        numpy_layer = "input" if index < 0 else net.layers[index].name if own else f"= {net.layers[index].name}"
+        rows.append(LayerDiff(name, numpy_layer,
                               tuple(int(d) for d in model.get_layer(name).output.shape[1:]),
                               float(np.abs(theirs - mine).max(initial=0.0)), scale, atol + rtol * scale))
     return rows, next((row for row in rows if not row.within), None)

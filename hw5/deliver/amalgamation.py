@@ -10,7 +10,9 @@ header naming the course, the authors, the package version and git commit, and h
   the importer and the layer;
 * removes ``from hw5.homework.x import a, b`` (one line or several; ``a as c`` becomes ``c = a``; a block left empty
   gets ``pass``), every ``from __future__`` (once at the top) and ``if __name__ == "__main__":`` blocks (one
-  at the end calls ``main()``), and turns each module docstring into a comment;
+  at the end calls ``main()``), and turns the first paragraph of each module docstring into the comment that
+  heads its section;
+* drops top-level definitions nothing uses (what main() cannot reach), and the imports they alone needed;
 * hoists the other top-level imports into one block, and refuses a script that imports at top level anything
   but the standard library, NumPy, TensorFlow and Keras, binds a top-level name twice, takes a name a module
   does not define, or does not compile.
@@ -27,12 +29,14 @@ ROOT = "hw5"
 PACKAGE = "hw5.homework"                                   # the layer the script holds, and only it
 WHERE = PACKAGE.replace(".", "/")                          # hw5/homework, in messages
 PACKAGE_DIR = Path(__file__).resolve().parent.parent / "homework"
-MODULES = ("data", "models", "training", "weights", "toeplitz", "layers", "registry", "numpy_net", "compare", "run")
+MODULES = ("data", "models", "training", "weights", "toeplitz", "forward", "compare", "run")   # what main() reaches
 OTHER_LAYERS = {  # the package's other layers, which the script must not contain, and why
     "hw5.convert": "the general converter (hw5/convert/), which the homework's run never reaches",
     "hw5.deliver": "the evidence and delivery layer (hw5/deliver/: cache, report, hand-in, command line)",
 }
 SCRIPT_PACKAGES = {"numpy", "tensorflow", "keras"}  # besides the standard library, at the script's top level
+# before TensorFlow is imported: no C++ log lines (oneDNN notice, absl warning, E0000 ...) in the script's output
+QUIET = 'os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow: no C++ log lines; before it is imported'
 
 
 def _hw5_module(node: ast.AST, where: str) -> str | None:
@@ -145,9 +149,9 @@ def _section(name: str, text: str, tree: ast.Module, imports: dict) -> tuple[str
                             raise ValueError(f"{where} line {node.lineno}: {local!r} means {key} here but "
                                              f"{imports[local][0]} in {imports[local][1]}")
                 edits[start] = (end, new)
-    if (doc := ast.get_docstring(tree, clean=True)) is not None:
+    if (doc := ast.get_docstring(tree, clean=True)) is not None:   # its first paragraph, as the section's title
         start, end = _line_span(lines, tree.body[0], where)
-        edits[start] = (end, "".join(f"# {line}".rstrip() + "\n" for line in doc.splitlines()))
+        edits[start] = (end, "".join(f"# {line}".rstrip() + "\n" for line in doc.split("\n\n")[0].splitlines()))
     for node in tree.body:
         if isinstance(node, ast.If) and "__name__" in {getattr(n, "id", None) for n in ast.walk(node.test)}:
             edits[node.lineno - 1] = (node.end_lineno, "")  # `if __name__ == "__main__":` goes
@@ -177,8 +181,10 @@ def _import_block(imports: dict) -> str:
             froms.setdefault((std, module), []).append(name + (f" as {local}" if local != name else ""))
     for (std, module), names in sorted(froms.items()):
         groups[std].append(f"from {module} import {', '.join(sorted(names))}")
-    return "\n\n".join("\n".join(sorted(g, key=lambda line: line.startswith("from"))) for g in
-                        (groups[True], groups[False]) if g) + "\n"
+    std, third = ("\n".join(sorted(g, key=lambda line: line.startswith("from"))) for g in (groups[True], groups[False]))
+    if "import os" not in std.splitlines():
+        std = "\n".join(sorted([*std.splitlines(), "import os"], key=lambda line: (line.startswith("from"), line)))
+    return f"{std}\n\n{QUIET}\n\n{third}\n" if third else f"{std}\n\n{QUIET}\n"
 
 
 def _provenance(package_dir: Path, paths: list[Path]) -> str:
@@ -212,8 +218,7 @@ def amalgamate(authors: list[str], filename: str, modules=MODULES, package_dir: 
                                  f"keep only one of them")
             owner[key] = where
         defines[name] = set(bound)
-        rule = f"# ==== {where} "
-        sections.append(rule + "=" * max(4, 110 - len(rule)) + "\n" + code)
+        sections.append(f"# {'=' * 110}\n" + code)
     for key in sorted(set(owner) & set(imports)):
         raise ValueError(f"{owner[key]} binds {key!r} at top level, and {imports[key][1]} imports a {key!r}: "
                          f"the script would keep only one of them")
@@ -234,9 +239,28 @@ def amalgamate(authors: list[str], filename: str, modules=MODULES, package_dir: 
 from __future__ import annotations
 
 """
-    script = (header + _import_block(imports) + "\n\n" + "\n\n".join(sections)
-              + '\n\nif __name__ == "__main__":\n    sys.exit(main())\n')
-    compile(script, file, "exec")  # a SyntaxError here is a bug of this generator
     if owner.get("main") != f"{WHERE}/{order[-1]}.py" or "sys" not in imports:
         raise ValueError(f"{WHERE}/{order[-1]}.py, the last module, must define main() and import sys")
+    _import_block(imports)   # every module's top-level imports are checked, used in the end or not
+    body = _shake("\n\n".join(sections) + '\n\nif __name__ == "__main__":\n    sys.exit(main())\n')
+    used = {n.id for n in ast.walk(ast.parse(body)) if isinstance(n, ast.Name)} | {"os"}   # os: QUIET
+    script = header + _import_block({k: v for k, v in imports.items() if k in used}) + "\n" + body
+    compile(script, file, "exec")  # a SyntaxError here is a bug of this generator
     return script
+
+
+def _shake(body: str) -> str:
+    """`body` without the top-level definitions that nothing else in it uses — what main() cannot reach, like
+    a tree-shaking bundler — (repeated until none is left), one blank line between top-level statements."""
+    while True:
+        tree, lines = ast.parse(body), body.splitlines(keepends=True)
+        loads = [{n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+                 for node in tree.body]
+        dead = [node for k, node in enumerate(tree.body) if (names := _bound_names(node)) and not any(
+            set(names) & used for j, used in enumerate(loads) if j != k)]
+        if not dead:
+            return re.sub(r"\n\n\n+(?=\S)", "\n\n", body)
+        for node in reversed(dead):   # from the bottom, so that earlier line numbers stay right
+            start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))]) - 1
+            del lines[start:node.end_lineno]
+        body = "".join(lines)

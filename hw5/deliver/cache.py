@@ -12,6 +12,7 @@ Cache directory: ``$HW5_CACHE_DIR``, else ``.hw5-cache/`` in the source checkout
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -21,9 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from hw5.homework.training import TrainLog, _positive_int, fit, make_deterministic
+from hw5.deliver.monitor import fit_monitored, positive_int
+from hw5.homework.training import TrainLog, make_deterministic
 
-FORMAT = 3  # bump when the training procedure or the log format changes
+FORMAT = 4  # bump when the training procedure or the log format changes (4: steps-only seconds, bar's rest '─')
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ class PartSpec:
     batch_size: int
     learning_rate: float
     cosine: bool
-    probes: int = 1      # test evaluations an epoch (hw5.training.fit): where the time to 90 % is read
+    probes: int = 1      # test evaluations an epoch (hw5.deliver.monitor): where the time to 90 % is read
 
 
 def _specs() -> dict[int, PartSpec]:
@@ -57,7 +59,7 @@ class Trained:
 def cache_dir() -> Path:
     if os.environ.get("HW5_CACHE_DIR"):
         return Path(os.environ["HW5_CACHE_DIR"])
-    checkout = Path(__file__).resolve().parent.parent
+    checkout = Path(__file__).resolve().parents[2]   # hw5/deliver/cache.py -> the source checkout
     if (checkout / "pyproject.toml").is_file() and os.access(checkout, os.W_OK):
         return checkout / ".hw5-cache"
     return Path.home() / ".cache" / "hw5"
@@ -109,7 +111,7 @@ def _load(entry: Path, config: dict, x_test, y_test):
             raise ValueError("model.keras does not match the SHA-256 recorded when it was saved")
         model = keras.saving.load_model(model_path, safe_mode=True, compile=False)
         model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        log = TrainLog.from_dict(meta["log"])
+        log = TrainLog(**{f.name: meta["log"][f.name] for f in dataclasses.fields(TrainLog)})
         _, accuracy = model.evaluate(x_test, y_test, batch_size=1000, verbose=0)
         if abs(accuracy - log.test_accuracy) > 1e-6:  # same weights, same data: same accuracy up to rounding
             raise ValueError(f"it scores {accuracy:.4f}, not the recorded {log.test_accuracy:.4f}")
@@ -124,7 +126,7 @@ def _save(entry: Path, build: Callable, model, log: TrainLog, config: dict) -> N
     bare = build()                            # same architecture and weights, no optimizer state
     bare.set_weights(model.get_weights())
     _atomic_write(entry / "model.keras", lambda p: bare.save(p))
-    meta = dict(config=config, model_sha256=_sha256_file(entry / "model.keras"), log=log.to_dict())
+    meta = dict(config=config, model_sha256=_sha256_file(entry / "model.keras"), log=dataclasses.asdict(log))
     _atomic_write(entry / "log.json", lambda p: p.write_text(json.dumps(meta, indent=1)))
 
 
@@ -146,13 +148,13 @@ def train_part(part: int, *, epochs: int | None = None, seed: int | None = None,
     if spec is not None and not isinstance(spec, PartSpec):
         raise TypeError(f"spec must be a hw5.cache.PartSpec or None, got {type(spec).__name__}")
     spec = spec or specs[part]
-    epochs = _positive_int(spec.epochs if epochs is None else epochs, "epochs")
-    batch_size = _positive_int(spec.batch_size if batch_size is None else batch_size, "batch_size")
+    epochs = positive_int(spec.epochs if epochs is None else epochs, "epochs")
+    batch_size = positive_int(spec.batch_size if batch_size is None else batch_size, "batch_size")
     from hw5.homework.models import SEED
 
     seed = int(SEED if seed is None else seed)
     if subset is not None:
-        subset = _positive_int(subset, "subset")
+        subset = positive_int(subset, "subset")
     retrain = os.environ.get("HW5_RETRAIN", "") not in ("", "0") if retrain is None else retrain
 
     x_train, y_train, x_test, y_test, source = _raw_data(subset)
@@ -175,9 +177,9 @@ def train_part(part: int, *, epochs: int | None = None, seed: int | None = None,
                  f"(cache miss: {entry})")
     from hw5.homework.data import preprocess  # the training images are only needed on a cache miss
 
-    log = fit(model, preprocess(x_train), y_train, epochs=epochs, batch_size=batch_size, seed=seed,
-              learning_rate=spec.learning_rate, cosine=spec.cosine, x_test=x_test, y_test=y_test,
-              probes=spec.probes, verbose=verbose, progress=progress)
+    log = fit_monitored(model, preprocess(x_train), y_train, epochs=epochs, batch_size=batch_size, seed=seed,
+                        learning_rate=spec.learning_rate, cosine=spec.cosine, x_test=x_test, y_test=y_test,
+                        probes=spec.probes, verbose=verbose, progress=progress)
     try:
         _save(entry, spec.build, model, log, config)
     except OSError as exc:  # a read-only or full disk costs the cache, not the run

@@ -10,6 +10,7 @@ import html
 import inspect
 import io
 import os
+import re
 
 import numpy as np
 
@@ -28,6 +29,14 @@ def table(header, rows, caption: str | None = None, cls: str = "") -> str:
 
 def pre(text: str, cls: str = "") -> str:
     return f'<pre class="hw5-pre {cls}">{esc(text)}</pre>'
+
+
+def console(lines, title: str = "What the script prints") -> str:
+    """Lines the hand-in script prints, as a terminal shows them: Keras' bar done in green, the rest in grey."""
+    text = esc("\n".join(lines))
+    text = re.sub("━+", lambda m: f'<span class="hw5-bar-done">{m[0]}</span>', text)
+    text = re.sub("─+", lambda m: f'<span class="hw5-bar-rest">{"━" * len(m[0])}</span>', text)
+    return f'<div class="hw5-block"><h3>{esc(title)}</h3><pre class="hw5-pre hw5-console">{text}</pre></div>'
 
 
 def section(title: str, *parts: str) -> str:
@@ -111,7 +120,8 @@ def model_summary(model, line_length: int = 92) -> str:
 
 def training_curves(log) -> str:
     plt = _plt()
-    fig, (a, b, c) = plt.subplots(1, 3, figsize=(9, 2.2))
+    fig = plt.figure(figsize=(8, 4.6))
+    a, b, c = fig.add_subplot(2, 2, 1), fig.add_subplot(2, 2, 2), fig.add_subplot(2, 1, 2)
     steps = [u["update"] for u in log.updates]
     a.plot(steps, [u["loss"] for u in log.updates], ".-")
     a.set_xlabel("gradient update"), a.set_ylabel("batch loss"), a.set_title("loss, first updates")

@@ -1,8 +1,9 @@
 """The hand-in: `hw5 handin --user NAME ...` writes handin/homework5_<names>.zip, the PDF and one script.
 
-The zip holds exactly ``homework5_<names>.pdf``, the evidence report (report/report.pdf), and
+The zip holds exactly ``homework5_<names>.pdf``, the homework view of the report (report/homework.pdf: the graded
+items only; report/report.pdf keeps everything), and
 ``homework5_<names>.py``, generated from the package by hw5/amalgamation.py. The PDF is reused when
-report/report.json names the same users, its test run passed (exit code 0) and report.pdf is newer than the
+report/report.json names the same users, its test run passed (exit code 0) and the PDFs are newer than the
 code (hw5/, tests/) and the trained models' cache entries; otherwise `hw5.report.main(["--user", ...])` runs
 first. The zip is written under a temporary name and renamed: a failed step leaves no zip and says why.
 """
@@ -38,10 +39,11 @@ def report_inputs(package_dir: Path = PACKAGE_DIR) -> list[Path]:
 
 
 def report_problem(report_dir: Path, users) -> str | None:
-    """None if `report_dir`/report.pdf can go into the zip of `users` as it is, else why it cannot."""
-    pdf, meta = Path(report_dir) / "report.pdf", Path(report_dir) / "report.json"
-    if not pdf.is_file():
-        return f"{pdf} does not exist"
+    """None if `report_dir`/homework.pdf can go into the zip of `users` as it is, else why it cannot."""
+    pdf, meta = Path(report_dir) / "homework.pdf", Path(report_dir) / "report.json"
+    for path in (pdf, Path(report_dir) / "report.pdf"):
+        if not path.is_file():
+            return f"{path} does not exist"
     try:
         info = json.loads(meta.read_text())
     except FileNotFoundError:
@@ -105,7 +107,7 @@ def build(users, *, out_dir: Path = Path("handin"), report_dir: Path = Path("rep
         raise HandinError(f"cannot generate {name}.py: {exc}") from exc
     problem = report_problem(report_dir, users)
     if problem is None:
-        say(f"reusing {report_dir / 'report.pdf'}: it names {', '.join(users)} and is newer than the code and models")
+        say(f"reusing {report_dir / 'homework.pdf'}: it names {', '.join(users)} and is newer than the code and models")
     else:
         say(f"running the report first: {problem}")
         try:
@@ -118,7 +120,8 @@ def build(users, *, out_dir: Path = Path("handin"), report_dir: Path = Path("rep
         if (problem := report_problem(report_dir, users)) is not None:
             raise HandinError(f"the report ran but cannot be used: {problem}")
     path = Path(out_dir) / f"{name}.zip"
-    write_zip(path, {f"{name}.pdf": (report_dir / "report.pdf").read_bytes(), f"{name}.py": script.encode()})
-    say(f"wrote {path}: {name}.pdf ({(report_dir / 'report.pdf').stat().st_size / 1e6:.1f} MB) and {name}.py "
+    write_zip(path, {f"{name}.pdf": (report_dir / "homework.pdf").read_bytes(), f"{name}.py": script.encode()})
+    say(f"wrote {path}: {name}.pdf ({(report_dir / 'homework.pdf').stat().st_size / 1e6:.1f} MB, the graded items; "
+        f"the full report stays in {report_dir / 'report.pdf'}) and {name}.py "
         f"({script.count(chr(10))} lines, run it with `python {name}.py [--quick]`)")
     return path

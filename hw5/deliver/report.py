@@ -10,26 +10,42 @@ At the end of the run `document()` lays it all out, in the homework's order:
     then        Part 1's CNN as a fully-connected network, benchmarks, environment and data
     appendix    every test, compact, failures expanded with their output
 
-`main()` (`hw5 report`, `make report`) runs the suite with benchmarks on and writes report/report.html,
-report/report.pdf (printed by headless Chromium) and report/report.json (authors, date, exit code), each
-under a temporary name and renamed, so a crashed run never leaves half a report.
+`main()` (`hw5 report`, `make report`) runs the suite with benchmarks on and writes report/report.html and
+report/report.pdf (printed by headless Chromium: everything), report/homework.html and report/homework.pdf
+(the graded items only, hw5.deliver.handin_view: the hand-in PDF) and report/report.json (authors, date, exit
+code), each under a temporary name and renamed, so a crashed run never leaves half a report.
 """
 from __future__ import annotations
 
 import datetime
-import importlib
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+from hw5.deliver.evidence import (  # noqa: F401  (the tests reach them as report.X)
+    CONTRIBUTIONS,
+    HANDIN,
+    HANDIN_CODE,
+    HOMEWORK_ITEMS,
+    ITEM_IDS,
+    ITEMS,
+    KEY_FIGURES,
+    REPORTED,
+    TESTS,
+    TIMINGS,
+    _source,
+    contribute,
+    item_status,
+    record_test,
+    verdict,
+)
 from hw5.deliver.figures import (  # noqa: F401
     bench_figure,
     code,
+    console,
     epoch_table,
     esc,
     figure,
@@ -43,92 +59,14 @@ from hw5.deliver.figures import (  # noqa: F401
     toeplitz_figure,
     training_curves,
 )
+from hw5.deliver.pdf import HOW_TO_PDF, find_chromium, print_pdf
 
-CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-HOW_TO_PDF = ("install Chromium (Debian: `sudo apt-get install -y --no-install-recommends chromium`) and run "
-              "`make report` again, or open report/report.html in a browser and print it to PDF")
 PRINT_CSS = Path(__file__).with_name("report.css")
+# the run's records (what the tests contributed, their outcomes), and printing to PDF, live beside this module
 
-# ---- the document: one section per homework item, in the homework's order ------------------------------
-
-# (id, heading, the code that does it: "module:qualname" shown under the section's evidence)
-ITEMS = [
-    ("p1a", "Part 1 (a) — test accuracy of our CNN", ["hw5.homework.models:build_part1_model"]),
-    ("p1b", "Part 1 (b) — gradient updates on the training set", ["hw5.homework.training:fit"]),
-    ("p2-1", "Part 2 (1) — the architecture", ["hw5.homework.models:build_part2_model"]),
-    ("p2-2", "Part 2 (2) — the extracted weights", ["hw5.homework.weights:extract_weights"]),
-    ("p2-3", "Part 2 (3) — the NumPy forward pass", [
-        "hw5.homework.numpy_net:NumpyNet.forward", "hw5.homework.layers:Dense", "hw5.homework.layers:max_pool2d",
-        "hw5.homework.layers:ReLU", "hw5.homework.layers:Softmax"]),
-    ("p2-4", "Part 2 (4) — the conv layer as a fully-connected layer", [
-        "hw5.homework.toeplitz:conv_output_shape", "hw5.homework.toeplitz:_axis_geometry",
-        "hw5.homework.toeplitz:toeplitz_indices",
-        "hw5.homework.toeplitz:conv2d_as_dense"]),
-    ("p2-5", "Part 2 (5) — the same softmax from TensorFlow and from NumPy", ["hw5.homework.compare:agreement"]),
-    ("p1-fc", "Part 1's CNN as a fully-connected network too", [
-        "hw5.convert.fold:from_keras", "hw5.convert.translations:_batch_normalization",
-        "hw5.convert.linear_maps:batch_norm_scale"]),
-    ("bench", "Benchmarks — the dense path against the convolution", []),
-    ("env", "Environment, data and known issues", []),
-]
-ITEM_IDS = [item for item, _, _ in ITEMS]
-HOMEWORK_ITEMS = ITEM_IDS[:7]          # page 1 to the end of these: the grader's part (≤ 8 pages)
-# item id -> [(test node id, html)], filled by the tests during the run
-CONTRIBUTIONS: dict[str, list[tuple[str, str]]] = {}
-KEY_FIGURES: dict[str, str] = {}
-# test node id -> {"outcome", "seconds", "output"}, filled by conftest's pytest_runtest_logreport
-TESTS: dict[str, dict] = {}
-# what else the run spent time on (e.g. "training, Part 1") -> seconds or a word ("loaded from the cache")
-TIMINGS: dict[str, float | str] = {}
-
-
-def contribute(item: str, test: str, fragment: str, key: str | None = None) -> None:
-    """Record `fragment` (HTML) for section `item`, credited to `test`; `key`: the contents' key figure."""
-    if item not in ITEM_IDS:
-        raise ValueError(f"item must be one of {ITEM_IDS}, got {item!r}")
-    CONTRIBUTIONS.setdefault(item, []).append((test, fragment))
-    if key is not None:
-        KEY_FIGURES[item] = key
-
-
-def record_test(report) -> None:
-    """Fold one pytest phase report (setup/call/teardown) into TESTS: the worst outcome wins."""
-    entry = TESTS.setdefault(report.nodeid, dict(outcome="passed", seconds=0.0, output=""))
-    entry["seconds"] += report.duration
-    if report.failed:
-        entry["outcome"] = "failed" if report.when == "call" else "error"
-        entry["output"] += report.longreprtext
-    elif report.skipped and entry["outcome"] == "passed":
-        entry["outcome"] = "xfailed" if hasattr(report, "wasxfail") else "skipped"
-        entry["output"] = getattr(report, "wasxfail", "") or (report.longrepr[2] if isinstance(
-            report.longrepr, tuple) else "")
-
-
-def _source(ref: str):
-    module, _, qualname = ref.partition(":")
-    obj = importlib.import_module(module)
-    for part in qualname.split("."):
-        obj = getattr(obj, part)
-    return obj
-
-
-def item_status(item: str) -> str:
-    """'passed' when every test that contributed to `item` passed, 'failed' if one did not, 'missing'."""
-    outcomes = [TESTS.get(test, {}).get("outcome", "passed") for test, _ in CONTRIBUTIONS.get(item, [])]
-    if not outcomes:
-        return "missing"
-    return "passed" if all(o in ("passed", "xfailed") for o in outcomes) else "failed"
-
-
-def verdict() -> str:
-    counts = {}
-    for entry in TESTS.values():
-        counts[entry["outcome"]] = counts.get(entry["outcome"], 0) + 1
-    words = [f"{counts.pop('passed', 0)} passed", f"{counts.pop('failed', 0)} failed"]
-    return ", ".join(words + [f"{n} {what}" for what, n in sorted(counts.items())])
-
-
-def _badge(status: str) -> str:
+def _badge(status: str, item: str = "") -> str:
+    if item in REPORTED and status == "passed":   # its figures are reported (targets "not met" included)
+        return f'<span class="hw5-reported">{REPORTED[item]}</span>'
     word = {"passed": "pass", "failed": "FAIL", "missing": "no evidence"}[status]
     return f'<span class="hw5-{status}">{word}</span>'
 
@@ -137,7 +75,7 @@ def title_page(users: list[str], extra_rows=()) -> str:
     authors = ", ".join(users) if users else "author not set (hw5 report --user NAME)"
     rows = "".join(
         f'<tr><td><a href="#{item}">{esc(heading)}</a></td><td>{esc(KEY_FIGURES.get(item, "–"))}</td>'
-        f"<td>{_badge(item_status(item))}</td></tr>" for item, heading, _ in ITEMS)
+        f"<td>{_badge(item_status(item), item)}</td></tr>" for item, heading, _ in ITEMS)
     return (f'<div class="hw5-title"><h1>CS/DS 541 Homework 5 — {esc(authors)}</h1>'
             f'<p class="hw5-meta">{datetime.date.today().isoformat()} · verdict: <b>{esc(verdict())}</b>'
             f'{"".join(extra_rows)}</p>'
@@ -158,7 +96,7 @@ def item_section(item: str, heading: str, refs: list[str]) -> str:
     if refs:
         parts.append(f'<div class="hw5-block"><h3>The code</h3>{code(*map(_source, refs))}</div>')
     return (f'<section id="{item}" class="hw5-item hw5-item-{item}"><h2>{esc(heading)} '
-            f'{_badge(item_status(item))}</h2>{"".join(parts)}</section>')
+            f'{_badge(item_status(item), item)}</h2>{"".join(parts)}</section>')
 
 
 def test_listing() -> str:
@@ -226,30 +164,6 @@ def environment() -> dict[str, str]:
 
 # ---- driver ------------------------------------------------------------------------------------------
 
-def find_chromium() -> str | None:
-    """$HW5_CHROMIUM (a path, or "none" to skip the PDF), else the first Chromium on PATH."""
-    chosen = os.environ.get("HW5_CHROMIUM")
-    if chosen:
-        return None if chosen.lower() == "none" else shutil.which(chosen)
-    return next((path for name in CHROMIUM_NAMES if (path := shutil.which(name))), None)
-
-
-def print_pdf(html_path: Path, pdf_path: Path, chromium: str, timeout: float = 120) -> None:
-    """Print `html_path` to `pdf_path` with headless Chromium (with a PDF outline), atomically."""
-    html_path, pdf_path = Path(html_path).resolve(), Path(pdf_path).resolve()
-    with tempfile.TemporaryDirectory() as profile:
-        tmp = pdf_path.with_name(f".{pdf_path.name}.tmp")
-        cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync",
-               "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--no-pdf-header-footer",
-               "--generate-pdf-document-outline", f"--print-to-pdf={tmp}", f"{html_path.as_uri()}?collapsed=all"]
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-        if done.returncode != 0 or not tmp.exists() or tmp.stat().st_size == 0:
-            tmp.unlink(missing_ok=True)
-            raise RuntimeError(f"Chromium could not print the PDF (exit {done.returncode}): {done.stderr[-2000:]}")
-        os.replace(tmp, pdf_path)
-
-
 def _write_json(path: Path, data: dict) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(data, indent=1))
@@ -274,7 +188,7 @@ def main(argv=None) -> int:
         parser.error(f"--user: at most {MAX_USERS} authors, got {len(options.user)}")
     out = Path(options.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    tmp_html = out / f".report-{os.getpid()}.html"
+    tmp_html, tmp_handin = out / f".report-{os.getpid()}.html", out / f".homework-{os.getpid()}.html"
     checkout = Path(__file__).resolve().parents[2]   # hw5/deliver/report.py -> the checkout
     if not (checkout / "tests").is_dir():
         print("hw5 report runs the test suite: use it from a source checkout (tests/ not found beside hw5/)")
@@ -287,15 +201,17 @@ def main(argv=None) -> int:
     try:
         users = [arg for name in options.user for arg in ("--hw5-user", name)]
         code = pytest.main(["--bench", f"--html={tmp_html}", "--self-contained-html", f"--css={PRINT_CSS}",
-                            *users, *argv])
+                            f"--hw5-handin-html={tmp_handin}", *users, *argv])
     finally:
         os.chdir(cwd)
-    if code not in (0, 1) or not tmp_html.exists():   # interrupted, internal error, no tests: keep the old one
-        tmp_html.unlink(missing_ok=True)
+    if code not in (0, 1) or not tmp_html.exists() or not tmp_handin.exists():   # interrupted, internal error,
+        tmp_html.unlink(missing_ok=True)                                              # no tests: keep the old one
+        tmp_handin.unlink(missing_ok=True)
         print(f"[hw5] pytest exited with {int(code)}; no report written")
         return int(code) or 1
     os.replace(tmp_html, out / "report.html")
-    print(f"[hw5] wrote {out / 'report.html'}", flush=True)
+    os.replace(tmp_handin, out / "homework.html")
+    print(f"[hw5] wrote {out / 'report.html'} (everything) and {out / 'homework.html'} (the graded items)", flush=True)
     meta = dict(users=options.user, pytest_exit_code=int(code), verdict=verdict(),
                 created=datetime.datetime.now().isoformat(timespec="seconds"), pdf=False)
     chromium = find_chromium()
@@ -304,9 +220,12 @@ def main(argv=None) -> int:
     else:
         print("[hw5] printing the PDF with headless Chromium", flush=True)
         try:
+            from hw5.deliver import handin_view
+
             print_pdf(out / "report.html", out / "report.pdf", chromium)
+            handin_view.print_pdf(out / "homework.html", out / "homework.pdf", chromium, options.user)
             meta["pdf"] = True
-            print(f"[hw5] wrote {out / 'report.pdf'}")
+            print(f"[hw5] wrote {out / 'report.pdf'} and {out / 'homework.pdf'} (the hand-in PDF)")
         except (RuntimeError, subprocess.TimeoutExpired, OSError) as exc:
             print(f"[hw5] no PDF: {exc}; {HOW_TO_PDF}")
             code = int(code) or 1

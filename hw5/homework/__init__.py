@@ -5,10 +5,10 @@ modules into homework5_<names>.py), in the order the data flows:
     models.py     our Part-1 CNN and the exact Part-2 net        (step 2)
     training.py   seeded, deterministic training with a log      (step 3)
     weights.py    the trained parameters from trainable_variables (step 4)
-    toeplitz.py   a Conv2D kernel as a fully-connected weight matrix (step 5)
+    toeplitz.py   a Conv2D kernel as a fully-connected weight matrix: a plain loop and a vectorized builder (step 5)
     layers.py     the NumPy layers: Dense, MaxPool (a loop), ReLU, Softmax
     registry.py   Keras layer → NumPy layers, one function each: the homework's translations
-    numpy_net.py  the NumPy network and `from_keras`, the driver  (step 6)
+    numpy_net.py  Part 2's forward pass written out, the NumPy network and `from_keras` (step 6)
     compare.py    TensorFlow and NumPy on the same images          (step 7)
     run.py        main(): the whole homework in one run (`python -m hw5.homework`)
 

@@ -1,8 +1,9 @@
 """Step 7 — compare: the same softmax from TensorFlow and from the NumPy network.
 
-`agreement(model, net, x)` runs both on a batch (the Keras model on its own, the NumPy net on its
-dense matrices) and reports the max abs difference of the probabilities and the argmax agreement.
-Layer-by-layer comparison and float64 twins are the converter's checks (hw5.convert.inspect).
+`agreement(model, net, x)` runs both on a batch (the Keras model on its own; the NumPy network's `predict`,
+or any function x -> probabilities such as `part2_forward`) and reports the max abs difference of the
+probabilities and the argmax agreement. `unsure_image` picks the test image that shows the most: a correctly
+classified one on which the model is least sure (the highest entropy of its softmax).
 """
 from __future__ import annotations
 
@@ -10,8 +11,6 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-
-IMAGE_INDEX = 2024  # the "arbitrary" test image of the homework, fixed so that runs are comparable
 
 
 @dataclass(frozen=True)
@@ -24,18 +23,13 @@ class Agreement:
     numpy_seconds: float
 
 
-def keras_probabilities(model, x, batch_size: int = 1000) -> np.ndarray:
-    """The Keras model's softmax output as a NumPy array (N, classes)."""
-    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
-
-
 def agreement(model, net, x, batch_size: int = 1000) -> tuple[np.ndarray, np.ndarray, Agreement]:
     """(TF probabilities, NumPy probabilities, summary) for images x (N, 28, 28, 1) in [0, 1]."""
     x = np.asarray(x)
     t0 = time.perf_counter()
-    tf_probs = keras_probabilities(model, x, batch_size)
+    tf_probs = np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
     t1 = time.perf_counter()
-    np_probs = net.predict(x, batch_size=batch_size)
+    np_probs = net(x) if callable(net) else net.predict(x, batch_size=batch_size)
     t2 = time.perf_counter()
     summary = Agreement(
         dtype=str(np_probs.dtype), n_images=len(x),
@@ -43,3 +37,12 @@ def agreement(model, net, x, batch_size: int = 1000) -> tuple[np.ndarray, np.nda
         argmax_agreement=float((tf_probs.argmax(1) == np_probs.argmax(1)).mean()),
         tf_seconds=t1 - t0, numpy_seconds=t2 - t1)
     return tf_probs, np_probs, summary
+
+
+def unsure_image(probs, labels) -> int:
+    """The index of the correctly classified image whose softmax `probs` (N, classes) has the highest
+    entropy −Σ p·log p: the model is right but unsure, so every class's probability matters."""
+    probs, labels = np.asarray(probs, np.float64), np.asarray(labels)
+    entropy = -(probs * np.log(np.clip(probs, 1e-300, None))).sum(axis=1)
+    entropy[probs.argmax(axis=1) != labels] = -np.inf
+    return int(entropy.argmax())

@@ -17,36 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hw5.homework.toeplitz import _axis_geometry, _padding, _pair
-
-
-def _pool_args(x, pool_size, strides, padding):
-    """Checked (x, (ph, pw), (sh, sw), (h_out, w_out)) for a pooling of channels-last x.
-
-    For 'same', x comes back padded with −inf (TensorFlow's rule: total max((out − 1)·s + k − size, 0),
-    the smaller half on top/left), so that the windows are the 'valid' windows of the padded x.
-    """
-    x = np.asarray(x)
-    if x.ndim != 4 or min(x.shape[1:]) < 1:
-        raise ValueError(f"x must be channels-last (N, H, W, C) with H, W, C >= 1, got shape {x.shape}")
-    pool, step, padding = _pair(pool_size, "pool_size"), _pair(strides, "strides"), _padding(padding)
-    (h_out, *rows), (w_out, *cols) = (_axis_geometry(size, k, s, padding, axis) for size, k, s, axis
-                                      in zip(x.shape[1:3], pool, step, ("height", "width"), strict=True))
-    if padding == "same":
-        if not np.issubdtype(x.dtype, np.floating):
-            raise TypeError(f"x must be floating point for 'same' max-pooling (−inf padding), got {x.dtype}")
-        x = np.pad(x, [(0, 0), rows, cols, (0, 0)], constant_values=-np.inf)
-    return x, pool, step, (h_out, w_out)
-
-
-def max_pool2d(x, pool_size=2, strides=2, padding="valid") -> np.ndarray:
-    """Max-pooling on (N, H, W, C): the homework's loop over pooling windows."""
-    x, (ph, pw), (sh, sw), (h_out, w_out) = _pool_args(x, pool_size, strides, padding)
-    out = np.empty((x.shape[0], h_out, w_out, x.shape[3]), x.dtype)
-    for i in range(h_out):
-        for j in range(w_out):
-            out[:, i, j, :] = x[:, i * sh:i * sh + ph, j * sw:j * sw + pw, :].max(axis=(1, 2))
-    return out
+from hw5.homework.forward import _pool_args, max_pool2d  # noqa: F401  (the window loop; _pool_args for hw5.convert)
 
 
 @dataclass

@@ -1,18 +1,10 @@
-"""Step 6 — the NumPy network: a Keras CNN as a plain fully-connected network (homework-4 style).
+"""The NumPy network for any model of the registry's layers: a Keras CNN as a plain fully-connected network.
 
-Every layer maps a batch of flat vectors (N, features) to (N, features'); the homework's layers are in
-hw5.homework.layers:
-
-    Dense     x @ W + b            (a conv layer arrives here as its Toeplitz matrix)
-    MaxPool   un-flatten to (N, H, W, C), max over each window (a loop, as in the homework), flatten
-    ReLU      max(x, 0)
-    Softmax   exp(x - max) / sum
-
-`from_keras` translates a model layer by layer through the registry (hw5.homework.registry). The homework's
-Part-2 net becomes [Dense, MaxPool, ReLU, Dense, ReLU, Dense, Softmax]. No convolution function is used
-anywhere; each layer's neuron count is derived from padding, stride and filters by
-`hw5.homework.toeplitz.conv_output_shape`, not read off Keras. The general converter (hw5.convert) adds layers
-to the registry, and BatchNorm folding and fusing on top of this driver.
+`from_keras` builds it layer by layer through the registry (hw5.homework.registry): the Part-2 net becomes
+[Dense, MaxPool, ReLU, Dense, ReLU, Dense, Softmax] — the network hw5.homework.forward writes out by hand —
+each layer's neuron grid derived from kernel, stride and padding (hw5.homework.toeplitz.conv_output_shape),
+not read off Keras. No convolution function anywhere. The general converter (hw5.convert) registers more
+layers and folds BatchNorm on top of this driver.
 """
 from __future__ import annotations
 
@@ -23,7 +15,19 @@ import numpy as np
 
 from hw5.homework.layers import Dense
 from hw5.homework.registry import TRANSLATIONS, Source
-from hw5.homework.weights import extract_variables
+from hw5.homework.weights import _named_arrays
+
+
+def extract_variables(model) -> dict[str, np.ndarray]:
+    """`extract_weights` (hw5.homework.weights) plus the state that is not trained by gradients, named the same way.
+
+    That state is BatchNormalization's `<layer>/moving_mean` and `<layer>/moving_variance` (what the
+    layer uses at inference), and the weights of frozen layers. A model without any variables (only
+    pooling, say) gives {}.
+    """
+    if getattr(model, "trainable_variables", None) is None:
+        raise TypeError(f"model must be a Keras model with trainable_variables, got {type(model).__name__}")
+    return _named_arrays([*model.trainable_variables, *model.non_trainable_variables])
 
 
 @dataclass
@@ -44,7 +48,7 @@ class NumpyNet:
         for layer in self.layers:
             matrix = getattr(layer, "W", getattr(layer, "d", None))
             what = "" if matrix is None else f"  {' x '.join(map(str, matrix.shape))}, " \
-                f"{_nonzeros(matrix):,} non-zeros"
+                f"{getattr(matrix, 'nnz', None) or np.count_nonzero(matrix):,} non-zeros"
             rows.append(f"  {type(layer).__name__:<8} {layer.name:<24} -> {layer.out_shape}{what}")
         return "\n".join(rows)
 
@@ -93,77 +97,16 @@ class NumpyNet:
         return np.concatenate([self._output(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
 
 
-def _nonzeros(matrix) -> int:
-    nnz = getattr(matrix, "nnz", None)   # a scipy.sparse matrix counts its stored entries
-    return int(nnz) if nnz is not None else int(np.count_nonzero(matrix))
-
-
-def _input_grid(model) -> tuple:
-    """The model's input grid (H, W, C) — (H, W) gets C = 1 — refusing a variable size."""
-    shape = tuple(model.input_shape[1:])
-    if not shape or any(d is None for d in shape):
-        raise ValueError(f"model has the input shape {model.input_shape}: a fully-connected network needs a fixed "
-                         f"input size; rebuild it on keras.Input(shape=(H, W, C)) and copy the weights "
-                         f"(new.set_weights(model.get_weights()))")
-    shape = tuple(int(d) for d in shape)
-    return shape + (1,) if len(shape) == 2 else shape
-
-
-def _chain(model) -> list:
-    """The model's layers in order, checked to be a single chain (Sequential, or functional without
-    branches), InputLayer left out. A subclassed model (no symbolic inputs) is refused, and so is a
-    functional one that calls `keras.ops` between layers (an op is no layer: model.layers misses it)."""
-    layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
-    if not layers:
-        raise ValueError("model has no layers to translate")
-    if type(model).__name__ == "Sequential":   # a chain by construction (a loaded one's layer.input is not wired)
-        return layers
-    known = {id(layer) for layer in model.layers}
-    ops = [op for op in getattr(model, "operations", []) if id(op) not in known]
-    if ops:
-        raise ValueError(f"model calls {', '.join(f'{type(op).__name__} ({op.name!r})' for op in ops)} between its "
-                         f"layers: a keras.ops call is no layer and has no translation; wrap it in a layer")
-    inputs, outputs = getattr(model, "inputs", None), getattr(model, "outputs", None)
-    if not inputs or len(inputs) != 1 or len(outputs) != 1:
-        raise ValueError("model must have one input and one output (a single chain of layers)")
-    previous = inputs[0]
-    for layer in layers:
-        if layer.input is not previous:
-            raise ValueError(f"model is not a single chain of layers: layer {layer.name!r} does not take the "
-                             f"output of the layer before it")
-        previous = layer.output
-    if outputs[0] is not previous:
-        raise ValueError("model is not a single chain of layers: its output is not its last layer's output")
-    return layers
-
-
-def _net_dtype(layers, dtype) -> np.dtype:
-    if dtype is None:
-        dtype = layers[0].compute_dtype
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        dt = None
-    if dt not in (np.float32, np.float64):
-        raise TypeError(f"dtype must be float32, float64 or None (the model's), got {dtype!r}")
-    return dt
-
-
 def from_keras(model, dtype=None) -> NumpyNet:
-    """Translate a Keras model (Sequential, or a functional single chain) into a NumpyNet, layer by layer.
-
-    Layers are translated by TRANSLATIONS (hw5.homework.registry: one function per Keras layer class); the
-    variables come from `hw5.homework.weights.extract_variables` (`model.trainable_variables` plus any
-    state such as BatchNorm's moving statistics); shapes are re-derived from each layer's config and checked
-    against the weights. `dtype` (float32/float64) defaults to the model's compute dtype; the result keeps it.
-    `hw5.convert.from_keras` (the public `hw5.numpy_net.from_keras`) adds BatchNorm folding and `fuse=`.
-    """
-    layers = _chain(model)
-    dt = _net_dtype(layers, dtype)
-    variables = extract_variables(model)
-    shape = _input_grid(model)
-    net = NumpyNet(input_shape=shape, compute_dtype=dt)
-    for layer in layers:
+    """A Sequential Keras model as a NumpyNet, layer by layer through the registry's TRANSLATIONS; the
+    variables from `extract_variables`; every layer's grid derived from its config. `dtype`: float32/float64,
+    by default the model's. (hw5.convert.from_keras — the public hw5.numpy_net.from_keras — checks the model
+    first, converts more layers and folds BatchNorm.)"""
+    dt = np.dtype(model.layers[0].compute_dtype if dtype is None else dtype)
+    variables, shape = extract_variables(model), tuple(int(d) for d in model.input_shape[1:])
+    net = NumpyNet(input_shape=shape + (1,) if len(shape) == 2 else shape, compute_dtype=dt)
+    shape = net.input_shape
+    for layer in model.layers:
         kind = type(layer).__name__
         if kind not in TRANSLATIONS:
             raise ValueError(f"layer {layer.name!r} of type {kind} has no NumPy translation; supported: "

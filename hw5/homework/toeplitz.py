@@ -1,20 +1,9 @@
-"""Step 5 — Toeplitz: a Conv2D layer rewritten as the weight matrix of a fully-connected layer.
+"""Step 5 — a Conv2D layer as the weight matrix of a fully-connected layer (Toeplitz matrix).
 
-For a Keras-layout kernel K of shape (kh, kw, C_in, C_out) (cross-correlation, no flip) and an input
-x of shape (N, H, W, C_in), `conv2d_as_dense` returns (W, b) with
-
-    x.reshape(N, -1) @ W + b == conv2d(x).reshape(N, -1)
-
-both sides flattened channels-last (h, w, c), which is exactly Keras' Flatten order. Entry
-
-    W[(r * W_in + c) * C_in + ci,  (i * W_out + j) * C_out + co] = K[di, dj, ci, co]
-    with r = i * sh + di * dh - pad_top,  c = j * sw + dj * dw - pad_left
-
-for every output position (i, j) and kernel tap (di, dj) that lands inside the image; all other
-entries are 0. (dh, dw) is the dilation rate (1 = an ordinary kernel): a dilated kernel spans
-(kh - 1) * dh + 1 rows. Padding follows TensorFlow: 'valid' pads nothing; 'same' gives
-H_out = ceil(H / sh) and pads max((H_out - 1) * sh + span - H, 0) rows, the odd extra row at the
-bottom (columns: right).
+For a Keras kernel K (kh, kw, C_in, C_out) (cross-correlation, no flip) and images x (N, H, W, C_in),
+(W, b) = conv2d_as_dense(K, bias, (H, W, C_in)) gives x.reshape(N, -1) @ W + b == conv2d(x).reshape(N, -1),
+both flattened channels-last (h, w, c) like Keras' Flatten. Padding follows TensorFlow: 'same' gives
+H_out = ⌈H / s⌉ and pads max((H_out − 1)·s + k − H, 0) rows, the odd extra one at the bottom (columns: right).
 """
 from __future__ import annotations
 
@@ -85,10 +74,9 @@ def _check_kernel(kernel) -> np.ndarray:
 
 
 def toeplitz_indices(kernel_shape, input_shape, strides=1, padding="valid", dilation_rate=1):
-    """(rows, cols, taps, out_shape): W[rows[n], cols[n]] = kernel.ravel()[taps[n]] for every nonzero of W.
-
-    Vectorized over output positions, kernel taps and channels; no Python loop per entry.
-    """
+    """(rows, cols, taps, out_shape): W[rows[n], cols[n]] = kernel.ravel()[taps[n]] for every nonzero of W,
+    vectorized over output positions, kernel taps and channels; a tap at (di, dj) of output (i, j) reads input
+    row i·sh + di·dh − top and column j·sw + dj·dw − left ((dh, dw): the dilation rate)."""
     kh, kw, c_in, c_out = kernel_shape
     h, w, _ = input_shape
     (sh, sw), padding = _pair(strides, "strides"), _padding(padding)
@@ -120,16 +108,37 @@ def _check_all(kernel, bias, input_shape):
 
 
 def conv2d_as_dense(kernel, bias=None, input_shape=(28, 28, 1), strides=1, padding="valid", dilation_rate=1):
-    """(W, b): the dense equivalent of Conv2D(kernel, bias) on inputs of `input_shape`.
-
-    W: (H*W*C_in, H_out*W_out*C_out), b: (H_out*W_out*C_out,), both in the kernel's dtype
-    (float32 stays float32, float64 stays float64); b is zeros when `bias` is None.
-    """
+    """(W, b): Conv2D(kernel, bias) on inputs of `input_shape` as a dense layer, W (H·W·C_in, H_out·W_out·C_out)
+    and b (H_out·W_out·C_out,) in the kernel's dtype (b zeros when `bias` is None); vectorized."""
     kernel, bias, input_shape = _check_all(kernel, bias, input_shape)
     rows, cols, taps, out_shape = toeplitz_indices(kernel.shape, input_shape, strides, padding, dilation_rate)
     matrix = np.zeros((math.prod(input_shape), math.prod(out_shape)), kernel.dtype)
     matrix[rows, cols] = kernel.ravel()[taps]
     return matrix, np.tile(bias, out_shape[0] * out_shape[1])
+
+
+def conv2d_as_dense_loop(kernel, bias=None, input_shape=(28, 28, 1), strides=1, padding="valid"):   # Part 2 (4)
+    """`conv2d_as_dense` (no dilation) as a plain loop over output position (i, j), kernel tap (di, dj) and input
+    channel c — the conversion written to be read; equal to the vectorized builder bit for bit:
+
+        W[(r·W_in + col)·C_in + c, (i·W_out + j)·C_out + k] = K[di, dj, c, k], r = i·s + di − top, col = j·s + dj − left
+    """
+    kernel, bias, (h, w, c_in) = _check_all(kernel, bias, input_shape)
+    kh, kw, _, c_out = kernel.shape
+    (sh, sw), padding = _pair(strides, "strides"), _padding(padding)
+    h_out, top, _ = _axis_geometry(h, kh, sh, padding, "height")
+    w_out, left, _ = _axis_geometry(w, kw, sw, padding, "width")
+    W = np.zeros((h * w * c_in, h_out * w_out * c_out), kernel.dtype)
+    for i in range(h_out):                          # output position (i, j): its c_out neurons, one per filter k
+        for j in range(w_out):
+            first = (i * w_out + j) * c_out
+            for di in range(kh):                    # kernel tap (di, dj), where it lands in the input
+                for dj in range(kw):
+                    r, col = i * sh + di - top, j * sw + dj - left
+                    if 0 <= r < h and 0 <= col < w:   # outside: a padding zero, no weight
+                        for c in range(c_in):       # input channel c feeds every filter k
+                            W[(r * w + col) * c_in + c, first:first + c_out] = kernel[di, dj, c, :]
+    return W, np.tile(bias, h_out * w_out)
 
 
 def derive_output_shape(input_shape, kernel_size, strides=1, padding="valid", filters=1) -> list[str]:

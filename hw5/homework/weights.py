@@ -1,13 +1,7 @@
 """Step 4 — extract: the trained parameters from `model.trainable_variables` as named NumPy arrays.
 
-For the Part-2 net the result is (in layer order)
-
-    conv/kernel   (3, 3, 1, 64)      conv/bias   (64,)
-    dense/kernel  (10816, 1024)      dense/bias  (1024,)
-    output/kernel (1024, 10)         output/bias (10,)
-
-Names are Keras 3 variable paths ("<layer name>/<variable name>"). `extract_variables` adds the
-non-trainable state a general CNN needs at inference (BatchNormalization's moving mean and variance).
+For the Part-2 net, in layer order: conv/kernel (3, 3, 1, 64), conv/bias (64,), dense/kernel (10816, 1024),
+dense/bias (1024,), output/kernel (1024, 10), output/bias (10,) — Keras 3 variable paths "<layer>/<variable>".
 """
 from __future__ import annotations
 
@@ -37,18 +31,6 @@ def extract_weights(model) -> dict[str, np.ndarray]:
     return _named_arrays(variables)
 
 
-def extract_variables(model) -> dict[str, np.ndarray]:
-    """`extract_weights` plus the state that is not trained by gradients, named the same way.
-
-    That state is BatchNormalization's `<layer>/moving_mean` and `<layer>/moving_variance` (what the
-    layer uses at inference), and the weights of frozen layers. A model without any variables (only
-    pooling, say) gives {}.
-    """
-    if getattr(model, "trainable_variables", None) is None:
-        raise TypeError(f"model must be a Keras model with trainable_variables, got {type(model).__name__}")
-    return _named_arrays([*model.trainable_variables, *model.non_trainable_variables])
-
-
 def describe(weights: dict[str, np.ndarray]) -> list[tuple[str, tuple, str, int]]:
-    """(name, shape, dtype, size) rows, for the report."""
+    """(name, shape, dtype, size) rows."""
     return [(name, w.shape, str(w.dtype), int(w.size)) for name, w in weights.items()]

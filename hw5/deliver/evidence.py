@@ -1,0 +1,108 @@
+"""What a test run records for its documents: the sections' evidence, each test's outcome, the run's timings.
+
+While the tests run, each adds HTML to the section of the homework item it proves (`contribute`, via
+tests.helpers.report_section) — `handin=True` for what the hand-in PDF shows too — and each outcome is recorded
+(`record_test`, from conftest). hw5.deliver.report lays the full report out of it, hw5.deliver.handin_view the
+hand-in PDF (the graded items only).
+"""
+from __future__ import annotations
+
+import importlib
+
+# ---- the document: one section per homework item, in the homework's order ------------------------------
+
+# (id, heading, the code that does it: "module:qualname" shown under the section's evidence)
+ITEMS = [
+    ("p1a", "Part 1 (a) — test accuracy of our CNN", ["hw5.homework.models:build_part1_model"]),
+    ("p1b", "Part 1 (b) — gradient updates on the training set", ["hw5.homework.training:fit"]),
+    ("p2-1", "Part 2 (1) — the architecture", ["hw5.homework.models:build_part2_model"]),
+    ("p2-2", "Part 2 (2) — the extracted weights", ["hw5.homework.weights:extract_weights"]),
+    ("p2-3", "Part 2 (3) — the NumPy forward pass", [
+        "hw5.homework.forward:part2_forward", "hw5.homework.forward:max_pool2d",
+        "hw5.homework.numpy_net:NumpyNet.forward", "hw5.homework.layers:Dense"]),
+    ("p2-4", "Part 2 (4) — the conv layer as a fully-connected layer", [
+        "hw5.homework.toeplitz:conv2d_as_dense_loop", "hw5.homework.toeplitz:conv_output_shape",
+        "hw5.homework.toeplitz:_axis_geometry", "hw5.homework.toeplitz:toeplitz_indices",
+        "hw5.homework.toeplitz:conv2d_as_dense"]),
+    ("p2-5", "Part 2 (5) — the same softmax from TensorFlow and from NumPy", [
+        "hw5.homework.compare:unsure_image", "hw5.homework.compare:agreement"]),
+    ("p1-fc", "Part 1's CNN as a fully-connected network too", [
+        "hw5.convert.fold:from_keras", "hw5.convert.translations:_batch_normalization",
+        "hw5.convert.linear_maps:batch_norm_scale"]),
+    ("bench", "Benchmarks — the dense path against the convolution", []),
+    ("env", "Environment, data and known issues", []),
+]
+ITEM_IDS = [item for item, _, _ in ITEMS]
+HOMEWORK_ITEMS = ITEM_IDS[:7]          # the graded items: the hand-in PDF holds these only
+REPORTED = {"bench": "reported"}       # sections whose figures are reported, not asserted: no pass badge
+# the code each graded item shows in the hand-in PDF: what the script runs for it, short enough to check
+HANDIN_CODE = {
+    "p1a": ["hw5.homework.models:build_part1_model"],
+    "p1b": ["hw5.homework.training:fit", "hw5.homework.training:_callbacks"],
+    "p2-1": ["hw5.homework.models:build_part2_model"],
+    "p2-2": ["hw5.homework.weights:extract_weights"],
+    "p2-3": ["hw5.homework.forward:part2_forward", "hw5.homework.forward:max_pool2d"],
+    "p2-4": ["hw5.homework.toeplitz:conv2d_as_dense_loop", "hw5.homework.toeplitz:derive_output_shape"],
+    "p2-5": ["hw5.homework.compare:unsure_image", "hw5.homework.compare:agreement"],
+}
+# item id -> [(test node id, html)], filled by the tests during the run; HANDIN: the parts for the hand-in PDF
+CONTRIBUTIONS: dict[str, list[tuple[str, str]]] = {}
+HANDIN: dict[str, list[str]] = {}
+KEY_FIGURES: dict[str, str] = {}
+# test node id -> {"outcome", "seconds", "output"}, filled by conftest's pytest_runtest_logreport
+TESTS: dict[str, dict] = {}
+# what else the run spent time on (e.g. "training, Part 1") -> seconds or a word ("loaded from the cache")
+TIMINGS: dict[str, float | str] = {}
+
+
+def contribute(item: str, test: str, fragment: str, key: str | None = None, handin: bool = False) -> None:
+    """Record `fragment` (HTML) for section `item`, credited to `test`; `key`: the contents' key figure;
+    `handin`: the fragment belongs in the hand-in PDF too (a graded item's evidence)."""
+    if item not in ITEM_IDS:
+        raise ValueError(f"item must be one of {ITEM_IDS}, got {item!r}")
+    if handin and item not in HOMEWORK_ITEMS:
+        raise ValueError(f"only the graded items {HOMEWORK_ITEMS} go into the hand-in PDF, not {item!r}")
+    CONTRIBUTIONS.setdefault(item, []).append((test, fragment))
+    if handin:
+        HANDIN.setdefault(item, []).append(fragment)
+    if key is not None:
+        KEY_FIGURES[item] = key
+
+
+def record_test(report) -> None:
+    """Fold one pytest phase report (setup/call/teardown) into TESTS: the worst outcome wins."""
+    entry = TESTS.setdefault(report.nodeid, dict(outcome="passed", seconds=0.0, output=""))
+    entry["seconds"] += report.duration
+    if report.failed:
+        entry["outcome"] = "failed" if report.when == "call" else "error"
+        entry["output"] += report.longreprtext
+    elif report.skipped and entry["outcome"] == "passed":
+        entry["outcome"] = "xfailed" if hasattr(report, "wasxfail") else "skipped"
+        entry["output"] = getattr(report, "wasxfail", "") or (report.longrepr[2] if isinstance(
+            report.longrepr, tuple) else "")
+
+
+def _source(ref: str):
+    module, _, qualname = ref.partition(":")
+    obj = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def item_status(item: str) -> str:
+    """'passed' when every test that contributed to `item` passed, 'failed' if one did not, 'missing'."""
+    outcomes = [TESTS.get(test, {}).get("outcome", "passed") for test, _ in CONTRIBUTIONS.get(item, [])]
+    if not outcomes:
+        return "missing"
+    return "passed" if all(o in ("passed", "xfailed") for o in outcomes) else "failed"
+
+
+def verdict() -> str:
+    counts = {}
+    for entry in TESTS.values():
+        counts[entry["outcome"]] = counts.get(entry["outcome"], 0) + 1
+    words = [f"{counts.pop('passed', 0)} passed", f"{counts.pop('failed', 0)} failed"]
+    return ", ".join(words + [f"{n} {what}" for what, n in sorted(counts.items())])
+
+
