@@ -197,6 +197,27 @@ def relu_only(net: NumpyNet) -> NumpyNet:
     return NumpyNet(net.input_shape, emitted, net.dtype, shape, {}, [layer.name for layer in emitted])
 
 
+def logits_model(model):
+    """A copy of the Keras chain `model` (same layers, same weights) whose output is the logits: a last
+    Softmax (or softmax Activation) left out, a last layer's activation="softmax" made linear. A model
+    ending otherwise is copied as it is. What `relu_only(from_keras(model))` computes."""
+    import keras
+
+    layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+    configs = [layer.get_config() for layer in layers]
+    last = configs[-1] if configs else {}
+    if type(layers[-1]).__name__ == "Softmax" or (type(layers[-1]).__name__ == "Activation"
+                                                 and last.get("activation") == "softmax"):
+        layers, configs = layers[:-1], configs[:-1]
+    elif last.get("activation") == "softmax":
+        configs[-1] = {**last, "activation": "linear"}
+    copy = keras.Sequential([keras.Input(model.input_shape[1:], dtype=model.inputs[0].dtype)]
+                            + [type(layer).from_config(cfg) for layer, cfg in zip(layers, configs, strict=True)])
+    for mine, theirs in zip(copy.layers, layers, strict=True):
+        mine.set_weights(theirs.get_weights())
+    return copy
+
+
 def cost_table(net: NumpyNet) -> list[dict]:
     """Per layer: name, kind, matrix shape, non-zeros, neurons, bytes of its matrix and bias as stored
     (a CSR matrix: values, column indices and row pointers)."""
