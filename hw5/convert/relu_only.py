@@ -204,6 +204,8 @@ def logits_model(model):
     import keras
 
     layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+    while len(layers) > 1 and type(layers[-1]).__name__ in ("Dropout", "SpatialDropout2D", "GaussianNoise"):
+        layers = layers[:-1]   # identities at inference, after a softmax they would hide it
     configs = [layer.get_config() for layer in layers]
     last = configs[-1] if configs else {}
     if type(layers[-1]).__name__ == "Softmax" or (type(layers[-1]).__name__ == "Activation"

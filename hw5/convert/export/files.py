@@ -23,6 +23,9 @@ def atomic_write(path, write: Callable[[Path], None]) -> Path:
     os.close(fd)
     try:
         write(Path(tmp))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)   # mkstemp's 0600 would make the export private
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
