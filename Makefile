@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 DATA_DIR := /usr/share/datasets/fashion-mnist
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system test report handin bench seeds search flakes mutants clean
+.PHONY: setup system test test-heavy report handin bench seeds search flakes mutants clean
 
 setup: $(VENV)/.installed system
 
@@ -38,6 +38,11 @@ system:
 test: setup
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
+
+# the heavy tier (~2 min): Part 2 through onnxruntime on all 10,000 test images, Part 1's Dense+ReLU form
+# (a 1.4 GB ONNX file) on 1,000, Marabou's evaluations and robustness queries (CI runs it after `make test`)
+test-heavy: setup
+	$(PY) -m pytest -m heavy
 
 report: setup
 	$(VENV)/bin/hw5 report $(foreach user,$(USERS),--user '$(user)')

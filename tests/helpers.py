@@ -135,3 +135,8 @@ def net_atol(model, x, eps: float, tiny: float, fuse: bool = False) -> np.ndarra
     from tests.tolerances import network_atol
 
     return network_atol(from_keras(model, dtype="float64", fuse=fuse), magnitude_net(model, fuse), x, eps, tiny)
+
+
+# "The network in others' hands" (report item "others"): row id -> (runtime, format, ops used, images,
+# max |difference|, same-class fraction, seconds), filled by tests/test_export.py and tests/test_verify.py
+OTHERS: dict[str, tuple] = {}

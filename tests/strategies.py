@@ -202,3 +202,22 @@ def cnn_cases(draw, max_spatial: int = 4, max_dense: int = 2):
     seed = draw(st.integers(0, 2 ** 16))
     x = np.random.default_rng(seed + 1).normal(0, 1, (n, h, w, c))
     return CnnCase(x, tuple(layers), seed)
+
+
+NOT_PIECEWISE_LINEAR = ("sigmoid", "tanh", "softmax")
+
+
+@st.composite
+def piecewise_linear_cnn_cases(draw, max_spatial: int = 4, max_dense: int = 2):
+    # cnn_cases with every sigmoid/tanh made relu and every softmax made relu, but the last layer's
+    # (the Dense+ReLU form drops a final softmax and gives the logits)
+    case = draw(cnn_cases(max_spatial, max_dense))
+    layers = []
+    for i, (cls, kw) in enumerate(case.layers):
+        last = i == len(case.layers) - 1
+        if cls == "Softmax" and not last:
+            cls, kw = "ReLU", {}
+        if kw.get("activation") in NOT_PIECEWISE_LINEAR and not (last and kw["activation"] == "softmax"):
+            kw = {**kw, "activation": "relu"}
+        layers.append((cls, kw))
+    return CnnCase(case.x, tuple(layers), case.seed)

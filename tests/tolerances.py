@@ -111,3 +111,30 @@ def sum_atol(n_terms: int, abs_scale, eps: float, tiny: float = 0.0) -> np.ndarr
 # float32 ulps of the largest logit (|z| ≤ ~22, ulp 1.9e-6; ~8e-6 measured); a probability moves by
 # ≤ ½·max|Δz| (Σ_j |∂p_i/∂z_j| = 2p_i(1 − p_i) ≤ ½), so each side ≤ 4e-6 and the two differ by ≤ 8e-6.
 PART1_SOFTMAX_F32_ALL_IMAGES = 1e-5
+
+
+# ---- the Dense+ReLU-only form (hw5.convert.relu_only) and its exports ----------------------------------
+# float64 form vs the float64 Keras logits, relative to the largest |logit| of the batch: the bound;
+# both sides round sums of a few hundred terms at ~1e-16 each, so 1e-9 leaves 10^6 of room and still sees
+# any wrong entry (O(1) of the scale).
+RELU_ONLY_F64_RTOL = 1e-9
+
+
+# float32 form vs the exact logits (the float64 Keras model stands in): the form's own running error bound,
+# hw5.convert.relu_only.float_error_bound (each Dense with n non-zeros a column adds (n + 2)·eps·(|a|·|W| + |b|),
+# matrices rounded once, ReLU exact), plus the float64 reference's own RELU_ONLY_F64_RTOL.
+def relu_only_f32_atol(net64, x, reference) -> np.ndarray:
+    from hw5.convert.relu_only import float_error_bound
+
+    bound = float_error_bound(net64, x, EPS32, TINY32).reshape(np.shape(reference))
+    return bound + RELU_ONLY_F64_RTOL * float(np.abs(reference).max())
+
+
+# onnxruntime (MLAS) and NumPy (OpenBLAS) run the same float32 Gemm in different orders; relative to the
+# largest |output| of the batch, as hw5 convert's TOLERANCE: ~√n·eps for sums of n ≤ 10,816 terms, ×10.
+EXPORT_F32_RTOL = 1e-4
+# Marabou's evaluateWithMarabou does not compute the net in floating point: it solves the query with the
+# inputs fixed, by simplex, whose assignments meet each equation and ReLU up to its solver tolerances;
+# measured ≤ 3e-6 on logits of size ~10 (small_cnn); 1e-4 of the largest |logit| leaves ×30 and still
+# sees a wrong parse (O(1)).
+MARABOU_EVAL_RTOL = 1e-4

@@ -1,5 +1,5 @@
-"""The `hw5` command: `hw5 train [--part 1|2] [--epochs N] [--seed S] [--retrain]`, `hw5 report`, and
-`hw5 handin --user NAME [--user NAME ...]`."""
+"""The `hw5` command: `hw5 train [--part 1|2] [--epochs N] [--seed S] [--retrain]`, `hw5 report`,
+`hw5 handin --user NAME [--user NAME ...]` and `hw5 convert MODEL [...]` (hw5.deliver.convert_cmd)."""
 from __future__ import annotations
 
 import argparse
@@ -35,6 +35,9 @@ def parser() -> argparse.ArgumentParser:
                         help="an author's name, letters, digits, '_' and '-' (repeat for a team of 2 or 3)")
     handin.add_argument("--out", default="handin", help="directory of the zip (default: handin)")
     handin.add_argument("--report", default="report", help="the report's directory (default: report)")
+    from hw5.deliver.convert_cmd import add_parser
+
+    add_parser(sub)
     p.handin_parser = handin  # for the checks argparse cannot make alone (how many names)
     return p
 
@@ -82,6 +85,10 @@ def main(argv=None) -> int:
             check_users(args.user)
         except ValueError as exc:
             p.handin_parser.error(str(exc))  # exits 2, like every other bad argument
+    if args.command == "convert":
+        from hw5.deliver.convert_cmd import main as convert
+
+        return convert(args)
     return {"train": train, "handin": handin}[args.command](args)
 
 

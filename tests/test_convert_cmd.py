@@ -1,0 +1,60 @@
+# `hw5 convert`: a small saved model converted, lowered and exported, every figure within tolerance (exit 0);
+# bad input refused in one line with exit 2 and no file left behind.
+import numpy as np
+import pytest
+
+from hw5.deliver.cli import main
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    import keras
+
+    folder = tmp_path_factory.mktemp("convert")
+    model = keras.Sequential([keras.Input((6, 5, 1)), keras.layers.Conv2D(2, 3, activation="relu"),
+                              keras.layers.MaxPooling2D(2), keras.layers.Flatten(),
+                              keras.layers.Dense(3, activation="softmax")])
+    model.save(folder / "m.keras")
+    sigmoid = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="sigmoid", name="squash")])
+    sigmoid.save(folder / "sigmoid.keras")
+    (folder / "corrupt.keras").write_bytes(b"not a zip")
+    return folder
+
+
+def test_convert_writes_every_export_and_checks_it(saved, tmp_path, capsys):
+    out = [f"--{fmt}={tmp_path / f'm.{fmt}'}" for fmt in ("onnx", "nnet", "keras", "npz")]
+    assert main(["convert", str(saved / "m.keras"), "--relu-only", "--check", "8", *out]) == 0
+    text = capsys.readouterr().out
+    assert "non-zeros" in text and "NumPy (logits) on 8 inputs" in text
+    assert text.count(": ok") == 5 and "TOO FAR" not in text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.keras", "m.nnet", "m.npz", "m.onnx"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["{dir}/missing.keras"], "not part1/part2 nor an existing .keras/.h5 file"),
+    (["{dir}/corrupt.keras"], "cannot be read"),
+    (["{dir}/sigmoid.keras", "--relu-only"], "layer 'squash.sigmoid' (Sigmoid) is not piecewise linear"),
+    (["{dir}/m.keras", "--nnet", "{tmp}/m.nnet"], "--nnet needs --relu-only"),
+    (["{dir}/m.keras", "--onnx", "{tmp}/no/such/dir/m.onnx"], "not a writable file path"),
+    (["{dir}/m.keras", "--keras", "{tmp}/m.keras"], "has no Dense form"),
+    (["{dir}/m.keras", "--check", "0"], "--check must be a positive number"),
+])
+def test_convert_refuses_bad_input_in_one_line(saved, tmp_path, capsys, args, message):
+    argv = ["convert", *(a.format(dir=saved, tmp=tmp_path) for a in args)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_convert_sparse_only_when_the_converter_has_it(saved, capsys):
+    import inspect
+
+    from hw5.numpy_net import from_keras
+
+    code = main(["convert", str(saved / "m.keras"), "--sparse", "--check", "2"])
+    if "sparse" in inspect.signature(from_keras).parameters:
+        assert code == 0
+    else:
+        assert code == 2 and "no sparse option" in capsys.readouterr().err
+    assert np.isfinite(code)
