@@ -399,7 +399,7 @@ def test_script_header_is_three_lines_a_grader_can_use(quick_run):
     # each pasted module is headed by its docstring's first line, in the generator's order, main's module last
     from hw5.deliver.amalgamation import PACKAGE_DIR
 
-    titles = re.findall(r"^# =+\n# (.+)$", script, re.M)
+    titles = re.findall(r"^# ==== (.+?) =+$", script, re.M)
     firsts = [ast.get_docstring(ast.parse((PACKAGE_DIR / f"{m}.py").read_text())).splitlines()[0]
               for m in module_order()]
     assert titles == firsts and module_order()[-1] == MODULES[-1] == "run"

@@ -10,8 +10,8 @@ header naming the course, the authors, the package version and git commit, and h
   the importer and the layer;
 * removes ``from hw5.homework.x import a, b`` (one line or several; ``a as c`` becomes ``c = a``; a block left empty
   gets ``pass``), every ``from __future__`` (once at the top) and ``if __name__ == "__main__":`` blocks (one
-  at the end calls ``main()``), and turns the first paragraph of each module docstring into the comment that
-  heads its section;
+  at the end calls ``main()``), and turns the first line of each module docstring into the rule that heads
+  its section (``# ==== Step 1 — data: ... ====``);
 * drops top-level definitions nothing uses (what main() cannot reach), and the imports they alone needed;
 * hoists the other top-level imports into one block, and refuses a script that imports at top level anything
   but the standard library, NumPy, TensorFlow and Keras, binds a top-level name twice, takes a name a module
@@ -149,9 +149,9 @@ def _section(name: str, text: str, tree: ast.Module, imports: dict) -> tuple[str
                             raise ValueError(f"{where} line {node.lineno}: {local!r} means {key} here but "
                                              f"{imports[local][0]} in {imports[local][1]}")
                 edits[start] = (end, new)
-    if (doc := ast.get_docstring(tree, clean=True)) is not None:   # its first paragraph, as the section's title
+    if (doc := ast.get_docstring(tree, clean=True)) is not None:   # its first line: the section's title
         start, end = _line_span(lines, tree.body[0], where)
-        edits[start] = (end, "".join(f"# {line}".rstrip() + "\n" for line in doc.split("\n\n")[0].splitlines()))
+        edits[start] = (end, f"# ==== {doc.splitlines()[0]} {'=' * max(4, 104 - len(doc.splitlines()[0]))}\n")
     for node in tree.body:
         if isinstance(node, ast.If) and "__name__" in {getattr(n, "id", None) for n in ast.walk(node.test)}:
             edits[node.lineno - 1] = (node.end_lineno, "")  # `if __name__ == "__main__":` goes
@@ -218,7 +218,7 @@ def amalgamate(authors: list[str], filename: str, modules=MODULES, package_dir: 
                                  f"keep only one of them")
             owner[key] = where
         defines[name] = set(bound)
-        sections.append(f"# {'=' * 110}\n" + code)
+        sections.append(code)
     for key in sorted(set(owner) & set(imports)):
         raise ValueError(f"{owner[key]} binds {key!r} at top level, and {imports[key][1]} imports a {key!r}: "
                          f"the script would keep only one of them")

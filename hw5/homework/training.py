@@ -33,10 +33,8 @@ def make_deterministic(seed: int) -> None:
 
 
 def _inputs(x, y=None, batch_size=None, shuffle=None) -> dict:
-    """Keras' fit/evaluate/predict arguments: its own tf.data pipeline for arrays (the same batches, order and
-    shuffle) with tf.data's autotuning off — Keras deletes an epoch's iterator at the next epoch's first step,
-    and the autotuning thread made that wait out a sleep of up to many seconds —, or the arrays themselves with
-    a Keras whose pipeline lives elsewhere."""
+    """Keras' own tf.data pipeline for arrays (same batches, order, shuffle) with autotuning off, which stalled
+    each epoch's first step for seconds; with a Keras whose pipeline lives elsewhere, the arrays themselves."""
     try:
         import tensorflow as tf
         from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
@@ -88,12 +86,9 @@ def _callbacks(log: TrainLog, x_test, y_test, log_updates: int) -> list:
 
 def fit(model, x_train, y_train, *, epochs: int, batch_size: int, seed: int, learning_rate=1e-3,
         cosine: bool = False, x_test=None, y_test=None, log_updates: int = 20, watchers=()) -> TrainLog:
-    """Train `model` deterministically; `cosine=True` decays the learning rate to 0 over the run.
-
-    Build the model after `make_deterministic(seed)` (its initial weights are seeded too); `fit` seeds again
-    for the shuffling and dropout. `watchers`: functions TrainLog -> Keras callback, run after fit's own
-    (the package's monitor adds test probes inside epochs this way; the homework needs none).
-    """
+    """Train `model` deterministically (`cosine`: the learning rate decays to 0 over the run). Build it after
+    `make_deterministic(seed)`; fit seeds again for shuffling and dropout. `watchers`: functions TrainLog ->
+    Keras callback, run after fit's own (the package's test probes; the homework needs none)."""
     import keras
 
     make_deterministic(seed)
