@@ -122,9 +122,9 @@ def _rereaders(args):
 
 def run(args) -> int:
     """The command's body; raises Refused for exit 2."""
+    from hw5.convert import from_keras
     from hw5.convert.export import to_keras, to_nnet, to_npz, to_onnx
     from hw5.convert.relu_only import cost_table, logits_model, relu_only
-    from hw5.numpy_net import from_keras
 
     if args.nnet and not args.relu_only:
         raise Refused("--nnet needs --relu-only: the NNet format holds Dense layers with ReLU between them only")
