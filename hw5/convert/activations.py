@@ -36,6 +36,8 @@ def _elu(x, alpha=1.0):
     return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
 
 
+# tf.nn.leaky_relu takes its slope as a float32 attribute: Keras' α is float32(α) even in float64
+LEAKY_DEFAULT = float(np.float32(0.2))
 SELU_ALPHA, SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
 
 
@@ -54,7 +56,7 @@ def _hard_sigmoid(x):
 
 
 FUNCTIONS = {
-    "relu6": lambda x: np.clip(x, 0, 6), "leaky_relu": lambda x: np.where(x >= 0, x, 0.2 * x),
+    "relu6": lambda x: np.clip(x, 0, 6), "leaky_relu": lambda x: np.where(x >= 0, x, LEAKY_DEFAULT * x),
     "elu": _elu, "selu": lambda x: SELU_SCALE * _elu(x, SELU_ALPHA), "gelu": _gelu, "gelu_tanh": _gelu_tanh,
     "silu": lambda x: x * _sigmoid(x), "swish": lambda x: x * _sigmoid(x),
     "hard_sigmoid": _hard_sigmoid, "hard_silu": lambda x: x * _hard_sigmoid(x),
@@ -140,12 +142,14 @@ def _relu(src: Build) -> Translation:
     cfg = src.config
     if cfg["max_value"] is None and cfg["negative_slope"] == 0 and cfg["threshold"] == 0:
         return [ReLU(src.name, src.shape)], src.shape        # the homework's ReLU, as before
+    if cfg["max_value"] is None and cfg["threshold"] == 0:   # Keras calls tf.nn.leaky_relu: a float32 slope
+        return [ClippedReLU(None, float(np.float32(cfg["negative_slope"])), 0.0, src.name, src.shape)], src.shape
     return [ClippedReLU(cfg["max_value"], cfg["negative_slope"], cfg["threshold"], src.name, src.shape)], src.shape
 
 
 @register("LeakyReLU")
 def _leaky_relu(src: Build) -> Translation:
-    return [ClippedReLU(None, src.config["negative_slope"], 0.0, src.name, src.shape)], src.shape
+    return [ClippedReLU(None, float(np.float32(src.config["negative_slope"])), 0.0, src.name, src.shape)], src.shape
 
 
 @register("ELU")

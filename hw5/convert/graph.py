@@ -97,8 +97,9 @@ def _is_tensor(value) -> bool:
 def translate(model, dtype=None, sparse: bool = False, dense_limit: int = DENSE_LIMIT_BYTES) -> GraphNet:
     """The Keras model as a GraphNet, every node through the registries (see the module)."""
     layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
-    if not layers:
+    if not [op for op in getattr(model, "operations", layers) if type(op).__name__ != "InputLayer"]:
         raise ValueError("model has no layers to translate")
+    layers = layers or model.layers        # only keras.ops nodes: the InputLayer's dtype
     inputs, outputs = getattr(model, "inputs", None) or [], getattr(model, "outputs", None) or []
     if type(model).__name__ != "Sequential" and (len(inputs) != 1 or len(outputs) != 1):
         raise ValueError("model must have one input and one output")

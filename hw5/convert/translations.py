@@ -204,8 +204,9 @@ def _normalization(src: Source) -> Translation:
     along = tuple(src.layer._broadcast_shape[1:])   # 1 on the axes not kept
     if src.param("mean") is not None:         # adapted or set: the variables mean, variance (kept axes)
         mean, variance = src.param("mean"), src.param("variance")
-    else:                                     # given to the constructor: the config's values
-        mean, variance = src.config["mean"], src.config["variance"]
+    else:                                     # given to the constructor: the config's values, which Keras
+        # turns into float32 tensors (TF's default for Python lists) even in a float64 model (measured)
+        mean, variance = (np.asarray(src.config[k], np.float32) for k in ("mean", "variance"))
     mean, variance = (np.broadcast_to(np.asarray(v, np.float64).reshape(along) if np.size(v) > 1 else
                                       np.asarray(v, np.float64), src.shape) for v in (mean, variance))
     root = np.maximum(np.sqrt(variance), NORMALIZATION_EPSILON)
@@ -216,8 +217,10 @@ def _normalization(src: Source) -> Translation:
 @register("Rescaling")
 def _rescaling(src: Source) -> Translation:
     """x·scale + offset, each a scalar or broadcast along the grid's last axes (per channel)."""
-    scale, offset = (np.broadcast_to(np.asarray(v, np.float64), src.shape) for v in
-                     (src.config["scale"], src.config["offset"]))
+    # Keras casts its Python scale and offset through a float32 tensor (TF's default for Python floats):
+    # 0.753 becomes float32(0.753) even in a float64 model (measured)
+    scale, offset = (np.broadcast_to(np.asarray(v, np.float32).astype(np.float64), src.shape)
+                     for v in (src.config["scale"], src.config["offset"]))
     return [Scale(scale.ravel().astype(src.dtype), offset.ravel().astype(src.dtype), src.name, src.shape)], src.shape
 
 
