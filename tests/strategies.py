@@ -319,7 +319,8 @@ def _image_node(draw, h: int, w: int, c: int):
         return kind, dict(padding=pads), (h + sum(pads[0]), w + sum(pads[1]), c)
     if kind == "Rescaling":
         per_channel = draw(st.booleans())
-        scale = [round(draw(st.floats(-2, 2)), 3) for _ in range(c)] if per_channel else round(draw(st.floats(-2, 2)), 3)
+        scale = ([round(draw(st.floats(-2, 2)), 3) for _ in range(c)] if per_channel
+                 else round(draw(st.floats(-2, 2)), 3))
         return kind, dict(scale=scale, offset=round(draw(st.floats(-1, 1)), 3)), (h, w, c)
     if kind == "Normalization":   # variances down to 0: the 1e-7 floor of √variance
         variance = [draw(st.sampled_from([0.0, 1e-16, 0.25, 2.0])) for _ in range(c)]

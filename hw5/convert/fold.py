@@ -22,7 +22,7 @@ from hw5.convert.registry import DENSE_LIMIT_BYTES
 from hw5.convert.translations import FOLDED
 from hw5.homework.layers import Dense
 
-BLOCK_BYTES = 64 * 1024**2   # float64 working set of one block of a product
+BLOCK_BYTES = 16 * 1024**2   # float64 working set of one block of a product
 
 
 def _is_sparse(W) -> bool:
@@ -36,14 +36,15 @@ def _rows_blocks(n_rows: int, row_bytes: int):
 
 
 def _scale_columns(W, d, dt):
-    """W · diag(d) in dtype dt, products in float64 block by block."""
+    """W · diag(d) in dtype dt, products in float64 block by block — in place when W already has dtype dt
+    (fold owns the matrices the translations just built: no second copy of the map)."""
     d = np.asarray(d, np.float64)
     if _is_sparse(W):
-        out = W.tocsr(copy=True).astype(dt)
+        out = W.tocsr().astype(dt, copy=False)
         for a, b in _rows_blocks(out.data.size, 16):
             out.data[a:b] = (out.data[a:b].astype(np.float64) * d[out.indices[a:b]]).astype(dt)
         return out
-    out = np.empty(W.shape, dt)
+    out = W if W.dtype == dt else np.empty(W.shape, dt)
     for a, b in _rows_blocks(W.shape[0], 8 * W.shape[1]):
         out[a:b] = (W[a:b].astype(np.float64) * d).astype(dt)
     return out
@@ -53,12 +54,12 @@ def _scale_rows(d, W, dt):
     """diag(d) · W in dtype dt."""
     d = np.asarray(d, np.float64)
     if _is_sparse(W):
-        out = W.tocsr(copy=True).astype(dt)
+        out = W.tocsr().astype(dt, copy=False)
         row = np.repeat(np.arange(out.shape[0]), np.diff(out.indptr))
         for a, b in _rows_blocks(out.data.size, 16):
             out.data[a:b] = (out.data[a:b].astype(np.float64) * d[row[a:b]]).astype(dt)
         return out
-    out = np.empty(W.shape, dt)
+    out = W if W.dtype == dt else np.empty(W.shape, dt)
     for a, b in _rows_blocks(W.shape[0], 8 * W.shape[1]):
         out[a:b] = (W[a:b].astype(np.float64) * d[a:b, None]).astype(dt)
     return out
@@ -91,8 +92,9 @@ def merge_linear(first, layer):
     b1 = first.b if isinstance(first, Dense) else first.t
     if isinstance(layer, Scale):
         W, b = _scale_columns(first.W, layer.d, dt), b1.astype(np.float64) * layer.d + layer.t
-    elif isinstance(first, Scale):
-        W, b = _scale_rows(first.d, layer.W, dt), np.asarray(b1.astype(np.float64) @ layer.W) + layer.b
+    elif isinstance(first, Scale):   # the bias first: _scale_rows scales layer.W in place
+        b = np.asarray(b1.astype(np.float64) @ layer.W) + layer.b
+        W = _scale_rows(first.d, layer.W, dt)
     else:
         W, b = _product(first.W, layer.W, dt), np.asarray(b1.astype(np.float64) @ layer.W) + layer.b
     return Dense(W, np.asarray(b).ravel().astype(dt), name, layer.out_shape)
@@ -100,7 +102,8 @@ def merge_linear(first, layer):
 
 def fold(net: GraphNet, kinds: dict, fuse: bool = False) -> GraphNet:
     """`net` with each linear node from a FOLDED Keras layer (or, with `fuse`, every linear node) merged into
-    the linear node it reads, when that node has no other consumer. `kinds`: Keras name -> class name."""
+    the linear node it reads, when that node has no other consumer. `kinds`: Keras name -> class name.
+    The net's matrices are scaled in place (from_keras hands over the net it just built)."""
     consumers = net.consumers()
     layers, inputs, sources, position = [], [], [], {}   # position: old index -> new index (None: merged away)
     last = []                                           # new index -> the old node whose output it now gives

@@ -99,11 +99,12 @@ def translate(model, dtype=None, sparse: bool = False, dense_limit: int = DENSE_
     layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
     if not [op for op in getattr(model, "operations", layers) if type(op).__name__ != "InputLayer"]:
         raise ValueError("model has no layers to translate")
-    layers = layers or model.layers        # only keras.ops nodes: the InputLayer's dtype
     inputs, outputs = getattr(model, "inputs", None) or [], getattr(model, "outputs", None) or []
     if type(model).__name__ != "Sequential" and (len(inputs) != 1 or len(outputs) != 1):
         raise ValueError("model must have one input and one output")
-    dt = _net_dtype(layers, dtype)
+    if not layers and dtype is None:       # only keras.ops nodes: the input's dtype
+        dtype = inputs[0].dtype
+    dt = _net_dtype(layers or model.layers, dtype)
     variables = extract_variables(model)
     grid = _input_grid(model)
     net = GraphNet(input_shape=grid, compute_dtype=dt)

@@ -100,19 +100,18 @@ def _op(kind: str):
         if len(tensors) == 2:
             if kind == "TrueDivide":
                 raise src.refuse("division of two tensors is not supported")
-            src2 = src
-            return _elementwise(kind)(src2)
+            return _elementwise(kind)(src)
         if len(tensors) != 1:
             raise src.refuse("needs a tensor argument")
         first = args[0] is None
         const = np.broadcast_to(np.asarray(args[1] if first else args[0], np.float64), src.shape).ravel()
         one, zero = np.ones_like(const), np.zeros_like(const)
+        if kind == "TrueDivide" and (not first or (const == 0).any()):
+            raise src.refuse("only division of a tensor by a non-zero constant is supported")
         d, t = {("Add", True): (one, const), ("Add", False): (one, const),
                 ("Subtract", True): (one, -const), ("Subtract", False): (-one, const),
                 ("Multiply", True): (const, zero), ("Multiply", False): (const, zero),
-                ("TrueDivide", True): (1 / const, zero)}.get((kind, first), (None, None))
-        if d is None:
-            raise src.refuse("dividing a constant by a tensor is not supported")
+                ("TrueDivide", True): (1 / np.where(const == 0, 1, const), zero)}[(kind, first)]
         return [Scale(d.astype(src.dtype), t.astype(src.dtype), src.name, src.shape)], src.shape
     return translate
 
