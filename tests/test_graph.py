@@ -208,3 +208,18 @@ def test_keras_ops_arithmetic_with_constants_is_a_diagonal():
     assert_within(net.predict(x), keras_outputs(model, x), tol.GRAPH_RTOL["float64"], "x − 2, 1 − x, x / 4")
     with pytest.raises(ValueError, match="of type TrueDivide: only division of a tensor by a non-zero constant"):
         from_keras(keras.Model(inp, 1.0 / inp))
+
+
+def test_layer_table_and_layer_by_layer_work_on_graphs():
+    # MobileNetV3's hard-swish graph: keras.ops nodes are rows of the table (named after the op), the sparse
+    # matrices count their stored entries, and layer_by_layer finds every Keras layer within tolerance
+    from hw5.compare import layer_by_layer
+    from hw5.numpy_net import layer_table
+
+    model = HARD_SWISH_SE.build("float32")
+    net = from_keras(model, sparse=True)
+    rows = layer_table(net, model)
+    assert [row["same"] for row in rows] == [True] * len(net.layers)
+    assert rows[0]["kind"] == "Scale" and rows[0]["matrix"].startswith("diagonal")
+    diffs, first = layer_by_layer(model, net, HARD_SWISH_SE.x.astype("float32"))
+    assert first is None and {d.layer for d in diffs} == {layer.name for layer in model.layers[1:]}
