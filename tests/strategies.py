@@ -240,7 +240,7 @@ class GraphCase:
             elif cls == "op*":
                 outs.append(args[0] * kw["c"])
             else:
-                layer = getattr(keras.layers, cls)(**kw, dtype=dtype, name=f"{cls.lower()}_{k}")
+                layer = getattr(keras.layers, cls)(**kw, dtype=dtype, name=f"n{k}_{cls.lower()}")   # no clash with ops
                 outs.append(layer(args if cls in MERGE_KINDS else args[0]))
         model = keras.Model(inp, outs[-1])
         rng = np.random.default_rng(self.seed)

@@ -137,8 +137,9 @@ def test_dense_build_above_the_limit_is_refused_before_allocating():
 
 
 def test_folding_batch_norm_does_not_copy_the_map_to_float64():
-    # 32×32×3 → Conv2D(16, 'same') + BatchNormalization: a 201 MB float32 matrix; folding it may cost one
-    # more float32 copy and float64 blocks (hw5.convert.fold.BLOCK_BYTES), never a float64 copy (402 MB)
+    # 32×32×3 → Conv2D(16, 'same') + BatchNormalization: a 201 MB float32 matrix (the issue measured a 1.2 GB
+    # peak); folding scales it in place through float64 blocks (hw5.convert.fold.BLOCK_BYTES, 16 MB): no
+    # float64 copy (402 MB), no second float32 copy (201 MB)
     model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Conv2D(16, 3, padding="same"),
                               keras.layers.BatchNormalization()])
     matrix = 32 * 32 * 3 * 32 * 32 * 16 * 4
@@ -149,7 +150,7 @@ def test_folding_batch_norm_does_not_copy_the_map_to_float64():
     finally:
         tracemalloc.stop()
     assert len(net.layers) == 1 and net.layers[0].W.nbytes == matrix
-    assert peak < 2.5 * matrix, f"peak {peak / 1e6:.0f} MB for a {matrix / 1e6:.0f} MB matrix"
+    assert peak < 1.5 * matrix, f"peak {peak / 1e6:.0f} MB for a {matrix / 1e6:.0f} MB matrix"
 
 
 def test_a_shared_output_is_not_folded_into_one_consumer():

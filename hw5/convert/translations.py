@@ -200,15 +200,15 @@ NORMALIZATION_EPSILON = 1e-7   # keras.backend.epsilon(): Normalization divides 
 
 @register("Normalization")
 def _normalization(src: Source) -> Translation:
-    """(x − mean) / max(√variance, 1e-7) (invert: x·max(√variance, 1e-7) + mean) as a diagonal."""
+    """(x − mean) / max(√variance, 1e-7) (invert: x·max(√variance, 1e-7) + mean) as a diagonal.
+
+    mean and variance are the tensors the layer's call() reads (layer.mean, layer.variance, broadcastable to
+    the batch), not its variables: Keras computes them once from the variables (finalize_state) or from the
+    constructor's lists (through float32 tensors, even in a float64 model), and a model rebuilt with
+    set_weights keeps the ones computed at build time — Keras' output is what we reproduce."""
     along = tuple(src.layer._broadcast_shape[1:])   # 1 on the axes not kept
-    if src.param("mean") is not None:         # adapted or set: the variables mean, variance (kept axes)
-        mean, variance = src.param("mean"), src.param("variance")
-    else:                                     # given to the constructor: the config's values, which Keras
-        # turns into float32 tensors (TF's default for Python lists) even in a float64 model (measured)
-        mean, variance = (np.asarray(src.config[k], np.float32) for k in ("mean", "variance"))
-    mean, variance = (np.broadcast_to(np.asarray(v, np.float64).reshape(along) if np.size(v) > 1 else
-                                      np.asarray(v, np.float64), src.shape) for v in (mean, variance))
+    mean, variance = (np.broadcast_to(np.asarray(v, np.float64).reshape(along), src.shape)
+                      for v in (src.layer.mean, src.layer.variance))
     root = np.maximum(np.sqrt(variance), NORMALIZATION_EPSILON)
     d, t = (root, mean) if src.config["invert"] else (1 / root, -mean / root)
     return [Scale(d.ravel().astype(src.dtype), t.ravel().astype(src.dtype), src.name, src.shape)], src.shape
