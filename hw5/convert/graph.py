@@ -83,11 +83,18 @@ def _nodes(model) -> list[tuple[object, list, list]]:
         for node in graph._nodes_by_depth[depth]:
             if type(node.operation).__name__ == "InputLayer":
                 continue
-            from keras.src import tree
-
-            args = [None if _is_tensor(a) else a for a in tree.flatten((node.arguments.args, node.arguments.kwargs))]
+            args = [None if _is_tensor(a) else a for a in _flatten((node.arguments.args, node.arguments.kwargs))]
             nodes.append((node.operation, list(node.arguments.keras_tensors), args, node.outputs))
     return nodes
+
+
+def _flatten(value) -> list:
+    """The leaves of nested lists, tuples and dicts (dict values in key order), as keras.tree.flatten."""
+    if isinstance(value, (list, tuple)):
+        return [leaf for item in value for leaf in _flatten(item)]
+    if isinstance(value, dict):
+        return [leaf for key in sorted(value) for leaf in _flatten(value[key])]
+    return [value]
 
 
 def _is_tensor(value) -> bool:
