@@ -48,7 +48,8 @@ def _gelu(x):
 
 
 def _gelu_tanh(x):
-    return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+    c = np.clip(x, -20, 20)      # tanh is ±1 beyond |x| ≈ 5; the clip keeps x³ from overflowing
+    return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (c + 0.044715 * c ** 3)))
 
 
 def _hard_sigmoid(x):
@@ -61,7 +62,8 @@ FUNCTIONS = {
     "silu": lambda x: x * _sigmoid(x), "swish": lambda x: x * _sigmoid(x),
     "hard_sigmoid": _hard_sigmoid, "hard_silu": lambda x: x * _hard_sigmoid(x),
     "hard_swish": lambda x: x * _hard_sigmoid(x), "softplus": _softplus, "softsign": lambda x: x / (1 + np.abs(x)),
-    "exponential": lambda x: np.exp(np.minimum(x, np.log(np.finfo(x.dtype).max))),
+    # exp saturates just below the dtype's largest number instead of overflowing to inf (Keras: inf)
+    "exponential": lambda x: np.exp(np.minimum(x, np.log(np.finfo(x.dtype).max) * (1 - 1e-6))),
     "mish": lambda x: x * np.tanh(_softplus(x)),
 }
 
@@ -88,15 +90,18 @@ ACTIVATIONS.setdefault("sigmoid", Sigmoid)
 @dataclass
 class ClippedReLU:
     """Keras' ReLU(max_value, negative_slope α, threshold θ): x if x > θ, else α·(x − θ) (0 when α = 0);
-    then min(·, max_value) on the positive part."""
+    then min(·, max_value) on the positive part. `cut` is the θ of the comparison x > θ: Keras casts θ and
+    max_value through float32 tensors there (ops.cast of a Python float), but not in α·(θ − x)."""
     max_value: float | None
     negative_slope: float
     threshold: float
     name: str
     out_shape: tuple
+    cut: float | None = None        # None: θ itself
 
     def __call__(self, x):
-        pos = np.where(x > self.threshold, x, 0) if self.threshold != 0 else np.maximum(x, 0)
+        cut = self.threshold if self.cut is None else self.cut
+        pos = np.where(x > cut, x, 0) if self.threshold != 0 else np.maximum(x, 0)
         if self.max_value is not None:
             pos = np.minimum(pos, self.max_value)
         if self.negative_slope != 0:
@@ -144,7 +149,9 @@ def _relu(src: Build) -> Translation:
         return [ReLU(src.name, src.shape)], src.shape        # the homework's ReLU, as before
     if cfg["max_value"] is None and cfg["threshold"] == 0:   # Keras calls tf.nn.leaky_relu: a float32 slope
         return [ClippedReLU(None, float(np.float32(cfg["negative_slope"])), 0.0, src.name, src.shape)], src.shape
-    return [ClippedReLU(cfg["max_value"], cfg["negative_slope"], cfg["threshold"], src.name, src.shape)], src.shape
+    f32 = lambda v: None if v is None else float(np.float32(v))  # noqa: E731  (Keras' ops.cast of a float)
+    return [ClippedReLU(f32(cfg["max_value"]), cfg["negative_slope"], cfg["threshold"], src.name, src.shape,
+                        cut=f32(cfg["threshold"]))], src.shape
 
 
 @register("LeakyReLU")
