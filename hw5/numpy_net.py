@@ -11,5 +11,5 @@ from hw5.convert.layers import BandedDense, Scale, Sigmoid, Tanh, max_pool2d_vec
 from hw5.homework.layers import Dense, MaxPool, ReLU, Softmax, max_pool2d  # noqa: F401
 from hw5.homework.numpy_net import NumpyNet  # noqa: F401
 
-__all__ = ["BandedDense", "Dense", "GraphNet", "MaxPool", "NumpyNet", "ReLU", "Scale", "Sigmoid", "Softmax", "Tanh", "banded",
-           "from_keras", "layer_table", "max_pool2d", "max_pool2d_vectorized"]
+__all__ = ["BandedDense", "Dense", "GraphNet", "MaxPool", "NumpyNet", "ReLU", "Scale", "Sigmoid", "Softmax", "Tanh",
+           "banded", "from_keras", "layer_table", "max_pool2d", "max_pool2d_vectorized"]
