@@ -163,6 +163,7 @@ def _with_activation(src: Source, layer, out) -> Translation:
 
 @register("Conv2D", supersede=True)
 def _conv2d(src: Build) -> Translation:
+    src.spatial()                             # an (H, W, C) channels-last grid, before the kernel is read
     kernel = src.param("kernel")
     layer, out = _conv(src, kernel, src.param("bias"), *_group_pairs(kernel, src.config["groups"]))
     return _with_activation(src, layer, out)
