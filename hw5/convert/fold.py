@@ -7,7 +7,8 @@ into the one before it only when that one has no other consumer (nor is the mode
 whose output is folded into the next map's has no NumPy output of its own: it leaves `net.keras_outputs`.
 
 Memory: the products are formed in float64 a block of rows at a time (BLOCK_BYTES) and rounded once to the
-layers' dtype, so folding never copies a whole map to float64; a sparse map is scaled on its stored entries.
+layers' dtype, in place where the map already has it, so folding never copies a whole map to float64; a sparse
+map is scaled on its stored entries; a product of two sparse maps (fuse) is scipy's, in their dtype.
 """
 from __future__ import annotations
 
@@ -66,13 +67,13 @@ def _scale_rows(d, W, dt):
 
 
 def _product(W1, W2, dt):
-    """W1 @ W2 in dtype dt: dense in float64 row blocks of W1; sparse by scipy (CSR, in float64 when both
-    maps are small, else in their dtype)."""
+    """W1 @ W2 in dtype dt: dense in float64 row blocks of W1; sparse by scipy in the maps' own dtype (a
+    float32 sparse product sums in float32: no float64 copy of either map)."""
     if _is_sparse(W1) or _is_sparse(W2):
         import scipy.sparse
 
-        A, B = scipy.sparse.csr_matrix(W1), scipy.sparse.csr_matrix(W2)
-        return (A.astype(np.float64) @ B.astype(np.float64)).astype(dt).tocsr()
+        A, B = scipy.sparse.csr_matrix(W1, dtype=dt), scipy.sparse.csr_matrix(W2, dtype=dt)
+        return (A @ B).tocsr()
     W2_64 = W2.astype(np.float64)
     out = np.empty((W1.shape[0], W2.shape[1]), dt)
     for a, b in _rows_blocks(W1.shape[0], 8 * (W1.shape[1] + W2.shape[1])):

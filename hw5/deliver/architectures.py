@@ -72,7 +72,7 @@ def _timed(fn, x) -> float:
 
 def measure(name: str, size: int = 32, images: int = 4, batch: int = 32, timing: bool = True) -> dict:
     """One row of the table (see the module): in this process; run it in a fresh one for its peak memory."""
-    from hw5.numpy_net import from_keras
+    from hw5.convert.fold import from_keras
 
     model = build(name, size)
     rng = np.random.default_rng(1)
