@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 DATA_DIR := /usr/share/datasets/fashion-mnist
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system test test-heavy report handin bench seeds search flakes mutants clean
+.PHONY: setup system test test-heavy report handin bench seeds search flakes mutants architectures clean
 
 setup: $(VENV)/.installed system
 
@@ -56,6 +56,12 @@ handin: setup
 bench: setup
 	mkdir -p bench
 	$(PY) -m pytest tests/test_bench.py --bench --benchmark-json=bench/benchmarks.json
+	$(PY) -m hw5.deliver.architectures --out bench/architectures.json
+
+# the opt-in tier: seven keras.applications models and MobileNetV2 at 224×224 as sparse fully-connected networks,
+# equal to Keras (~5 min on 2 cores); writes bench/architectures.json (the report's architectures table)
+architectures: setup
+	$(PY) -m pytest -m architectures tests/test_architectures.py
 
 seeds: setup
 	$(PY) -m pytest -m slow -k any_seed -rP

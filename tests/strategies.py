@@ -221,3 +221,243 @@ def piecewise_linear_cnn_cases(draw, max_spatial: int = 4, max_dense: int = 2):
             kw = {**kw, "activation": "relu"}
         layers.append((cls, kw))
     return CnnCase(case.x, tuple(layers), case.seed)
+
+
+# ---- random small *graph* CNNs: branches, merges, keras.ops nodes and every converter layer ----------------
+
+NEW_ACTIVATIONS = ("relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish", "hard_sigmoid", "hard_silu",
+                   "hard_swish", "softplus", "softsign", "exponential", "mish", "sigmoid", "tanh", "relu")
+MERGE_KINDS = ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate")
+IDENTITIES = ("GaussianDropout", "AlphaDropout", "ActivityRegularization", "Dropout")
+
+
+@dataclass(frozen=True)
+class GraphCase:
+    x: np.ndarray                      # (N, H, W, C) float64 images
+    nodes: tuple                       # ((class name or "op+"/"op*", kwargs, input node indices), ...); −1: input
+    seed: int
+
+    @property
+    def layers(self):                  # (class, kwargs) pairs, as CnnCase's, for the coverage test
+        return tuple((cls, kw) for cls, kw, _ in self.nodes)
+
+    def describe(self) -> str:
+        return f"x {self.x.shape}, seed {self.seed}: " + "; ".join(
+            f"{k}: {cls}({', '.join(f'{a}={v!r}' for a, v in kw.items())}) <- {ins}"
+            for k, (cls, kw, ins) in enumerate(self.nodes))
+
+    def build(self, dtype: str):
+        """The functional Keras model; weights from `seed` as CnnCase.build (PReLU slopes U(0, 0.5))."""
+        import keras
+
+        inp = keras.Input(self.x.shape[1:], dtype=dtype)
+        outs = []
+        for k, (cls, kw, ins) in enumerate(self.nodes):
+            args = [inp if i < 0 else outs[i] for i in ins]
+            if cls == "op+":
+                outs.append(args[0] + kw["c"])
+            elif cls == "op*":
+                outs.append(args[0] * kw["c"])
+            else:
+                layer = getattr(keras.layers, cls)(**kw, dtype=dtype, name=f"n{k}_{cls.lower()}")   # no clash with ops
+                outs.append(layer(args if cls in MERGE_KINDS else args[0]))
+        model = keras.Model(inp, outs[-1])
+        rng = np.random.default_rng(self.seed)
+        for var in model.variables:
+            kind, shape = var.path.split("/")[-1], tuple(var.shape)
+            if kind in ("kernel", "depthwise_kernel", "pointwise_kernel"):
+                value = rng.normal(0, 1 / np.sqrt(max(1, np.prod(shape[:-1]))), shape)
+            elif kind in ("gamma", "moving_variance"):
+                value = rng.uniform(0.5, 1.5, shape) if kind == "gamma" else rng.uniform(0.05, 2, shape)
+            elif kind == "alpha":
+                value = rng.uniform(0, 0.5, shape)
+            elif kind in ("mean", "variance", "count"):
+                continue
+            else:
+                value = rng.normal(0, 0.5, shape)
+            var.assign(value.astype(var.dtype))
+        return model
+
+
+def _odd_pair(draw, lo=1, hi=3):
+    return (draw(st.integers(lo, hi)), draw(st.integers(lo, hi)))
+
+
+def _image_node(draw, h: int, w: int, c: int):
+    """One layer or op valid on an (h, w, c) grid, from the converter's families: (class, kwargs, grid)."""
+    kind = draw(st.sampled_from(["DepthwiseConv2D", "SeparableConv2D", "Conv2D", "Conv2DTranspose", "Cropping2D",
+                                 "UpSampling2D", "ZeroPadding2D", "Rescaling", "Normalization", "ReLU", "LeakyReLU",
+                                 "PReLU", "ELU", "Activation", "LayerNormalization", "BatchNormalization", "Dense",
+                                 "op+", "op*", "AveragePooling2D", *IDENTITIES]))
+    if kind in ("DepthwiseConv2D", "SeparableConv2D", "Conv2D"):
+        k = _odd_pair(draw)
+        # TF's depthwise kernel takes equal strides only
+        strides = draw(st.sampled_from([(1, 1), (2, 2), (1, 2), (2, 1)] if kind == "Conv2D" else [(1, 1), (2, 2)]))
+        dilation = (1, 1) if strides != (1, 1) else draw(st.sampled_from([(1, 1), (2, 1), (2, 2)]))
+        span = ((k[0] - 1) * dilation[0] + 1, (k[1] - 1) * dilation[1] + 1)
+        padding = draw(st.sampled_from(["valid", "same"])) if span[0] <= h and span[1] <= w else "same"
+        grid = (-(-h // strides[0]), -(-w // strides[1])) if padding == "same" else \
+            ((h - span[0]) // strides[0] + 1, (w - span[1]) // strides[1] + 1)
+        common = dict(kernel_size=k, strides=strides, padding=padding, dilation_rate=dilation)
+        if kind == "Conv2D":
+            groups = draw(st.sampled_from([g for g in (1, 2, 3) if c % g == 0]))
+            filters = groups * draw(st.integers(1, 2))
+            return kind, dict(filters=filters, groups=groups, **common), (*grid, filters)
+        m = draw(st.integers(1, 2))
+        if kind == "DepthwiseConv2D":
+            return kind, dict(depth_multiplier=m, use_bias=draw(st.booleans()), **common), (*grid, c * m)
+        filters = draw(st.integers(1, 3))
+        return kind, dict(filters=filters, depth_multiplier=m, **common), (*grid, filters)
+    if kind == "Conv2DTranspose":
+        k, s = _odd_pair(draw), draw(st.sampled_from([(1, 1), (2, 2), (2, 1)]))
+        padding = draw(st.sampled_from(["valid", "same"]))
+        out_pad = None if draw(st.booleans()) else tuple(draw(st.integers(0, si - 1)) for si in s)
+        if out_pad is not None and padding == "same":   # Keras' size rule disagrees with TF's for even kernels
+            k = (k[0] | 1, k[1] | 1)
+        filters = draw(st.integers(1, 3))
+        def size(n, kk, ss, op):   # noqa: E306 (Keras' deconv_output_length)
+            if op is None:
+                return n * ss + max(kk - ss, 0) if padding == "valid" else n * ss
+            return (n - 1) * ss + kk - 2 * (kk // 2 if padding == "same" else 0) + op
+        grid = (size(h, k[0], s[0], None if out_pad is None else out_pad[0]),
+                size(w, k[1], s[1], None if out_pad is None else out_pad[1]))
+        if min(grid) < 1 or max(grid) > 2 * MAX_GRID:
+            return "ReLU", {}, (h, w, c)
+        return kind, dict(filters=filters, kernel_size=k, strides=s, padding=padding, output_padding=out_pad), \
+            (*grid, filters)
+    if kind == "AveragePooling2D":
+        return kind, dict(pool_size=(1, 2) if w > 1 else (1, 1), padding="same"), (h, -(-w // (2 if w > 1 else 1)), c)
+    if kind == "Cropping2D":
+        crop = ((draw(st.integers(0, (h - 1) // 2)), draw(st.integers(0, (h - 1) // 2))),
+                (draw(st.integers(0, (w - 1) // 2)), draw(st.integers(0, (w - 1) // 2))))
+        return kind, dict(cropping=crop), (h - sum(crop[0]), w - sum(crop[1]), c)
+    if kind == "UpSampling2D":
+        size = (draw(st.integers(1, 2)), draw(st.integers(1, 3)))
+        return kind, dict(size=size, interpolation=draw(st.sampled_from(["nearest", "bilinear"]))), \
+            (h * size[0], w * size[1], c)
+    if kind == "ZeroPadding2D":
+        pads = ((draw(st.integers(0, 2)), draw(st.integers(0, 1))), (draw(st.integers(0, 1)), draw(st.integers(0, 2))))
+        return kind, dict(padding=pads), (h + sum(pads[0]), w + sum(pads[1]), c)
+    if kind == "Rescaling":
+        per_channel = draw(st.booleans())
+        scale = ([round(draw(st.floats(-2, 2)), 3) for _ in range(c)] if per_channel
+                 else round(draw(st.floats(-2, 2)), 3))
+        return kind, dict(scale=scale, offset=round(draw(st.floats(-1, 1)), 3)), (h, w, c)
+    if kind == "Normalization":   # variances down to 0: the 1e-7 floor of √variance
+        variance = [draw(st.sampled_from([0.0, 1e-16, 0.25, 2.0])) for _ in range(c)]
+        return kind, dict(mean=[round(draw(st.floats(-1, 1)), 3) for _ in range(c)], variance=variance,
+                          invert=draw(st.booleans())), (h, w, c)
+    if kind == "ReLU":
+        return kind, dict(max_value=draw(st.sampled_from([None, 6.0, 0.5])),
+                          negative_slope=draw(st.sampled_from([0.0, 0.1])),
+                          threshold=draw(st.sampled_from([0.0, 0.3, 1.0]))), (h, w, c)
+    if kind == "LeakyReLU":
+        return kind, dict(negative_slope=draw(st.sampled_from([0.01, 0.3]))), (h, w, c)
+    if kind == "PReLU":
+        return kind, dict(shared_axes=draw(st.sampled_from([None, [1, 2]]))), (h, w, c)
+    if kind == "ELU":
+        return kind, dict(alpha=draw(st.sampled_from([1.0, 0.5]))), (h, w, c)
+    if kind == "Activation":
+        return kind, dict(activation=draw(st.sampled_from(NEW_ACTIVATIONS))), (h, w, c)
+    if kind == "LayerNormalization":
+        return kind, dict(axis=draw(st.sampled_from([-1, [1, 2, 3]])), epsilon=0.1), (h, w, c)
+    if kind == "BatchNormalization":
+        return kind, dict(epsilon=0.1), (h, w, c)
+    if kind == "Dense":
+        units = draw(st.integers(1, 3))
+        return kind, dict(units=units), (h, w, units)
+    if kind in ("op+", "op*"):
+        return kind, dict(c=round(draw(st.floats(-3, 3)), 3)), (h, w, c)
+    return kind, dict(rate=0.3) if "Dropout" in kind else {}, (h, w, c)
+
+
+def _sequence_node(draw, length: int, c: int):
+    """One 1-D layer on an (L, C) grid."""
+    kind = draw(st.sampled_from(["Conv1D", "AveragePooling1D", "MaxPooling1D", "ZeroPadding1D", "Cropping1D",
+                                 "UpSampling1D", "SpatialDropout1D"]))
+    if kind == "Conv1D":
+        k, s = draw(st.integers(1, 3)), draw(st.integers(1, 2))
+        padding = draw(st.sampled_from(["valid", "same", "causal"])) if k <= length else "same"
+        out = length if padding == "causal" and s == 1 else (-(-length // s) if padding != "valid" else
+                                                             (length - k) // s + 1)
+        if padding == "causal":
+            out = (length - 1) // s + 1
+        filters = draw(st.integers(1, 3))
+        return kind, dict(filters=filters, kernel_size=k, strides=s, padding=padding), (out, filters)
+    if kind in ("AveragePooling1D", "MaxPooling1D"):
+        p = draw(st.integers(1, min(2, length)))
+        return kind, dict(pool_size=p, strides=p, padding="valid"), ((length - p) // p + 1, c)
+    if kind == "ZeroPadding1D":
+        pads = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+        return kind, dict(padding=pads), (length + sum(pads), c)
+    if kind == "Cropping1D":
+        crop = (draw(st.integers(0, (length - 1) // 2)), draw(st.integers(0, (length - 1) // 2)))
+        return kind, dict(cropping=crop), (length - sum(crop), c)
+    if kind == "UpSampling1D":
+        size = draw(st.integers(1, 2))
+        return kind, dict(size=size), (length * size, c)
+    return kind, dict(rate=0.3), (length, c)
+
+
+@st.composite
+def graph_cases(draw, max_nodes: int = 6):
+    # a random DAG: each node reads one earlier tensor (a layer, an op) or merges two of equal-enough grids
+    h, w, c = draw(st.integers(2, 7)), draw(st.integers(2, 7)), draw(st.integers(1, 3))
+    grids, nodes = [(h, w, c)], []          # grids[k + 1] is node k's output grid; grids[0] the input
+
+    def pick():
+        return draw(st.integers(0, len(grids) - 1))
+    for _ in range(draw(st.integers(1, max_nodes))):
+        if len(grids) > 1 and draw(st.integers(0, 3)) == 0:        # a merge of two tensors
+            a, b = pick(), pick()
+            ga, gb = grids[a], grids[b]
+            kind = draw(st.sampled_from(MERGE_KINDS))
+            if kind == "Concatenate" and len(ga) == len(gb) == 3:
+                axis = draw(st.sampled_from([ax for ax in (1, 2, 3, -1) if all(
+                    ga[i] == gb[i] for i in range(3) if i != (ax - 1 if ax > 0 else 2))] or [None]))
+                if axis is not None:
+                    i = axis - 1 if axis > 0 else 2
+                    out = tuple(ga[j] + gb[j] if j == i else ga[j] for j in range(3))
+                    nodes.append((kind, dict(axis=axis), (a - 1, b - 1)))
+                    grids.append(out)
+                    continue
+            if kind != "Concatenate" and ga == gb:
+                nodes.append((kind, {}, (a - 1, b - 1)))
+                grids.append(ga)
+                continue
+            if kind != "Concatenate" and len(ga) == 3 and ga[2] == gb[-1]:
+                # broadcast (H, W, C) with (1, 1, C) (EfficientNet's squeeze-and-excite) through a pooled branch
+                nodes.append(("GlobalAveragePooling2D", dict(keepdims=True), (b - 1,)) if len(gb) == 3 else
+                             ("Reshape", dict(target_shape=(1, 1, gb[-1])), (b - 1,)))
+                grids.append((1, 1, ga[2]))
+                nodes.append((kind, {}, (a - 1, len(grids) - 2)))
+                grids.append(ga)
+                continue
+        src = pick()
+        grid = grids[src]
+        if len(grid) == 3 and max(grid[:2]) <= MAX_GRID:
+            kind, kwargs, out = _image_node(draw, *grid)
+        elif len(grid) == 3:
+            kind, kwargs, out = "AveragePooling2D", dict(pool_size=2, padding="same"), \
+                (-(-grid[0] // 2), -(-grid[1] // 2), grid[2])
+        else:
+            kind, kwargs, out = _sequence_node(draw, *grid)
+        nodes.append((kind, kwargs, (src - 1,)))
+        grids.append(out)
+    if draw(st.booleans()):                  # a 1-D tail: the image as a sequence of pixels
+        last = grids[-1]
+        if len(last) == 3:
+            nodes.append(("Reshape", dict(target_shape=(last[0] * last[1], last[2])), (len(grids) - 2,)))
+            grids.append((last[0] * last[1], last[2]))
+        for _ in range(draw(st.integers(1, 2))):
+            kind, kwargs, out = _sequence_node(draw, *grids[-1])
+            nodes.append((kind, kwargs, (len(grids) - 2,)))
+            grids.append(out)
+        if draw(st.booleans()):
+            kind = draw(st.sampled_from(["GlobalAveragePooling1D", "GlobalMaxPooling1D"]))
+            nodes.append((kind, dict(keepdims=draw(st.booleans())), (len(grids) - 2,)))
+            grids.append((grids[-1][-1],))
+    n = draw(st.integers(1, 2))
+    seed = draw(st.integers(0, 2 ** 16))
+    x = np.random.default_rng(seed + 1).normal(0, 1, (n, h, w, c))
+    return GraphCase(x, tuple(nodes), seed)

@@ -59,16 +59,26 @@ def test_pool_strategy_reaches_ties_and_negatives():
 def test_cnn_strategy_reaches_every_supported_layer_and_the_traps():
     # supporting a layer is one registry entry plus one strategy entry: every entry must be drawn
     import hw5.convert  # noqa: F401  (registers the converter's layers in the one registry)
+    from hw5.convert.registry import MERGES, OPS
     from hw5.homework.registry import TRANSLATIONS
-    from tests.strategies import cnn_cases
+    from tests.strategies import cnn_cases, graph_cases
 
     quick = settings(phases=[Phase.generate], max_examples=2000, database=None)   # no shrinking: found is enough
 
     def reach(condition):
         find(cnn_cases(), condition, settings=quick)
 
-    for name in sorted(set(TRANSLATIONS) - {"InputLayer"}):   # Keras adds the InputLayer itself
+    # the homework's and the first converter layers in Sequential CNNs, all of them in the graph CNNs
+    sequential = {"Conv2D", "Dense", "MaxPooling2D", "AveragePooling2D", "ZeroPadding2D", "BatchNormalization",
+                  "Flatten", "Reshape", "GlobalMaxPooling2D", "GlobalAveragePooling2D", "SpatialDropout2D",
+                  "GaussianNoise", "Softmax", "ReLU", "Activation", "Dropout"}
+    for name in sorted(sequential):
         reach(lambda c, name=name: any(cls == name for cls, _ in c.layers))
+    ops = {"Add": "op+", "Multiply": "op*"}
+    for name in sorted((set(TRANSLATIONS) | set(MERGES) | {f"op:{k}" for k in OPS})
+                       - sequential - {"InputLayer", "op:Subtract", "op:TrueDivide"}):   # `-`, `/`: tests by name
+        want = ops.get(name[3:]) if name.startswith("op:") else name
+        find(graph_cases(), lambda c, want=want: any(cls == want for cls, _ in c.layers), settings=quick)
 
     def has(c, cls, **want):
         return any(k == cls and all(kw.get(key) == value for key, value in want.items()) for k, kw in c.layers)

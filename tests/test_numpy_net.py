@@ -7,9 +7,14 @@ import numpy as np
 import pytest
 from hypothesis import given
 
+import hw5.convert.activations
+import hw5.convert.conv
 import hw5.convert.fold
+import hw5.convert.graph
 import hw5.convert.layers
 import hw5.convert.linear_maps
+import hw5.convert.merges
+import hw5.convert.registry
 import hw5.convert.sparse
 import hw5.convert.translations
 import hw5.homework.layers
@@ -108,7 +113,9 @@ def test_neuron_counts_derived_equal_keras_shapes(untrained_part2):
 
 @pytest.mark.parametrize("module", [hw5.homework.numpy_net, hw5.homework.toeplitz, hw5.homework.layers,
                                     hw5.homework.registry, hw5.convert.layers, hw5.convert.linear_maps,
-                                    hw5.convert.translations, hw5.convert.fold, hw5.convert.sparse])
+                                    hw5.convert.translations, hw5.convert.fold, hw5.convert.sparse,
+                                    hw5.convert.graph, hw5.convert.conv, hw5.convert.merges, hw5.convert.activations,
+                                    hw5.convert.registry])
 def test_numpy_path_uses_no_convolution_function(module, untrained_part2):
     # homework rule: the NumPy network, its layers, the Keras translation and the matrix builders call no
     # convolution routine (and import no deep-learning framework)
@@ -198,10 +205,10 @@ def test_banded_net_is_the_same_network():
 
 def test_from_keras_rejects_unsupported_layers():
     # the message names the layer, its type and what is supported (tests/test_translate.py: more cases)
-    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.UpSampling2D(2, name="up"),
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.CenterCrop(4, 4, name="crop"),
                               keras.layers.Flatten(), keras.layers.Dense(2)])
-    with pytest.raises(ValueError, match="layer 'up' of type UpSampling2D has no NumPy translation; "
-                                         "supported: Activation, AveragePooling2D"):
+    with pytest.raises(ValueError, match="layer 'crop' of type CenterCrop has no NumPy translation; "
+                                         "supported: Activation, ActivityRegularization, Add, AlphaDropout"):
         from_keras(model)
 
 

@@ -138,3 +138,19 @@ EXPORT_F32_RTOL = 1e-4
 # measured ≤ 3e-6 on logits of size ~10 (small_cnn); 1e-4 of the largest |logit| leaves ×30 and still
 # sees a wrong parse (O(1)).
 MARABOU_EVAL_RTOL = 1e-4
+
+
+# Random graph CNNs (tests/test_graph.py) against Keras, relative to the output's scale (at least 1, the
+# inputs' N(0, 1) scale): their widest sums have n ≤ 3·3·3·2 = 54 terms (a 3×3 kernel over ≤ 6 channels) and each
+# side errs by ≤ n·eps/2 of the terms' scale (≈ 3e-6 in float32); ≤ 7 nodes deep, through activations with
+# Lipschitz constants up to ~2 (selu, hard_silu) and exponentials, ×60 → 2e-4. float64: the issue's 1e-9.
+GRAPH_RTOL = {"float32": 2e-4, "float64": 1e-9}
+# Keras computes some layers in float32 inside a float64 model: TF's ResizeBilinear always returns float32
+# (bilinear UpSampling) and Keras' gelu rounds its constant 1/√2 to float32 (5e-9 measured at |x| ≤ 3):
+# float32 accuracy there, 8 ulps of float32 relative.
+KERAS_FLOAT32_INSIDE_F64 = 8 * EPS32
+# keras.applications at 32×32 in float32, relative to the output's scale: their sums reach 9·1024 = 9,216 terms
+# (DenseNet's, ResNet's 3×3 convs over 1,024 channels) and ~50 layers deep; √n·eps per sum (random-walk
+# rounding, 1.1e-5) compounding over the depth with BatchNorm scales ~1: 1e-4 of the output's scale
+# (measured ≤ 1.3e-6). float64: the issue's 1e-9.
+ARCHITECTURE_RTOL = {"float32": 1e-4, "float64": 1e-9}

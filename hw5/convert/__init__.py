@@ -1,12 +1,18 @@
-"""(b) The general converter: any supported Keras CNN → an explicit-matrix NumPy network.
+"""(b) The general converter: any supported Keras CNN — a chain or a graph — → an explicit-matrix NumPy network.
 
-It builds on the homework's layer (hw5.homework: the registry, the layers, the driver) and never on the
+It builds on the homework's layer (hw5.homework: the registry, the layers, the network) and never on the
 evidence layer (hw5.deliver). Importing it registers its translations in the one registry.
 
+    registry.py      register() into the one TRANSLATIONS (duplicates refused), MERGES, OPS; Build (the
+                     homework's Source + sparse/limit/all input grids); the matrix builder and the dense limit
+    graph.py         GraphNet (node = layer + inputs, one loop in topological order); `translate(model)`
+    conv.py          Conv2D (groups), Conv1D, DepthwiseConv2D, SeparableConv2D, Conv2DTranspose, Dense on any rank
+    translations.py  pooling, padding, cropping, upsampling (1-D/2-D), BatchNorm, Normalization, Rescaling, Reshape
+    merges.py        Add … Concatenate, and the keras.ops arithmetic nodes
+    activations.py   ReLU variants, LeakyReLU, PReLU, ELU, LayerNormalization and the activation names
     layers.py        Scale, BandedDense, Sigmoid, Tanh: the NumPy layers beyond the homework's
-    linear_maps.py   average pooling, zero padding and BatchNorm as matrices; `compose`
-    translations.py  the Keras layers beyond the homework's, each one function + one registry entry
-    fold.py          `from_keras(model, dtype, fuse)`: the homework's driver, then BatchNorm folding and fusing
+    linear_maps.py   average pooling, zero padding and BatchNorm as dense matrices; `compose`
+    fold.py          `from_keras(model, dtype, fuse, sparse, dense_limit)`: translate, then fold and fuse
     sparse.py        the Toeplitz matrix as scipy.sparse CSR
     inspect.py       layer_by_layer, layer_table, banded, float64_twin: checks and views of a converted net
 """

@@ -1,10 +1,14 @@
-"""The converter's `from_keras`: the homework's driver (hw5.homework.numpy_net.from_keras), then folding.
+"""The converter's `from_keras`: translate the graph (hw5.convert.graph), then fold.
 
-BatchNormalization (FOLDED in hw5.convert.translations) arrives as a diagonal Scale layer; folded into the
-linear map before it (hw5.convert.linear_maps.compose) it gives one matrix, W·diag(γ/√(σ²+ε)) with its bias
-shifted. `fuse=True` multiplies every run of consecutive linear maps (Dense and Scale) into one. A Keras
-layer whose output is folded into the next map's has no NumPy output of its own: it leaves
-`net.keras_outputs`.
+BatchNormalization and Normalization (FOLDED in hw5.convert.translations) arrive as diagonal Scale layers;
+folded into the linear map before them (`merge_linear`) they give one matrix, W·diag(s) with the bias
+b·s + t. `fuse=True` multiplies every run of linear maps (Dense and Scale) into one. A node is merged
+into the one before it only when that one has no other consumer (nor is the model's output). A Keras layer
+whose output is folded into the next map's has no NumPy output of its own: it leaves `net.keras_outputs`.
+
+Memory: the products are formed in float64 a block of rows at a time (BLOCK_BYTES) and rounded once to the
+layers' dtype, in place where the map already has it, so folding never copies a whole map to float64; a sparse
+map is scaled on its stored entries; a product of two sparse maps (fuse) is scipy's, in their dtype.
 """
 from __future__ import annotations
 
@@ -12,103 +16,132 @@ from dataclasses import replace
 
 import numpy as np
 
+from hw5.convert import activations, conv, merges, translations  # noqa: F401  (register the translations)
+from hw5.convert.graph import GraphNet, translate
 from hw5.convert.layers import Scale
-from hw5.convert.linear_maps import compose
+from hw5.convert.registry import DENSE_LIMIT_BYTES
 from hw5.convert.translations import FOLDED
 from hw5.homework.layers import Dense
-from hw5.homework.numpy_net import NumpyNet
-from hw5.homework.numpy_net import from_keras as translate_layers
+
+BLOCK_BYTES = 16 * 1024**2   # float64 working set of one block of a product
 
 
-def _input_grid(model) -> tuple:
-    """The model's input grid (H, W, C) — (H, W) gets C = 1 — refusing a variable size."""
-    shape = tuple(model.input_shape[1:])
-    if not shape or any(d is None for d in shape):
-        raise ValueError(f"model has the input shape {model.input_shape}: a fully-connected network needs a fixed "
-                         f"input size; rebuild it on keras.Input(shape=(H, W, C)) and copy the weights "
-                         f"(new.set_weights(model.get_weights()))")
-    shape = tuple(int(d) for d in shape)
-    return shape + (1,) if len(shape) == 2 else shape
+def _is_sparse(W) -> bool:
+    return hasattr(W, "tocsr")
 
 
-def _chain(model) -> list:
-    """The model's layers in order, checked to be a single chain (Sequential, or functional without
-    branches), InputLayer left out. A subclassed model (no symbolic inputs) is refused, and so is a
-    functional one that calls `keras.ops` between layers (an op is no layer: model.layers misses it)."""
-    layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
-    if not layers:
-        raise ValueError("model has no layers to translate")
-    if type(model).__name__ == "Sequential":   # a chain by construction (a loaded one's layer.input is not wired)
-        return layers
-    known = {id(layer) for layer in model.layers}
-    ops = [op for op in getattr(model, "operations", []) if id(op) not in known]
-    if ops:
-        raise ValueError(f"model calls {', '.join(f'{type(op).__name__} ({op.name!r})' for op in ops)} between its "
-                         f"layers: a keras.ops call is no layer and has no translation; wrap it in a layer")
-    inputs, outputs = getattr(model, "inputs", None), getattr(model, "outputs", None)
-    if not inputs or len(inputs) != 1 or len(outputs) != 1:
-        raise ValueError("model must have one input and one output (a single chain of layers)")
-    previous = inputs[0]
-    for layer in layers:
-        if layer.input is not previous:
-            raise ValueError(f"model is not a single chain of layers: layer {layer.name!r} does not take the "
-                             f"output of the layer before it")
-        previous = layer.output
-    if outputs[0] is not previous:
-        raise ValueError("model is not a single chain of layers: its output is not its last layer's output")
-    return layers
+def _rows_blocks(n_rows: int, row_bytes: int):
+    step = max(1, BLOCK_BYTES // max(row_bytes, 1))
+    for r0 in range(0, n_rows, step):
+        yield r0, min(n_rows, r0 + step)
 
 
-def _net_dtype(layers, dtype) -> np.dtype:
-    if dtype is None:
-        dtype = layers[0].compute_dtype
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        dt = None
-    if dt not in (np.float32, np.float64):
-        raise TypeError(f"dtype must be float32, float64 or None (the model's), got {dtype!r}")
-    return dt
+def _scale_columns(W, d, dt):
+    """W · diag(d) in dtype dt, products in float64 block by block — in place when W already has dtype dt
+    (fold owns the matrices the translations just built: no second copy of the map)."""
+    d = np.asarray(d, np.float64)
+    if _is_sparse(W):
+        out = W.tocsr().astype(dt, copy=False)
+        for a, b in _rows_blocks(out.data.size, 16):
+            out.data[a:b] = (out.data[a:b].astype(np.float64) * d[out.indices[a:b]]).astype(dt)
+        return out
+    out = W if W.dtype == dt else np.empty(W.shape, dt)
+    for a, b in _rows_blocks(W.shape[0], 8 * W.shape[1]):
+        out[a:b] = (W[a:b].astype(np.float64) * d).astype(dt)
+    return out
 
 
-def _merged(first, layer):
-    """The composition of two linear layers (one matrix, or one diagonal), named after both."""
-    W1, b1 = (first.W, first.b) if isinstance(first, Dense) else (first.d, first.t)
-    W2, b2 = (layer.W, layer.b) if isinstance(layer, Dense) else (layer.d, layer.t)
-    W, b = compose(W1, b1, W2, b2)
+def _scale_rows(d, W, dt):
+    """diag(d) · W in dtype dt."""
+    d = np.asarray(d, np.float64)
+    if _is_sparse(W):
+        out = W.tocsr().astype(dt, copy=False)
+        row = np.repeat(np.arange(out.shape[0]), np.diff(out.indptr))
+        for a, b in _rows_blocks(out.data.size, 16):
+            out.data[a:b] = (out.data[a:b].astype(np.float64) * d[row[a:b]]).astype(dt)
+        return out
+    out = W if W.dtype == dt else np.empty(W.shape, dt)
+    for a, b in _rows_blocks(W.shape[0], 8 * W.shape[1]):
+        out[a:b] = (W[a:b].astype(np.float64) * d[a:b, None]).astype(dt)
+    return out
+
+
+def _product(W1, W2, dt):
+    """W1 @ W2 in dtype dt: dense in float64 row blocks of W1; sparse by scipy in the maps' own dtype (a
+    float32 sparse product sums in float32: no float64 copy of either map)."""
+    if _is_sparse(W1) or _is_sparse(W2):
+        import scipy.sparse
+
+        A, B = scipy.sparse.csr_matrix(W1, dtype=dt), scipy.sparse.csr_matrix(W2, dtype=dt)
+        return (A @ B).tocsr()
+    W2_64 = W2.astype(np.float64)
+    out = np.empty((W1.shape[0], W2.shape[1]), dt)
+    for a, b in _rows_blocks(W1.shape[0], 8 * (W1.shape[1] + W2.shape[1])):
+        out[a:b] = (W1[a:b].astype(np.float64) @ W2_64).astype(dt)
+    return out
+
+
+def merge_linear(first, layer):
+    """One layer for x ↦ layer(first(x)), both linear (Dense or Scale): W = W₁W₂, b = b₁W₂ + b₂."""
+    dt = np.result_type(first.W if isinstance(first, Dense) else first.d,
+                        layer.W if isinstance(layer, Dense) else layer.d)
     name = f"{first.name}+{layer.name}"
-    return Dense(W, b, name, layer.out_shape) if W.ndim == 2 else Scale(W, b, name, layer.out_shape)
+    if isinstance(first, Scale) and isinstance(layer, Scale):
+        d = (first.d.astype(np.float64) * layer.d).astype(dt)
+        t = (first.t.astype(np.float64) * layer.d + layer.t).astype(dt)
+        return Scale(d, t, name, layer.out_shape)
+    b1 = first.b if isinstance(first, Dense) else first.t
+    if isinstance(layer, Scale):
+        W, b = _scale_columns(first.W, layer.d, dt), b1.astype(np.float64) * layer.d + layer.t
+    elif isinstance(first, Scale):   # the bias first: _scale_rows scales layer.W in place
+        b = np.asarray(b1.astype(np.float64) @ layer.W) + layer.b
+        W = _scale_rows(first.d, layer.W, dt)
+    else:
+        W, b = _product(first.W, layer.W, dt), np.asarray(b1.astype(np.float64) @ layer.W) + layer.b
+    return Dense(W, np.asarray(b).ravel().astype(dt), name, layer.out_shape)
 
 
-def fold(net: NumpyNet, kinds: dict, fuse: bool = False) -> NumpyNet:
-    """`net` with each linear layer from a FOLDED Keras layer (or, with `fuse`, every linear layer) merged
-    into the linear layer before it. `kinds`: Keras layer name -> class name."""
-    layers, sources, position = [], [], {}   # position: old layer index -> new index (None: merged away)
-    for old, (layer, source) in enumerate(zip(net.layers, net.sources, strict=True)):
-        linear = isinstance(layer, (Dense, Scale))
-        if linear and layers and isinstance(layers[-1], (Dense, Scale)) and (fuse or kinds[source] in FOLDED):
-            layers[-1], sources[-1] = _merged(layers[-1], layer), source
-            position = {k: (None if v == len(layers) - 1 else v) for k, v in position.items()}
+def fold(net: GraphNet, kinds: dict, fuse: bool = False) -> GraphNet:
+    """`net` with each linear node from a FOLDED Keras layer (or, with `fuse`, every linear node) merged into
+    the linear node it reads, when that node has no other consumer. `kinds`: Keras name -> class name.
+    The net's matrices are scaled in place (from_keras hands over the net it just built)."""
+    consumers = net.consumers()
+    layers, inputs, sources, position = [], [], [], {}   # position: old index -> new index (None: merged away)
+    last = []                                           # new index -> the old node whose output it now gives
+    for old, (layer, ins, source) in enumerate(zip(net.layers, net.inputs, net.sources, strict=True)):
+        ins = [position[i] if i >= 0 else -1 for i in ins]
+        prev = ins[0] if len(ins) == 1 else -1
+        linear = isinstance(layer, (Dense, Scale)) and (fuse or kinds.get(source) in FOLDED)
+        if linear and prev >= 0 and isinstance(layers[prev], (Dense, Scale)) and consumers[last[prev]] == 1:
+            layers[prev], sources[prev], last[prev] = merge_linear(layers[prev], layer), source, old
+            position = {k: (None if v == prev else v) for k, v in position.items()}
+            position[old] = prev
         else:
             layers.append(layer)
+            inputs.append(ins)
             sources.append(source)
-        position[old] = len(layers) - 1
+            last.append(old)
+            position[old] = len(layers) - 1
     outputs = {name: (-1 if i < 0 else position[i]) for name, i in net.keras_outputs.items()}
-    return replace(net, layers=layers, sources=sources,
+    out = net.output_index if net.output_index is not None else len(net.layers) - 1
+    return replace(net, layers=layers, inputs=inputs, sources=sources, output_index=-1 if out < 0 else position[out],
                    keras_outputs={name: i for name, i in outputs.items() if i is not None})
 
 
-def from_keras(model, dtype=None, fuse: bool = False) -> NumpyNet:
-    """Translate a Keras model (Sequential, or a functional single chain) into a NumpyNet.
+def from_keras(model, dtype=None, fuse: bool = False, sparse: bool = False,
+               dense_limit: int = DENSE_LIMIT_BYTES) -> GraphNet:
+    """Translate a Keras model (Sequential or functional: branches, merges, keras.ops nodes) into a NumPy
+    network of explicit matrices.
 
-    Every layer through the one registry (hw5.homework.registry.TRANSLATIONS, the homework's layers and the
-    converter's); BatchNormalization is folded into the linear map before it (W·diag(γ/√(σ²+ε)), shifted
-    bias); `fuse=True` multiplies every run of consecutive linear maps into one. `dtype` (float32/float64)
-    defaults to the model's compute dtype; the result keeps it.
+    Every node through the registries (hw5.convert.registry); BatchNormalization and Normalization folded into
+    the linear map before them; `fuse=True` multiplies every run of linear maps into one (only where a node
+    has one consumer). `sparse=True` keeps every matrix as scipy.sparse CSR (exactly its structural
+    non-zeros); a dense matrix above `dense_limit` bytes is refused before it is allocated. `dtype`
+    (float32/float64) defaults to the model's compute dtype; the result keeps it.
     """
-    if not isinstance(fuse, bool):
-        raise TypeError(f"fuse must be True or False, got {fuse!r}")
-    layers = _chain(model)        # refuses what is not a single chain of layers, naming why
-    _input_grid(model)            # refuses a variable input size
-    net = translate_layers(model, _net_dtype(layers, dtype))
-    return fold(net, {layer.name: type(layer).__name__ for layer in model.layers}, fuse)
+    for name, value in (("fuse", fuse), ("sparse", sparse)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{name} must be True or False, got {value!r}")
+    net = translate(model, dtype, sparse=sparse, dense_limit=dense_limit)
+    kinds = {op.name: type(op).__name__ for op in getattr(model, "operations", model.layers)}
+    return fold(net, kinds, fuse)

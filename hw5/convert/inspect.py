@@ -23,8 +23,8 @@ def banded(net: NumpyNet) -> NumpyNet:
     """The same network, its image-to-image matrices (conv, pooling, padding) multiplied band by band
     (hw5.layers.BandedDense: the same W, the all-zero blocks skipped). For checks on many images."""
     return replace(net, layers=[BandedDense(layer.W, layer.b, layer.name, layer.out_shape)
-                                if type(layer) is Dense and len(layer.out_shape) == 3 else layer
-                                for layer in net.layers])
+                                if type(layer) is Dense and len(layer.out_shape) == 3
+                                and isinstance(layer.W, np.ndarray) else layer for layer in net.layers])
 
 
 def layer_table(net: NumpyNet, model) -> list[dict]:
@@ -33,10 +33,12 @@ def layer_table(net: NumpyNet, model) -> list[dict]:
     A Scale layer's matrix is diag(d) ("diagonal n"); non-linear layers have no matrix.
     """
     rows = []
+    operations = {op.name: op for op in getattr(model, "operations", model.layers)}   # layers and keras.ops nodes
     for layer, source in zip(net.layers, net.sources, strict=True):
-        keras_shape = tuple(int(d) for d in model.get_layer(source).output.shape[1:])
+        keras_shape = tuple(int(d) for d in operations[source].output.shape[1:])
         if isinstance(layer, Dense):
-            matrix, nnz = f"{layer.W.shape[0]:,} × {layer.W.shape[1]:,}", int(np.count_nonzero(layer.W))
+            nnz = int(layer.W.nnz) if hasattr(layer.W, "nnz") else int(np.count_nonzero(layer.W))
+            matrix = f"{layer.W.shape[0]:,} × {layer.W.shape[1]:,}"
         elif isinstance(layer, Scale):
             matrix, nnz = f"diagonal {layer.d.size:,}", int(np.count_nonzero(layer.d))
         else:

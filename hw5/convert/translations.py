@@ -1,28 +1,55 @@
-"""The converter's translations: the Keras layers beyond the homework's, added to the one registry
-(hw5.homework.registry.TRANSLATIONS) — one function and one entry each (docs/adding-a-layer.md).
+"""The converter's translations of the linear and shape layers beyond the homework's, each one function +
+one registry entry (hw5.convert.registry.register into hw5.homework.registry.TRANSLATIONS;
+docs/adding-a-layer.md). Every matrix is built from index arrays (hw5.convert.registry.linear: dense, or CSR
+with `sparse=True`); 1-D layers act on an (L, C) grid as the 2-D ones on (1, L, C).
 
-    AveragePooling2D,
-    GlobalAveragePooling2D,
-    ZeroPadding2D             Dense (hw5.convert.linear_maps)
-    BatchNormalization        Scale diag(γ/√(σ² + ε)), shift β − μ·γ/√(σ² + ε) — folded by
-                              hw5.convert.fold into the linear map before it (FOLDED)
-    GlobalMaxPooling2D        MaxPool over the whole image
-    Reshape                   nothing: the grid changes, the flat vector does not (channels-last)
-    Dropout, SpatialDropout2D,
-    GaussianNoise             nothing: identities at inference
-    (sigmoid, tanh)           activations, registered by hw5.convert.layers
+    AveragePooling1D/2D, GlobalAveragePooling1D/2D   M[(r, c, ch), (i, j, ch)] = 1/count(i, j) (TF's divisor:
+                                                     the real inputs of the window)
+    ZeroPadding1D/2D, Cropping1D/2D                  0/1 selection matrices
+    UpSampling1D/2D ('nearest', 'bilinear')          out (i, j) = Σ weights · in: nearest copies in (i // s, j // s);
+                                                     bilinear (TF's half-pixel rule) mixes ≤ 2 × 2 inputs
+    BatchNormalization, Normalization                Scale diag(s), shift t — folded by hw5.convert.fold into the
+                                                     linear map before them (FOLDED)
+    Rescaling                                        Scale: x·scale + offset (scalars or per channel)
+    GlobalMaxPooling1D/2D, MaxPooling1D              MaxPool (the homework's window loop)
+    Reshape, Flatten-likes, Dropout, noise layers    nothing: the flat vector does not change
 """
 from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from hw5.convert.layers import Scale
-from hw5.convert.linear_maps import avg_pool_as_dense, batch_norm_scale, global_avg_pool_as_dense, zero_padding_as_dense
-from hw5.homework.layers import Dense, MaxPool
-from hw5.homework.registry import TRANSLATIONS, Source, Translation, _identity
+from hw5.convert.linear_maps import batch_norm_scale, window_indices
+from hw5.convert.registry import Build, linear, register
+from hw5.homework.layers import MaxPool
+from hw5.homework.registry import Source, Translation, _identity
 from hw5.homework.toeplitz import conv_output_shape
 
+register("Dropout", "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "AlphaDropout",
+         "ActivityRegularization")(_identity)
 
+
+def _grid(src: Source, rank: int) -> tuple:
+    """The received grid as (H, W, C): an image for 2-D layers, (1, L, C) for 1-D ones."""
+    if src.config.get("data_format", "channels_last") != "channels_last":
+        raise src.refuse(f"data_format {src.config['data_format']!r} is not supported (channels_last)")
+    if len(src.shape) != rank + 1:
+        raise src.refuse(f"needs a {'(L, C)' if rank == 1 else '(H, W, C)'} input, got the grid {src.shape}")
+    return tuple(src.shape) if rank == 2 else (1, *src.shape)
+
+
+def _out(grid, rank: int) -> tuple:
+    return tuple(grid) if rank == 2 else tuple(grid[1:])
+
+
+def _pair(value, rank: int) -> tuple:
+    value = tuple(value) if isinstance(value, (list, tuple)) else (value,)
+    return value if rank == 2 else (1, *value)
+
+
+@register("Reshape")
 def _reshape(src: Source) -> Translation:
     target = list(src.config["target_shape"])
     if -1 in target:
@@ -32,31 +59,131 @@ def _reshape(src: Source) -> Translation:
     return [], tuple(int(v) for v in target)
 
 
-def _global_max_pooling(src: Source) -> Translation:
-    h, w, c = src.spatial()
-    out = (1, 1, c) if src.config["keepdims"] else (c,)
-    return [MaxPool((h, w, c), (h, w), (h, w), src.name, out)], out
+def _global_max(rank: int):
+    def translate(src: Source) -> Translation:
+        h, w, c = _grid(src, rank)
+        out = (1,) * rank + (c,) if src.config["keepdims"] else (c,)
+        return [MaxPool((h, w, c), (h, w), (h, w), src.name, out)], out
+    return translate
 
 
-def _average_pooling(src: Source) -> Translation:
-    shape, cfg = src.spatial(), src.config
-    W, b = avg_pool_as_dense(shape, cfg["pool_size"], cfg["strides"], cfg["padding"], src.dtype)
-    out = conv_output_shape(shape, cfg["pool_size"], cfg["strides"], cfg["padding"], shape[2])
-    return [Dense(W, b, src.name, out)], out
+def _max_pool_1d(src: Source) -> Translation:
+    h, w, c = _grid(src, 1)
+    cfg = src.config
+    pool, strides = _pair(cfg["pool_size"], 1), _pair(cfg["strides"], 1)
+    out = conv_output_shape((h, w, c), pool, strides, cfg["padding"], c)
+    return [_Shaped(MaxPool((h, w, c), pool, strides, src.name, out, cfg["padding"]), out[1:])], out[1:]
 
 
-def _global_average_pooling(src: Source) -> Translation:
-    shape = src.spatial()
-    out = (1, 1, shape[2]) if src.config["keepdims"] else (shape[2],)
-    W, b = global_avg_pool_as_dense(shape, src.dtype)
-    return [Dense(W, b, src.name, out)], out
+class _Shaped:
+    """A layer that computes on (1, L, C) and hands on the (L, C) grid."""
+    def __init__(self, layer, out_shape):
+        self.layer, self.name, self.out_shape = layer, layer.name, tuple(out_shape)
+
+    def __call__(self, x):
+        return self.layer(x)
 
 
-def _zero_padding(src: Source) -> Translation:
-    W, b, out = zero_padding_as_dense(src.spatial(), src.config["padding"], src.dtype)
-    return [Dense(W, b, src.name, out)], out
+def _average_pooling(rank: int):
+    def translate(src: Build) -> Translation:
+        grid, cfg = _grid(src, rank), src.config
+        rows, cols, counts, out = window_indices(grid, _pair(cfg["pool_size"], rank), _pair(cfg["strides"], rank),
+                                                 cfg["padding"])
+        return [linear(src, rows, cols, 1.0 / counts, math.prod(grid), None, _out(out, rank))], _out(out, rank)
+    return translate
 
 
+def _global_average_pooling(rank: int):
+    def translate(src: Build) -> Translation:
+        h, w, c = grid = _grid(src, rank)
+        rows, cols, counts, _ = window_indices(grid, (h, w))
+        out = (1,) * rank + (c,) if src.config["keepdims"] else (c,)
+        return [linear(src, rows, cols, 1.0 / counts, h * w * c, None, out)], out
+    return translate
+
+
+def _selection(src: Build, grid, out, r_src, c_src, rank: int) -> Translation:
+    """The 0/1 matrix out[(i, j, ch)] = in[(r_src[i], c_src[j], ch)] (entries only where r, c ≥ 0)."""
+    h, w, c = grid
+    i, j, ch = np.ix_(np.arange(out[0]), np.arange(out[1]), np.arange(c))
+    r, col = r_src[i], c_src[j]
+    keep = np.broadcast_to((r >= 0) & (col >= 0), (out[0], out[1], c))
+    full = keep.shape
+    rows = np.broadcast_to((r * w + col) * c + ch, full)[keep]
+    cols = np.broadcast_to((i * out[1] + j) * c + ch, full)[keep]
+    return [linear(src, rows, cols, np.ones(rows.size), h * w * c, None, _out(out, rank))], _out(out, rank)
+
+
+def _pads(value, rank: int) -> tuple:
+    """((top, bottom), (left, right)) from Keras' config (1-D: (left, right); 2-D: pairs of pairs)."""
+    if rank == 1:
+        return (0, 0), tuple(value)
+    return tuple(tuple(p) for p in value)
+
+
+def _zero_padding(rank: int):
+    def translate(src: Build) -> Translation:
+        h, w, c = grid = _grid(src, rank)
+        (top, bottom), (left, right) = _pads(src.config["padding"], rank)
+        out = (h + top + bottom, w + left + right, c)
+        r, col = np.arange(out[0]) - top, np.arange(out[1]) - left
+        r[r >= h], col[col >= w] = -1, -1
+        return _selection(src, grid, out, r, col, rank)
+    return translate
+
+
+def _cropping(rank: int):
+    def translate(src: Build) -> Translation:
+        h, w, c = grid = _grid(src, rank)
+        (top, bottom), (left, right) = _pads(src.config["cropping"], rank)
+        out = (h - top - bottom, w - left - right, c)
+        if min(out) < 1:
+            raise src.refuse(f"crops the grid {src.shape} to nothing")
+        return _selection(src, grid, out, np.arange(out[0]) + top, np.arange(out[1]) + left, rank)
+    return translate
+
+
+def _bilinear_weights(size: int, scale: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """[(source index, weight)] for each of the two neighbours, per output index: TF's half-pixel rule
+    src = (o + ½)/scale − ½, lower = max(⌊src⌋, 0), upper = min(⌈src⌉, size − 1), weight of upper src − ⌊src⌋."""
+    src = (np.arange(size * scale) + 0.5) / scale - 0.5
+    low = np.floor(src)
+    frac = src - low
+    lower, upper = np.maximum(low, 0).astype(np.int64), np.minimum(np.ceil(src), size - 1).astype(np.int64)
+    return [(lower, 1 - frac), (upper, frac)]
+
+
+def _upsampling(rank: int):
+    def translate(src: Build) -> Translation:
+        h, w, c = grid = _grid(src, rank)
+        sh, sw = (1, src.config["size"]) if rank == 1 else tuple(src.config["size"])
+        out = (h * sh, w * sw, c)
+        kind = src.config.get("interpolation", "nearest")
+        if kind == "nearest":
+            return _selection(src, grid, out, np.arange(out[0]) // sh, np.arange(out[1]) // sw, rank)
+        if kind != "bilinear":
+            raise src.refuse(f"interpolation {kind!r} is not supported (nearest, bilinear)")
+        rows, cols, vals = [], [], []
+        i, j, ch = np.ix_(np.arange(out[0]), np.arange(out[1]), np.arange(c))
+        full = (*out[:2], c)
+        for r, wr in _bilinear_weights(h, sh):
+            for col, wc in _bilinear_weights(w, sw):
+                rows.append(np.broadcast_to((r[i] * w + col[j]) * c + ch, full).ravel())
+                cols.append(np.broadcast_to((i * out[1] + j) * c + ch, full).ravel())
+                vals.append(np.broadcast_to(wr[i] * wc[j], full).ravel())
+        rows, cols, vals = (np.concatenate(a) for a in (rows, cols, vals))
+        n_out = math.prod(out)
+        # the same (row, col) appears up to 4 times at the borders: sum them first; keep only real weights
+        key = rows.astype(np.int64) * n_out + cols
+        uniq, inverse = np.unique(key, return_inverse=True)
+        summed = np.bincount(inverse, weights=vals)
+        keep = summed != 0
+        layer = linear(src, (uniq // n_out)[keep], (uniq % n_out)[keep], summed[keep], h * w * c, None, _out(out, rank))
+        return [layer], _out(out, rank)
+    return translate
+
+
+@register("BatchNormalization")
 def _batch_normalization(src: Source) -> Translation:
     cfg, shape = src.config, src.shape
     axis = cfg["axis"]   # Keras 3: one int, the feature axis (0 is the batch)
@@ -68,11 +195,43 @@ def _batch_normalization(src: Source) -> Translation:
     return [Scale(d, t, src.name, shape)], shape
 
 
-TRANSLATIONS.update({
-    "Dropout": _identity, "SpatialDropout2D": _identity, "GaussianNoise": _identity, "Reshape": _reshape,
-    "GlobalMaxPooling2D": _global_max_pooling, "AveragePooling2D": _average_pooling,
-    "GlobalAveragePooling2D": _global_average_pooling, "ZeroPadding2D": _zero_padding,
-    "BatchNormalization": _batch_normalization,
-})
+NORMALIZATION_EPSILON = 1e-7   # keras.backend.epsilon(): Normalization divides by max(√variance, 1e-7)
+
+
+@register("Normalization")
+def _normalization(src: Source) -> Translation:
+    """(x − mean) / max(√variance, 1e-7) (invert: x·max(√variance, 1e-7) + mean) as a diagonal.
+
+    mean and variance are the tensors the layer's call() reads (layer.mean, layer.variance, broadcastable to
+    the batch), not its variables: Keras computes them once from the variables (finalize_state) or from the
+    constructor's lists (through float32 tensors, even in a float64 model), and a model rebuilt with
+    set_weights keeps the ones computed at build time — Keras' output is what we reproduce."""
+    along = tuple(src.layer._broadcast_shape[1:])   # 1 on the axes not kept
+    mean, variance = (np.broadcast_to(np.asarray(v, np.float64).reshape(along), src.shape)
+                      for v in (src.layer.mean, src.layer.variance))
+    root = np.maximum(np.sqrt(variance), NORMALIZATION_EPSILON)
+    d, t = (root, mean) if src.config["invert"] else (1 / root, -mean / root)
+    return [Scale(d.ravel().astype(src.dtype), t.ravel().astype(src.dtype), src.name, src.shape)], src.shape
+
+
+@register("Rescaling")
+def _rescaling(src: Source) -> Translation:
+    """x·scale + offset, each a scalar or broadcast along the grid's last axes (per channel)."""
+    # Keras casts its Python scale and offset through a float32 tensor (TF's default for Python floats):
+    # 0.753 becomes float32(0.753) even in a float64 model (measured)
+    scale, offset = (np.broadcast_to(np.asarray(v, np.float32).astype(np.float64), src.shape)
+                     for v in (src.config["scale"], src.config["offset"]))
+    return [Scale(scale.ravel().astype(src.dtype), offset.ravel().astype(src.dtype), src.name, src.shape)], src.shape
+
+
+for _rank in (1, 2):
+    register(f"AveragePooling{_rank}D")(_average_pooling(_rank))
+    register(f"GlobalAveragePooling{_rank}D")(_global_average_pooling(_rank))
+    register(f"GlobalMaxPooling{_rank}D")(_global_max(_rank))
+    register(f"ZeroPadding{_rank}D")(_zero_padding(_rank))
+    register(f"Cropping{_rank}D")(_cropping(_rank))
+    register(f"UpSampling{_rank}D")(_upsampling(_rank))
+register("MaxPooling1D")(_max_pool_1d)
+
 # layers whose linear map is folded into the linear map before them even without fuse=True
-FOLDED = {"BatchNormalization"}
+FOLDED = {"BatchNormalization", "Normalization"}

@@ -29,6 +29,8 @@ ITEMS = [
     ("p1-fc", "Part 1's CNN as a fully-connected network too", [
         "hw5.convert.fold:from_keras", "hw5.convert.translations:_batch_normalization",
         "hw5.convert.linear_maps:batch_norm_scale"]),
+    ("arch", "Real CNN architectures as fully-connected networks", [
+        "hw5.convert.graph:translate", "hw5.convert.conv:conv_csc", "hw5.deliver.architectures:measure"]),
     ("others", "The network in others' hands", [
         "hw5.convert.relu_only:relu_only", "hw5.convert.verify:local_robustness"]),
     ("bench", "Benchmarks — the dense path against the convolution", []),

@@ -1,0 +1,247 @@
+"""Every convolution as its explicit matrix: Conv2D (groups), DepthwiseConv2D, SeparableConv2D,
+Conv2DTranspose, Conv1D, and Dense on any rank — each one translation function and one registry entry.
+
+All of them are sums over kernel taps: the entry
+
+    M[(r·W + c)·C_in + ci,  (i·W_out + j)·C_out + co] = K[di, dj, k(ci, co)]
+
+for every output position (i, j), tap (di, dj) and channel pair (ci, co) the layer connects, with the input
+position r = i·sh + di·dh − pad_top, c = j·sw + dj·dw − pad_left inside the image (taps on padding hold no
+entry: a sparse matrix stores exactly the multiply-adds a direct convolution does on real inputs):
+
+    Conv2D, groups g      pairs (g·C_in/g + a, co) for co in group g = co // (C_out/g), a < C_in/g;
+                          k = a·C_out + co (kernel (kh, kw, C_in/g, C_out))
+    DepthwiseConv2D       pairs (c, c·m + j), j < depth_multiplier m; k = c·m + j (kernel (kh, kw, C, m))
+    Conv2DTranspose       the transpose of Conv2D's relation on the *output* grid (TF's conv2d_transpose is
+                          conv2d's gradient): input (i, j) feeds output (i·s + di·d − pad, …),
+                          kernel (kh, kw, C_out, C_in), k = co·C_in + ci
+    Conv1D                Conv2D on a (1, L, C) grid ('causal': (k − 1)·d zeros before, none after)
+
+One Python loop over the kh·kw taps, vectorized over positions and channels (index arrays int64 only
+where int32 cannot hold them).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+
+from hw5.convert.registry import Build, check_dense, linear, register
+from hw5.homework.registry import Source, Translation, _activation
+from hw5.homework.toeplitz import _axis_geometry
+
+
+def _geometry(size: int, k: int, s: int, d: int, padding: str, axis: str) -> tuple[int, int]:
+    """(output size, padding before) of a conv along one axis, TF's rule; 'causal' pads (k − 1)·d before."""
+    span = (k - 1) * d + 1
+    if padding == "causal":
+        return (size + span - 1 - span) // s + 1, span - 1
+    out, before, _ = _axis_geometry(size, span, s, padding, axis)
+    return out, before
+
+
+def conv_entries(in_hw, out_hw, pads, kernel_hw, strides, dilation, pairs, c_in: int, c_out: int,
+                 transpose: bool = False):
+    """(rows, cols, taps): M[rows, cols] = kernel.reshape(kh·kw, -1)[taps // P, pairs_k[taps % P]] …
+
+    Returned as (rows, cols, (tap index, pair k index)) flattened index arrays. `pairs` is (ci, co, k)
+    arrays of the channel pairs; with `transpose` the roles of the grids swap (the relation is drawn on
+    the output grid `out_hw` as conv2d's input, input `in_hw` as its output)."""
+    (h, w), (h_out, w_out) = in_hw, out_hw
+    (kh, kw), (sh, sw), (dh, dw), (top, left) = kernel_hw, strides, dilation, pads
+    ci, co, k = pairs
+    # conv: the (big) grid read is the input; transpose: the big grid written is the output
+    big_h, big_w, small_h, small_w = (h, w, h_out, w_out) if not transpose else (h_out, w_out, h, w)
+    rows, cols, ks = [], [], []
+    it = np.int64
+    for di in range(kh):
+        for dj in range(kw):
+            i = np.arange(small_h)
+            r = i * sh + di * dh - top
+            i, r = i[(r >= 0) & (r < big_h)], r[(r >= 0) & (r < big_h)]
+            j = np.arange(small_w)
+            c = j * sw + dj * dw - left
+            j, c = j[(c >= 0) & (c < big_w)], c[(c >= 0) & (c < big_w)]
+            big = (r[:, None] * big_w + c[None, :]).ravel().astype(it)        # positions on the big grid
+            small = (i[:, None] * small_w + j[None, :]).ravel().astype(it)
+            if not transpose:
+                rows.append((big[:, None] * c_in + ci[None, :]).ravel())
+                cols.append((small[:, None] * c_out + co[None, :]).ravel())
+            else:
+                rows.append((small[:, None] * c_in + ci[None, :]).ravel())
+                cols.append((big[:, None] * c_out + co[None, :]).ravel())
+            ks.append(np.broadcast_to((di * kw + dj) * k.size + np.arange(k.size), (big.size, k.size)).ravel())
+    return np.concatenate(rows), np.concatenate(cols), np.concatenate(ks)
+
+
+def conv_csc(in_grid, out_hw, pads, kernel, strides, dilation, pair_ci, pair_k, dtype):
+    """The conv matrix as scipy.sparse CSC, generated column by column in order (canonical, no sort).
+
+    in_grid (h, w, c_in); kernel (kh, kw, …) read at kernel.reshape(kh, kw, -1)[:, :, pair_k[co, p]] for the
+    input channel pair_ci[co, p] (p < P pairs per output channel co). A block of output rows at a time."""
+    import scipy.sparse
+
+    (h, w, c_in), (h_out, w_out), (top, left) = in_grid, out_hw, pads
+    (kh, kw), (sh, sw), (dh, dw) = kernel.shape[:2], strides, dilation
+    c_out, per = pair_ci.shape
+    values = np.moveaxis(kernel.reshape(kh, kw, -1)[:, :, pair_k], 2, 0).astype(dtype)   # (c_out, kh, kw, P)
+    n_in, n_out = h * w * c_in, h_out * w_out * c_out
+    it = np.int32 if max(n_in, n_out) < 2**31 - 1 else np.int64
+    j, di, dj = np.arange(w_out)[:, None, None], np.arange(kh)[None, :, None], np.arange(kw)[None, None, :]
+    c = j * sw + dj * dw - left                                                    # (w_out, 1, kw)
+    data, indices, counts = [], [], []
+    step = max(1, 4_000_000 // max(1, w_out * c_out * kh * kw * per))
+    for i0 in range(0, h_out, step):
+        i = np.arange(i0, min(h_out, i0 + step))[:, None, None, None]
+        r = i * sh + di[None] * dh - top                                           # (bi, 1, kh, 1)
+        inside = (r >= 0) & (r < h) & (c[None] >= 0) & (c[None] < w)               # (bi, w_out, kh, kw)
+        full = (len(i), w_out, c_out, kh, kw, per)
+        mask = np.broadcast_to(inside[:, :, None, :, :, None], full)
+        pixel = (r * w + c[None])[:, :, None, :, :, None]                          # (bi, w_out, 1, kh, kw, 1)
+        rows = (pixel.astype(np.int64) * c_in + pair_ci[None, None, :, None, None, :])
+        indices.append(np.broadcast_to(rows, full)[mask].astype(it))
+        data.append(np.broadcast_to(values[None, None], full)[mask])
+        counts.append(np.broadcast_to(inside.sum(axis=(2, 3))[:, :, None] * per, full[:3]).ravel())
+    indptr = np.concatenate([[0], np.cumsum(np.concatenate(counts))]).astype(it)
+    return scipy.sparse.csc_matrix((np.concatenate(data), np.concatenate(indices), indptr), shape=(n_in, n_out))
+
+
+def _conv(src: Source, kernel, bias, pair_ci, pair_k, transpose: bool = False, one_d: bool = False):
+    """(Dense layer, out grid) of a (grouped/depthwise/transposed) convolution; kernel (kh, kw, ·, ·),
+    pair_ci/pair_k (C_out, P): the input channels of each output channel and their kernel columns."""
+    cfg = src.config
+    if cfg["data_format"] != "channels_last":
+        raise src.refuse(f"data_format {cfg['data_format']!r} is not supported (channels_last)")
+    shape = ((1, *src.shape) if one_d else src.shape)
+    if len(shape) != 3:
+        raise src.refuse(f"needs an ({'L' if one_d else 'H, W'}, C) input, got the grid {src.shape}")
+    h, w, c_in = shape
+    c_out = pair_ci.shape[0]
+    strides, dilation = ((1, *cfg["strides"]), (1, *cfg["dilation_rate"])) if one_d else \
+        (tuple(cfg["strides"]), tuple(cfg["dilation_rate"]))
+    kh, kw = kernel.shape[:2]
+    padding = cfg["padding"]
+    if not transpose:
+        (h_out, top), (w_out, left) = (_geometry(n, k, s, d, p, a) for n, k, s, d, p, a in zip(  # noqa: B905
+            (h, w), (kh, kw), strides, dilation, ("valid" if one_d else padding, padding), ("height", "width")))
+    else:
+        (h_out, top), (w_out, left) = (_transpose_geometry(src, n, k, s, d, padding, op) for n, k, s, d, op in zip(  # noqa: B905
+            (h, w), (kh, kw), strides, dilation, cfg["output_padding"] or (None, None)))
+    out = (w_out, c_out) if one_d else (h_out, w_out, c_out)
+    b = None if bias is None else np.tile(bias, h_out * w_out)
+    if transpose:
+        rows, cols, taps = conv_entries((h, w), (h_out, w_out), (top, left), (kh, kw), strides, dilation,
+                                        (pair_ci.ravel(), np.repeat(np.arange(c_out), pair_ci.shape[1]),
+                                         pair_k.ravel()), c_in, c_out, transpose)
+        values = kernel.reshape(kh * kw, -1)[taps // pair_k.size, pair_k.ravel()[taps % pair_k.size]]
+        return linear(src, rows, cols, values, h * w * c_in, b, out), out
+    if not getattr(src, "sparse", False):
+        check_dense(src, h * w * c_in, h_out * w_out * c_out)
+    csc = conv_csc((h, w, c_in), (h_out, w_out), (top, left), kernel, strides, dilation, pair_ci, pair_k, src.dtype)
+    from hw5.homework.layers import Dense
+
+    W = csc.tocsr() if getattr(src, "sparse", False) else csc.toarray()
+    return Dense(W, np.zeros(math.prod(out), src.dtype) if b is None else b.astype(src.dtype), src.name, out), out
+
+
+def _transpose_geometry(src, size: int, k: int, s: int, d: int, padding: str, output_padding) -> tuple[int, int]:
+    """Conv2DTranspose along one axis: (output size, the padding conv2d would put before it), Keras' rule."""
+    span = (k - 1) * d + 1
+    if output_padding is None:
+        out = size * s + max(span - s, 0) if padding == "valid" else size * s
+    else:
+        out = (size - 1) * s + span - 2 * (span // 2 if padding == "same" else 0) + output_padding
+    total = max((size - 1) * s + span - out, 0) if padding == "same" else 0
+    return out, total // 2
+
+
+def _with_activation(src: Source, layer, out) -> Translation:
+    act = src.config["activation"]
+    return [layer, *_activation(src, act, f"{src.name}.{act}", out)], out
+
+
+@register("Conv2D", supersede=True)
+def _conv2d(src: Build) -> Translation:
+    src.spatial()                             # an (H, W, C) channels-last grid, before the kernel is read
+    kernel = src.param("kernel")
+    layer, out = _conv(src, kernel, src.param("bias"), *_group_pairs(kernel, src.config["groups"]))
+    return _with_activation(src, layer, out)
+
+
+def _group_pairs(kernel, groups: int):
+    """(pair_ci, pair_k), (C_out, C_in/g): output channel co reads the C_in/g channels of its group
+    co // (C_out/g); kernel column a·C_out + co (kernel (kh, kw, C_in/g, C_out))."""
+    per, c_out = kernel.shape[2:]
+    co, a = np.meshgrid(np.arange(c_out), np.arange(per), indexing="ij")
+    return (co // (c_out // groups)) * per + a, a * c_out + co
+
+
+@register("Conv1D")
+def _conv1d(src: Build) -> Translation:
+    kernel = src.param("kernel")[None]                                       # (1, k, C_in/g, C_out)
+    layer, out = _conv(src, kernel, src.param("bias"), *_group_pairs(kernel, src.config["groups"]), one_d=True)
+    return _with_activation(src, layer, out)
+
+
+def _depthwise_pairs(c: int, m: int):
+    """(pair_ci, pair_k), (C·m, 1): output channel c·m + j reads input channel c, kernel column c·m + j."""
+    co = np.arange(c * m)[:, None]
+    return co // m, co
+
+
+@register("DepthwiseConv2D")
+def _depthwise(src: Build) -> Translation:
+    kernel = src.param("kernel")                                            # (kh, kw, C, m)
+    layer, out = _conv(src, kernel, src.param("bias"), *_depthwise_pairs(*kernel.shape[2:]))
+    return _with_activation(src, layer, out)
+
+
+@register("SeparableConv2D")
+def _separable(src: Build) -> Translation:
+    depthwise, pointwise = src.param("depthwise_kernel"), src.param("pointwise_kernel")   # (kh,kw,C,m), (1,1,Cm,F)
+    first, grid = _conv(src, depthwise, None, *_depthwise_pairs(*depthwise.shape[2:]))
+    first.name = f"{src.name}.depthwise"
+    second, out = _pointwise(src, pointwise[0, 0], src.param("bias"), grid)
+    layers, out = _with_activation(src, second, out)
+    return [first, *layers], out
+
+
+def _pointwise(src: Build, kernel, bias, grid):
+    """kernel (C, F) applied at every position of `grid` (…, C): the block diagonal I ⊗ kernel, built as
+    a 1×1 convolution over the positions (a (1, positions, C) image)."""
+    positions, c_out = math.prod(grid[:-1]), kernel.shape[1]
+    flat = replace(src, shape=(1, positions, grid[-1]), config=_POINTWISE)
+    layer, _ = _conv(flat, kernel[None, None], bias, *_group_pairs(kernel[None, None], 1))
+    out = (*grid[:-1], c_out)
+    layer.out_shape = out
+    return layer, out
+
+
+_POINTWISE = {"data_format": "channels_last", "strides": (1, 1), "dilation_rate": (1, 1), "padding": "valid"}
+
+
+@register("Conv2DTranspose")
+def _conv2d_transpose(src: Build) -> Translation:
+    kernel = src.param("kernel")                                            # (kh, kw, C_out, C_in)
+    c_out, c_in = kernel.shape[2:]
+    co, ci = np.meshgrid(np.arange(c_out), np.arange(c_in), indexing="ij")
+    layer, out = _conv(src, kernel, src.param("bias"), ci, co * c_in + ci, transpose=True)
+    return _with_activation(src, layer, out)
+
+
+@register("Dense", supersede=True)
+def _dense(src: Build) -> Translation:
+    """x @ kernel along the last axis at every position of the grid: the block diagonal I ⊗ kernel."""
+    kernel, shape = src.param("kernel"), src.shape
+    if kernel.shape[0] != shape[-1]:
+        raise src.refuse(f"kernel has {kernel.shape[0]} inputs, expected {shape[-1]}")
+    bias = src.param("bias")
+    if len(shape) == 1 and not getattr(src, "sparse", False):      # the homework's case: the kernel itself
+        from hw5.homework.layers import Dense
+
+        out = (kernel.shape[1],)
+        return _with_activation(src, Dense(kernel, np.zeros(out, src.dtype) if bias is None else bias, src.name,
+                                           out), out)
+    layer, out = _pointwise(src, kernel, bias, shape)
+    return _with_activation(src, layer, out)

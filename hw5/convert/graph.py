@@ -1,0 +1,176 @@
+"""The NumPy network as a graph (torch.fx Interpreter style): node k is (layers[k], inputs[k]), the nodes in
+topological order; running it is one loop that looks every input up in the list of outputs so far (−1: the
+network's input). A chain is the special case inputs[k] == [k − 1]: Part 2 is still
+[Dense, MaxPool, ReLU, Dense, ReLU, Dense, Softmax].
+
+`translate(model, dtype, sparse, dense_limit)` walks a Keras model — a Sequential one layer after layer, a
+functional one node by node in Keras' own topological order (model._nodes_by_depth, deepest first) — and
+translates every node through the registries: TRANSLATIONS (one input), MERGES (several), OPS (keras.ops).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hw5.convert.registry import DENSE_LIMIT_BYTES, MERGES, OPS, Build
+from hw5.homework.numpy_net import NumpyNet, extract_variables
+from hw5.homework.registry import TRANSLATIONS
+
+
+@dataclass(repr=False)
+class GraphNet(NumpyNet):
+    """A NumpyNet whose layer k reads the outputs `inputs[k]` (indices into forward()'s list, −1 the input)."""
+    inputs: list = field(default_factory=list)
+    output_index: int | None = None          # the layer whose output is the model's (None: the last)
+
+    def __post_init__(self):
+        if not self.inputs:                   # a hand-made chain
+            self.inputs = [[k - 1] for k in range(len(self.layers))]
+
+    def forward(self, x) -> list[np.ndarray]:
+        """Every layer's output (flat, (N, features)), in the nodes' order."""
+        if not self.layers:
+            return []
+        x = self._flat_input(x)
+        outs: list = []
+        for layer, inputs in zip(self.layers, self.inputs, strict=True):
+            args = [outs[i] if i >= 0 else x for i in inputs]
+            outs.append(layer(*args))
+        return outs
+
+    def _flat_input(self, x) -> np.ndarray:
+        probe = NumpyNet(self.input_shape, [], self.dtype)    # the homework's input checks, no layers
+        probe.forward(x)
+        return np.asarray(x).reshape(len(x), -1).astype(self.dtype, copy=False)
+
+    def _output(self, x) -> np.ndarray:
+        outs = self.forward(x)
+        index = len(outs) - 1 if self.output_index is None else self.output_index
+        flat = outs[index] if outs and index >= 0 else self._flat_input(x)
+        shape = self.output_shape if self.output_shape is not None else self.layers[-1].out_shape
+        return flat.reshape(len(flat), *shape)
+
+    def consumers(self) -> list[int]:
+        """How many nodes read each node's output (the model's output counts as one)."""
+        count = [0] * len(self.layers)
+        for inputs in self.inputs:
+            for i in inputs:
+                if i >= 0:
+                    count[i] += 1
+        out = len(self.layers) - 1 if self.output_index is None else self.output_index
+        if out >= 0:
+            count[out] += 1
+        return count
+
+
+
+def _input_grid(model) -> tuple:
+    """The model's input grid (H, W, C) — (H, W) gets C = 1 — refusing a variable size."""
+    shape = tuple(model.input_shape[1:])
+    if not shape or any(d is None for d in shape):
+        raise ValueError(f"model has the input shape {model.input_shape}: a fully-connected network needs a fixed "
+                         f"input size; rebuild it on keras.Input(shape=(H, W, C)) and copy the weights "
+                         f"(new.set_weights(model.get_weights()))")
+    shape = tuple(int(d) for d in shape)
+    return shape + (1,) if len(shape) == 2 else shape
+
+
+def _net_dtype(layers, dtype) -> np.dtype:
+    if dtype is None:
+        dtype = layers[0].compute_dtype
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt not in (np.float32, np.float64):
+        raise TypeError(f"dtype must be float32, float64 or None (the model's), got {dtype!r}")
+    return dt
+
+def _nodes(model) -> list[tuple[object, list, list]]:
+    """[(operation, input tensors, call args)] in topological order, InputLayers left out; args holds None
+    where a tensor is passed (for keras.ops nodes with constants)."""
+    if type(model).__name__ == "Sequential":   # a chain by construction (a loaded one's layer.input is not wired)
+        previous, nodes = "input", []
+        for layer in model.layers:
+            if type(layer).__name__ != "InputLayer":
+                nodes.append((layer, [previous], [None]))
+                previous = layer
+        return nodes
+    graph = model
+    if not hasattr(graph, "_nodes_by_depth"):
+        raise ValueError(f"model of type {type(model).__name__} has no graph of layers (a subclassed model?)")
+    nodes = []
+    for depth in sorted(graph._nodes_by_depth, reverse=True):
+        for node in graph._nodes_by_depth[depth]:
+            if type(node.operation).__name__ == "InputLayer":
+                continue
+            args = [None if _is_tensor(a) else a for a in _flatten((node.arguments.args, node.arguments.kwargs))]
+            nodes.append((node.operation, list(node.arguments.keras_tensors), args, node.outputs))
+    return nodes
+
+
+def _flatten(value) -> list:
+    """The leaves of nested lists, tuples and dicts (dict values in key order), as keras.tree.flatten."""
+    if isinstance(value, (list, tuple)):
+        return [leaf for item in value for leaf in _flatten(item)]
+    if isinstance(value, dict):
+        return [leaf for key in sorted(value) for leaf in _flatten(value[key])]
+    return [value]
+
+
+def _is_tensor(value) -> bool:
+    return type(value).__name__ == "KerasTensor"
+
+
+def translate(model, dtype=None, sparse: bool = False, dense_limit: int = DENSE_LIMIT_BYTES) -> GraphNet:
+    """The Keras model as a GraphNet, every node through the registries (see the module)."""
+    layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+    if not [op for op in getattr(model, "operations", layers) if type(op).__name__ != "InputLayer"]:
+        raise ValueError("model has no layers to translate")
+    inputs, outputs = getattr(model, "inputs", None) or [], getattr(model, "outputs", None) or []
+    if type(model).__name__ != "Sequential" and (len(inputs) != 1 or len(outputs) != 1):
+        raise ValueError("model must have one input and one output")
+    if not layers and dtype is None:       # only keras.ops nodes: the input's dtype
+        dtype = inputs[0].dtype
+    dt = _net_dtype(layers or model.layers, dtype)
+    variables = extract_variables(model)
+    grid = _input_grid(model)
+    net = GraphNet(input_shape=grid, compute_dtype=dt)
+    chain = type(model).__name__ == "Sequential"
+    env: dict = {"input": (-1, grid)} if chain else {id(inputs[0]): (-1, grid)}
+    for node in _nodes(model):
+        op, tensors, args = node[:3]
+        kind = type(op).__name__
+        keys = tensors if chain else [id(t) for t in tensors]
+        try:
+            got = [env[k] for k in keys]
+        except KeyError:
+            raise ValueError(f"operation {op.name!r} of type {kind} reads a tensor that is not computed from the "
+                             f"model's input") from None
+        shapes = tuple(shape for _, shape in got)
+        is_op = not hasattr(op, "get_weights")                       # a keras.ops node, not a layer
+        table = OPS if is_op else (MERGES if len(got) > 1 or kind in MERGES else TRANSLATIONS)
+        if kind not in table:
+            what = "keras.ops call" if is_op else "layer"
+            supported = sorted(OPS) if is_op else sorted({*TRANSLATIONS, *MERGES})
+            raise ValueError(f"{what} {op.name!r} of type {kind} has no NumPy translation; supported: "
+                             f"{', '.join(supported)}")
+        config = op.get_config() if not is_op else {}
+        src = Build(op, config, shapes[0], variables, dt, sparse=sparse, limit=dense_limit, shapes=shapes)
+        new, shape = table[kind](src, args) if is_op else table[kind](src)
+        first = len(net.layers)
+        for k, layer in enumerate(new):
+            net.layers.append(layer)
+            net.inputs.append([i for i, _ in got] if k == 0 else [first + k - 1])
+            net.sources.append(op.name)
+        index = len(net.layers) - 1 if new else got[0][0]
+        if not is_op:
+            net.keras_outputs[op.name] = index
+        out_key = op if chain else id(node[3][0])
+        if not chain and len(node[3]) != 1:
+            raise ValueError(f"{kind} {op.name!r} has {len(node[3])} outputs (one supported)")
+        env[out_key] = (index, shape)
+    final = env[list(env)[-1]] if chain else env[id(outputs[0])]
+    net.output_index, net.output_shape = final
+    return net

@@ -1,0 +1,120 @@
+"""Nodes with several inputs — Keras' merge layers — and the keras.ops nodes of a functional graph.
+
+    Add, Subtract, Multiply, Average, Maximum, Minimum   elementwise over the inputs' grids, broadcast the
+                                                         NumPy way (EfficientNet's (H, W, C) · (1, 1, C))
+    Concatenate(axis)                                    the grids joined along `axis` (channels-last order)
+    ops: Add, Subtract, Multiply, TrueDivide             with a constant: a diagonal Scale (x + c, x·c, …);
+                                                         between two tensors: the merge above
+
+A merge layer's `__call__` takes one flat (N, features) array per input and returns (N, features').
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import reduce
+
+import numpy as np
+
+from hw5.convert.layers import Scale
+from hw5.convert.registry import MERGES, OPS, Build, register
+from hw5.homework.registry import Translation
+
+REDUCERS = {
+    "Add": np.add, "Subtract": np.subtract, "Multiply": np.multiply, "Maximum": np.maximum, "Minimum": np.minimum,
+    "Average": np.add,
+}
+
+
+@dataclass
+class Merge:
+    """Elementwise `kind` of the inputs, each un-flattened to its grid and broadcast to `out_shape`."""
+    kind: str
+    in_shapes: tuple
+    name: str
+    out_shape: tuple
+
+    def __call__(self, *xs):
+        grids = [x.reshape(len(x), *shape) for x, shape in zip(xs, self.in_shapes, strict=True)]
+        out = reduce(REDUCERS[self.kind], grids)
+        if self.kind == "Average":
+            out = out / len(grids)
+        return np.broadcast_to(out, (len(xs[0]), *self.out_shape)).reshape(len(xs[0]), -1).astype(xs[0].dtype,
+                                                                                                  copy=False)
+
+
+@dataclass
+class Concat:
+    axis: int             # grid axis (0-based, without the batch)
+    in_shapes: tuple
+    name: str
+    out_shape: tuple
+
+    def __call__(self, *xs):
+        grids = [x.reshape(len(x), *shape) for x, shape in zip(xs, self.in_shapes, strict=True)]
+        return np.concatenate(grids, axis=self.axis + 1).reshape(len(xs[0]), -1)
+
+
+def _broadcast(src: Build) -> tuple:
+    ranks = {len(s) for s in src.shapes}
+    if len(ranks) != 1:
+        raise src.refuse(f"inputs of different ranks {src.shapes}")
+    try:
+        return tuple(np.broadcast_shapes(*src.shapes))
+    except ValueError:
+        raise src.refuse(f"cannot broadcast the grids {src.shapes}") from None
+
+
+def _elementwise(kind: str):
+    def translate(src: Build) -> Translation:
+        if kind == "Subtract" and len(src.shapes) != 2:
+            raise src.refuse("Subtract takes exactly two inputs")
+        out = _broadcast(src)
+        return [Merge(kind, tuple(src.shapes), src.name, out)], out
+    return translate
+
+
+for _kind in REDUCERS:
+    register(_kind, table=MERGES)(_elementwise(_kind))
+
+
+@register("Concatenate", table=MERGES)
+def _concatenate(src: Build) -> Translation:
+    rank, axis = len(src.shapes[0]), src.config["axis"]
+    axis = axis - 1 if axis > 0 else rank + axis
+    if not 0 <= axis < rank or any(len(s) != rank for s in src.shapes):
+        raise src.refuse(f"axis {src.config['axis']} does not fit the grids {src.shapes}")
+    rest = {s[:axis] + s[axis + 1:] for s in src.shapes}
+    if len(rest) != 1:
+        raise src.refuse(f"the grids {src.shapes} differ off axis {src.config['axis']}")
+    out = list(src.shapes[0])
+    out[axis] = sum(s[axis] for s in src.shapes)
+    return [Concat(axis, tuple(src.shapes), src.name, tuple(out))], tuple(out)
+
+
+def _op(kind: str):
+    """A keras.ops arithmetic node: with a constant, a diagonal Scale; between two tensors, a Merge."""
+    def translate(src: Build, args: list) -> Translation:
+        tensors = [a for a in args if a is None]
+        if len(args) != 2:
+            raise src.refuse(f"takes {len(args)} arguments (2 supported)")
+        if len(tensors) == 2:
+            if kind == "TrueDivide":
+                raise src.refuse("division of two tensors is not supported")
+            return _elementwise(kind)(src)
+        if len(tensors) != 1:
+            raise src.refuse("needs a tensor argument")
+        first = args[0] is None
+        const = np.broadcast_to(np.asarray(args[1] if first else args[0], np.float64), src.shape).ravel()
+        one, zero = np.ones_like(const), np.zeros_like(const)
+        if kind == "TrueDivide" and (not first or (const == 0).any()):
+            raise src.refuse("only division of a tensor by a non-zero constant is supported")
+        d, t = {("Add", True): (one, const), ("Add", False): (one, const),
+                ("Subtract", True): (one, -const), ("Subtract", False): (-one, const),
+                ("Multiply", True): (const, zero), ("Multiply", False): (const, zero),
+                ("TrueDivide", True): (1 / np.where(const == 0, 1, const), zero)}[(kind, first)]
+        return [Scale(d.astype(src.dtype), t.astype(src.dtype), src.name, src.shape)], src.shape
+    return translate
+
+
+for _kind in ("Add", "Subtract", "Multiply", "TrueDivide"):
+    register(_kind, table=OPS)(_op(_kind))

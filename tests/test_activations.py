@@ -1,0 +1,59 @@
+# hw5/convert/activations.py: the non-linear steps in plain NumPy. Moderate inputs are checked against Keras by
+# the random graph CNNs (tests/test_graph.py); here the extremes, where a naive formula overflows (pytest runs
+# with filterwarnings=error, so an overflow warning fails), and the formulas against Keras on a grid of values.
+import keras
+import numpy as np
+import pytest
+
+from hw5.convert.activations import FUNCTIONS, ClippedReLU, LayerNorm
+from tests import tolerances as tol
+from tests.helpers import assert_within
+
+EXTREMES = [-3e38, -1e30, -1e4, -100.0, -1.0, -1e-30, 0.0, 1e-30, 1.0, 100.0, 1e4, 1e30, 3e38]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("kind", sorted(FUNCTIONS))
+def test_activations_are_finite_and_warning_free_at_the_extremes(kind, dtype):
+    x = np.array(EXTREMES, dtype)
+    y = FUNCTIONS[kind](x)
+    assert y.dtype == np.dtype(dtype) or np.result_type(y) == np.dtype(dtype) or y.dtype == np.float64
+    assert np.isfinite(y).all(), dict(zip(EXTREMES, y, strict=True))
+
+
+@pytest.mark.parametrize("kind", sorted(set(FUNCTIONS) - {"gelu_tanh"}))
+def test_activations_equal_keras_on_a_grid(kind):
+    # float32 on −8 … 8: within ACTIVATION_ULPS ulps of the output's magnitude (plus one of the input)
+    x = np.linspace(-8, 8, 161, dtype="float32")
+    expected = np.asarray(keras.activations.get(kind)(x), np.float64)
+    actual = FUNCTIONS[kind](x).astype(np.float64)
+    assert_within(actual, expected, tol.ACTIVATION_ULPS * tol.EPS32 * (np.abs(expected) + np.abs(x)), kind)
+
+
+def test_gelu_tanh_is_keras_approximate_gelu():
+    x = np.linspace(-8, 8, 161, dtype="float32")
+    expected = np.asarray(keras.activations.gelu(x, approximate=True), np.float64)
+    assert_within(FUNCTIONS["gelu_tanh"](x).astype(np.float64), expected,
+                  tol.ACTIVATION_ULPS * tol.EPS32 * (np.abs(expected) + np.abs(x)), "gelu (tanh form)")
+
+
+@pytest.mark.parametrize("max_value, slope, threshold", [(6.0, 0.0, 0.0), (None, 0.1, 0.0), (0.5, 0.2, 0.3),
+                                                          (None, 0.0, 1.0)])
+def test_relu_layer_is_keras_relu_in_float64(max_value, slope, threshold):
+    # including x just above θ = 0.3, where Keras compares with float32(θ) (x = 0.30000000000000027 → 0)
+    from hw5.numpy_net import from_keras
+
+    model = keras.Sequential([keras.Input((1, 111), dtype="float64"),
+                              keras.layers.ReLU(max_value, slope, threshold, dtype="float64")])
+    x = np.linspace(-3, 8, 111).reshape(1, 1, 111)
+    net = from_keras(model)
+    assert isinstance(net.layers[0], ClippedReLU) or (max_value, slope, threshold) == (None, 0.0, 0.0)
+    np.testing.assert_allclose(net.predict(x).ravel(), np.asarray(model(x)).ravel(), rtol=0, atol=tol.EPS64 * 8)
+
+
+def test_layer_norm_is_per_sample():
+    # two samples of very different scales: each normalised by its own statistics
+    x = np.stack([np.arange(6.0), 1e6 * np.arange(6.0) + 5])
+    out = LayerNorm((0, 1), None, None, 0.0, "ln", (2, 3))(x)
+    np.testing.assert_allclose(out[0], out[1], atol=1e-9)
+    np.testing.assert_allclose(out.mean(axis=1), 0, atol=1e-12)
