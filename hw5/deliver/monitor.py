@@ -83,13 +83,13 @@ class _Console(io.TextIOBase):
         """'Epoch 1/E' (Keras prints it when E > 1) and the first `first_epoch_steps` progress lines after it,
         as the terminal showed them. Keras redraws its bar with backspaces and a carriage return, so each
         redraw is one line here."""
-        pieces = (p.strip() for p in re.split(r"[\r\n\b]+", _plain("".join(self.chunks))))
+        pieces = (p.rstrip() for p in re.split(r"[\r\n\b]+", _plain("".join(self.chunks))))   # Keras pads "  1/469"
         header, steps = [], []
         for piece in pieces:
-            if piece.startswith("Epoch "):
+            if piece.lstrip().startswith("Epoch "):
                 if steps:
                     break                              # epoch 2 begins: the first epoch's lines are all in
-                header = [piece]
+                header = [piece.strip()]
             elif _STEP.match(piece) and steps and piece.split()[0] == steps[-1].split()[0]:
                 steps[-1] = piece                      # the epoch's last step is drawn again when it ends
             elif _STEP.match(piece) and len(steps) < first_epoch_steps:
