@@ -8,7 +8,8 @@ modules into homework5_<names>.py), in the order the data flows:
     toeplitz.py   a Conv2D kernel as a fully-connected weight matrix: a plain loop and a vectorized builder (step 5)
     layers.py     the NumPy layers: Dense, MaxPool (a loop), ReLU, Softmax
     registry.py   Keras layer → NumPy layers, one function each: the homework's translations
-    numpy_net.py  Part 2's forward pass written out, the NumPy network and `from_keras` (step 6)
+    forward.py    Part 2's forward pass written out: matmul + bias, the max-pool loop (step 6)
+    numpy_net.py  the NumPy network a converted model becomes (NumpyNet), extract_variables
     compare.py    TensorFlow and NumPy on the same images          (step 7)
     run.py        main(): the whole homework in one run (`python -m hw5.homework`)
 

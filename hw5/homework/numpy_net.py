@@ -1,10 +1,9 @@
 """The NumPy network for any model of the registry's layers: a Keras CNN as a plain fully-connected network.
 
-`from_keras` builds it layer by layer through the registry (hw5.homework.registry): the Part-2 net becomes
-[Dense, MaxPool, ReLU, Dense, ReLU, Dense, Softmax] — the network hw5.homework.forward writes out by hand —
-each layer's neuron grid derived from kernel, stride and padding (hw5.homework.toeplitz.conv_output_shape),
-not read off Keras. No convolution function anywhere. The general converter (hw5.convert) registers more
-layers and folds BatchNorm on top of this driver.
+The converter's driver (hw5.convert.graph.translate, the public hw5.numpy_net.from_keras) builds it through
+the registry (hw5.homework.registry and the converter's entries): the Part-2 net becomes [Dense, MaxPool, ReLU,
+Dense, ReLU, Dense, Softmax] — the network hw5.homework.forward writes out by hand — each layer's neuron grid
+derived from kernel, stride and padding, not read off Keras. `extract_variables` gives it the model's variables.
 """
 from __future__ import annotations
 
@@ -14,7 +13,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hw5.homework.layers import Dense
-from hw5.homework.registry import TRANSLATIONS, Source
 from hw5.homework.weights import _named_arrays
 
 
@@ -95,25 +93,3 @@ class NumpyNet:
             raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
         x = np.asarray(x)
         return np.concatenate([self._output(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
-
-
-def from_keras(model, dtype=None) -> NumpyNet:
-    """A Sequential Keras model as a NumpyNet, layer by layer through the registry's TRANSLATIONS; the
-    variables from `extract_variables`; every layer's grid derived from its config. `dtype`: float32/float64,
-    by default the model's. (hw5.convert.from_keras — the public hw5.numpy_net.from_keras — checks the model
-    first, converts more layers and folds BatchNorm.)"""
-    dt = np.dtype(model.layers[0].compute_dtype if dtype is None else dtype)
-    variables, shape = extract_variables(model), tuple(int(d) for d in model.input_shape[1:])
-    net = NumpyNet(input_shape=shape + (1,) if len(shape) == 2 else shape, compute_dtype=dt)
-    shape = net.input_shape
-    for layer in model.layers:
-        kind = type(layer).__name__
-        if kind not in TRANSLATIONS:
-            raise ValueError(f"layer {layer.name!r} of type {kind} has no NumPy translation; supported: "
-                             f"{', '.join(sorted(TRANSLATIONS))}")
-        new, shape = TRANSLATIONS[kind](Source(layer, layer.get_config(), shape, variables, dt))
-        net.layers += new
-        net.sources += [layer.name] * len(new)
-        net.keras_outputs[layer.name] = len(net.layers) - 1
-    net.output_shape = shape
-    return net
