@@ -5,11 +5,13 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up chatter, before any import
 
 import pytest  # noqa: E402
-from hypothesis import HealthCheck, settings  # noqa: E402
+from hypothesis import HealthCheck, Phase, settings  # noqa: E402
 
 # dev: quick local runs. ci: 200 examples per property (the issue asks ≥ 100), derandomized so CI is reproducible.
 # flakes: dev with no example database, so each `make flakes` run starts from its own random seed only.
-# mutants: derandomized, no database — a failing example stored by one mutant must not "kill" the next one.
+# mutants: derandomized, no database — a failing example stored by one mutant must not "kill" the next one —, and
+# no shrinking: a mutant is killed by any failing example, the smallest one is not needed (shrinking a failure
+# that builds Keras models costs minutes per mutant).
 # deadline=None: TensorFlow's first call in a process takes seconds.
 QUIET = [HealthCheck.too_slow, HealthCheck.data_too_large]
 settings.register_profile("dev", max_examples=25, deadline=None, suppress_health_check=QUIET)
@@ -18,7 +20,7 @@ settings.register_profile("ci", max_examples=200, deadline=None, derandomize=Tru
 settings.register_profile("flakes", max_examples=25, deadline=None, database=None, print_blob=True,
                           suppress_health_check=QUIET)
 settings.register_profile("mutants", max_examples=50, deadline=None, derandomize=True, database=None,
-                          suppress_health_check=QUIET)
+                          phases=[Phase.explicit, Phase.reuse, Phase.generate], suppress_health_check=QUIET)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 
