@@ -21,6 +21,7 @@ import hw5.homework.layers
 import hw5.homework.numpy_net
 import hw5.homework.registry
 import hw5.homework.toeplitz
+from hw5.homework.forward import part2_forward
 from hw5.models import build_part2_model
 from hw5.numpy_net import (
     Dense,
@@ -35,6 +36,8 @@ from hw5.numpy_net import (
     max_pool2d,
     max_pool2d_vectorized,
 )
+from hw5.toeplitz import conv2d_as_dense
+from hw5.weights import extract_weights
 from tests import tolerances as tol
 from tests.helpers import assert_exact, assert_within, convolution_calls, example_note, imports_and_calls
 from tests.strategies import pool_cases
@@ -283,3 +286,45 @@ def test_a_net_without_layers_is_the_identity_in_its_dtype():
     assert net.layers == [] and net.output_shape == (6,)
     x = np.random.default_rng(7).random((2, 3, 2, 1)).astype(np.float32)
     assert_exact(net.predict(x), x.reshape(2, 6).astype(np.float64), "identity net")
+
+
+def test_part2_forward_written_out_is_the_part2_net_layer_by_layer():
+    # hw5.homework.forward.part2_forward — the script's Part 2 (3) — on the Part-2 net with random weights and
+    # biases (Keras starts biases at 0, which would hide a dropped `+ b`), float64: every layer's output against
+    # Keras' own layer outputs, for (N, 28, 28, 1) and (N, 28, 28) images; `conv=` replaces the conv matrix
+    model = build_part2_model("float64")
+    rng = np.random.default_rng(11)
+    for variable in model.weights:
+        variable.assign(rng.normal(scale=0.1, size=variable.shape))
+    weights = extract_weights(model)
+    x = rng.random((3, 28, 28, 1))
+    outs = part2_forward(x, weights)
+    probe = keras.Model(model.inputs[0], [layer.output for layer in model.layers])
+    for layer, expected in zip(model.layers, probe(x), strict=True):
+        expected = np.asarray(expected)
+        assert_within(outs[layer.name], expected, tol.LAYER_F64_RTOL * np.abs(expected).max(),
+                      f"part2_forward's {layer.name} vs Keras'")
+    assert_within(outs["output"].sum(axis=1), np.ones(3), tol.SOFTMAX_F64_ALL_IMAGES, "softmax rows sum to 1")
+    assert_exact(part2_forward(x[..., 0], weights)["output"], outs["output"], "(N, 28, 28) images")
+    W, b = conv2d_as_dense(weights["conv/kernel"], weights["conv/bias"], (28, 28, 1))
+    doubled = part2_forward(x, weights, (2 * W, 2 * b))["conv"]          # doubling is exact in floating point
+    assert_exact(doubled, 2 * outs["conv"], "conv= is the conv layer used")
+
+
+def test_print_net_summarises_layers_shapes_and_non_zeros(untrained_part2):
+    # print(net) is one line per layer with its grid and, for a matrix, its shape and stored non-zeros —
+    # not the matrices themselves; a sparse net counts its stored entries
+    model, net = untrained_part2
+    lines = repr(net).splitlines()
+    assert lines[0] == "NumpyNet(input (28, 28, 1), float32, 7 layers)"
+    W = net.layers[0].W
+    assert lines[1].split() == ["Dense", "conv", "->", "(26,", "26,", "64)", "784", "x", "43264,",
+                                f"{np.count_nonzero(W):,}", "non-zeros"]
+    assert lines[2].split() == ["MaxPool", "pool", "->", "(13,", "13,", "64)"]
+    assert [line.split()[:2] for line in lines[3:]] == [["ReLU", "relu"], ["Dense", "dense"], ["ReLU", "dense.relu"],
+                                                        ["Dense", "output"], ["Softmax", "output.softmax"]]
+    assert len(repr(net)) < 1000
+    sparse = from_keras(model, sparse=True)
+    assert repr(sparse).splitlines()[1].split()[-2] == f"{sparse.layers[0].W.nnz:,}" == f"{26 * 26 * 64 * 9:,}"
+    scaled = NumpyNet((2, 1, 1), [Scale(np.array([0.0, 2.0]), np.zeros(2), "bn", (2,))], "float64")
+    assert repr(scaled).splitlines()[1].split()[-4:] == ["(2,)", "2,", "1", "non-zeros"]   # its diagonal d

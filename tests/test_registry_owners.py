@@ -1,0 +1,87 @@
+# One registry, two owners: the converter supersedes three of the homework's translations (Conv2D, Dense, ReLU)
+# with general ones, so a converted model never runs the homework's own. Here each homework translation is
+# called directly — on the layers the homework can have (strides, 'same', dilation, no bias, an activation, a
+# Dense on a grid) — and must build the very layers the superseding entry builds, and agree with Keras.
+# References: the Keras layer itself (float64), the converter's entry (bit for bit).
+import keras
+import numpy as np
+import pytest
+
+from hw5.convert.registry import Build
+from hw5.homework import registry as homework
+from hw5.homework.numpy_net import NumpyNet, extract_variables
+from tests import tolerances as tol
+from tests.helpers import assert_exact, assert_within
+
+HOMEWORK = {"Conv2D": homework._conv2d, "Dense": homework._dense, "ReLU": homework._relu}
+L = keras.layers
+CASES = [
+    ((7, 6, 2), lambda: L.Conv2D(3, (3, 2), name="conv")),
+    ((7, 6, 2), lambda: L.Conv2D(2, 3, strides=(2, 1), padding="same", activation="relu", name="conv")),
+    ((9, 8, 1), lambda: L.Conv2D(2, (2, 3), dilation_rate=(2, 1), use_bias=False, name="conv")),
+    ((6, 5, 3), lambda: L.Conv2D(4, 2, strides=2, activation="softmax", name="conv")),
+    ((5,), lambda: L.Dense(4, name="dense")),
+    ((5,), lambda: L.Dense(3, activation="softmax", use_bias=False, name="dense")),
+    ((3, 2, 5), lambda: L.Dense(4, activation="relu", name="dense")),
+    ((4, 3, 2), lambda: L.ReLU(name="relu")),
+]
+
+
+def sources(shape, make):
+    """The Keras layer on `shape` with random weights (biases too: Keras starts them at 0), float64, and the
+    homework's Source and the converter's Build of it."""
+    keras.utils.set_random_seed(5)
+    floatx = keras.config.floatx()
+    keras.config.set_floatx("float64")      # the layers' dtype, without a dtype= in every case above
+    try:
+        layer = make()
+        model = keras.Sequential([keras.Input(shape, dtype="float64"), layer])
+    finally:
+        keras.config.set_floatx(floatx)
+    rng = np.random.default_rng(6)
+    for variable in layer.weights:
+        variable.assign(rng.normal(size=variable.shape))
+    args = (layer, layer.get_config(), shape, extract_variables(model), np.dtype("float64"))
+    return model, homework.Source(*args), Build(*args)
+
+
+@pytest.mark.parametrize("shape, make", CASES)
+def test_superseded_homework_translation_builds_what_the_converter_builds(shape, make):
+    model, src, build = sources(shape, make)
+    kind = type(src.layer).__name__
+    ours, ours_out = HOMEWORK[kind](src)
+    theirs, theirs_out = homework.TRANSLATIONS[kind](build)
+    assert homework.TRANSLATIONS[kind] is not HOMEWORK[kind]      # superseded: this test is the only caller
+    assert ours_out == theirs_out == tuple(model.layers[-1].output.shape[1:])
+    assert [(type(a).__name__, a.name, a.out_shape) for a in ours] == \
+        [(type(a).__name__, a.name, a.out_shape) for a in theirs]
+    for a, b in zip(ours, theirs, strict=True):
+        for part in ("W", "b"):
+            if hasattr(a, part):
+                assert_exact(getattr(a, part), np.asarray(getattr(b, part).todense() if hasattr(getattr(b, part),
+                             "todense") else getattr(b, part)), f"{a.name}.{part}: homework vs converter")
+    grid = shape if len(shape) == 3 else (1, 1, shape[0])
+    x = np.random.default_rng(7).normal(size=(3, *shape))
+    expected = np.asarray(model(x, training=False))
+    net = NumpyNet(grid, ours, "float64", ours_out)
+    assert_within(net.predict(x.reshape(3, *grid)), expected, tol.LAYER_F64_RTOL * np.abs(expected).max(),
+                  f"homework {kind} vs Keras")
+
+
+@pytest.mark.parametrize("shape, make, match", [
+    ((6, 6, 4), lambda: L.Conv2D(2, 3, groups=2, name="conv"), "grouped convolutions are not supported"),
+    ((4, 3, 2), lambda: L.ReLU(max_value=6.0, name="relu"), "only the plain ReLU"),
+    ((4, 3, 2), lambda: L.ReLU(negative_slope=0.1, name="relu"), "only the plain ReLU"),
+    ((4, 3, 2), lambda: L.ReLU(threshold=0.5, name="relu"), "only the plain ReLU"),
+])
+def test_homework_translations_refuse_what_only_the_converter_builds(shape, make, match):
+    _, src, _ = sources(shape, make)
+    with pytest.raises(ValueError, match=match):
+        HOMEWORK[type(src.layer).__name__](src)
+
+
+def test_homework_dense_refuses_a_kernel_that_does_not_fit_the_grid():
+    model, src, _ = sources((5,), lambda: L.Dense(4, name="dense"))
+    wrong = homework.Source(src.layer, src.config, (6,), src.variables, src.dtype)
+    with pytest.raises(ValueError, match="kernel has 5 inputs, expected 6"):
+        homework._dense(wrong)
