@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -79,11 +80,7 @@ class Elementwise:
         return FUNCTIONS[self.kind](x).astype(x.dtype, copy=False)
 
 
-def _named(kind: str):
-    return lambda name, out_shape: Elementwise(kind, name, out_shape)
-
-
-ACTIVATIONS.update({kind: _named(kind) for kind in FUNCTIONS})
+ACTIVATIONS.update({kind: partial(Elementwise, kind) for kind in FUNCTIONS})   # fn(name, out_shape) -> layer
 ACTIVATIONS.setdefault("sigmoid", Sigmoid)
 
 

@@ -11,7 +11,7 @@ A merge layer's `__call__` takes one flat (N, features) array per input and retu
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import reduce
+from functools import partial, reduce
 
 import numpy as np
 
@@ -64,17 +64,15 @@ def _broadcast(src: Build) -> tuple:
         raise src.refuse(f"cannot broadcast the grids {src.shapes}") from None
 
 
-def _elementwise(kind: str):
-    def translate(src: Build) -> Translation:
-        if kind == "Subtract" and len(src.shapes) != 2:
-            raise src.refuse("Subtract takes exactly two inputs")
-        out = _broadcast(src)
-        return [Merge(kind, tuple(src.shapes), src.name, out)], out
-    return translate
+def _elementwise(kind: str, src: Build) -> Translation:
+    if kind == "Subtract" and len(src.shapes) != 2:
+        raise src.refuse("Subtract takes exactly two inputs")
+    out = _broadcast(src)
+    return [Merge(kind, tuple(src.shapes), src.name, out)], out
 
 
 for _kind in REDUCERS:
-    register(_kind, table=MERGES)(_elementwise(_kind))
+    register(_kind, table=MERGES)(partial(_elementwise, _kind))
 
 
 @register("Concatenate", table=MERGES)
@@ -91,30 +89,28 @@ def _concatenate(src: Build) -> Translation:
     return [Concat(axis, tuple(src.shapes), src.name, tuple(out))], tuple(out)
 
 
-def _op(kind: str):
+def _op(kind: str, src: Build, args: list) -> Translation:
     """A keras.ops arithmetic node: with a constant, a diagonal Scale; between two tensors, a Merge."""
-    def translate(src: Build, args: list) -> Translation:
-        tensors = [a for a in args if a is None]
-        if len(args) != 2:
-            raise src.refuse(f"takes {len(args)} arguments (2 supported)")
-        if len(tensors) == 2:
-            if kind == "TrueDivide":
-                raise src.refuse("division of two tensors is not supported")
-            return _elementwise(kind)(src)
-        if len(tensors) != 1:
-            raise src.refuse("needs a tensor argument")
-        first = args[0] is None
-        const = np.broadcast_to(np.asarray(args[1] if first else args[0], np.float64), src.shape).ravel()
-        one, zero = np.ones_like(const), np.zeros_like(const)
-        if kind == "TrueDivide" and (not first or (const == 0).any()):
-            raise src.refuse("only division of a tensor by a non-zero constant is supported")
-        d, t = {("Add", True): (one, const), ("Add", False): (one, const),
-                ("Subtract", True): (one, -const), ("Subtract", False): (-one, const),
-                ("Multiply", True): (const, zero), ("Multiply", False): (const, zero),
-                ("TrueDivide", True): (1 / np.where(const == 0, 1, const), zero)}[(kind, first)]
-        return [Scale(d.astype(src.dtype), t.astype(src.dtype), src.name, src.shape)], src.shape
-    return translate
+    tensors = [a for a in args if a is None]
+    if len(args) != 2:
+        raise src.refuse(f"takes {len(args)} arguments (2 supported)")
+    if len(tensors) == 2:
+        if kind == "TrueDivide":
+            raise src.refuse("division of two tensors is not supported")
+        return _elementwise(kind, src)
+    if len(tensors) != 1:
+        raise src.refuse("needs a tensor argument")
+    first = args[0] is None
+    const = np.broadcast_to(np.asarray(args[1] if first else args[0], np.float64), src.shape).ravel()
+    one, zero = np.ones_like(const), np.zeros_like(const)
+    if kind == "TrueDivide" and (not first or (const == 0).any()):
+        raise src.refuse("only division of a tensor by a non-zero constant is supported")
+    d, t = {("Add", True): (one, const), ("Add", False): (one, const),
+            ("Subtract", True): (one, -const), ("Subtract", False): (-one, const),
+            ("Multiply", True): (const, zero), ("Multiply", False): (const, zero),
+            ("TrueDivide", True): (1 / np.where(const == 0, 1, const), zero)}[(kind, first)]
+    return [Scale(d.astype(src.dtype), t.astype(src.dtype), src.name, src.shape)], src.shape
 
 
 for _kind in ("Add", "Subtract", "Multiply", "TrueDivide"):
-    register(_kind, table=OPS)(_op(_kind))
+    register(_kind, table=OPS)(partial(_op, _kind))

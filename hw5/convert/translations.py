@@ -17,6 +17,7 @@ with `sparse=True`); 1-D layers act on an (L, C) grid as the 2-D ones on (1, L, 
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import numpy as np
 
@@ -59,12 +60,10 @@ def _reshape(src: Source) -> Translation:
     return [], tuple(int(v) for v in target)
 
 
-def _global_max(rank: int):
-    def translate(src: Source) -> Translation:
-        h, w, c = _grid(src, rank)
-        out = (1,) * rank + (c,) if src.config["keepdims"] else (c,)
-        return [MaxPool((h, w, c), (h, w), (h, w), src.name, out)], out
-    return translate
+def _global_max(rank: int, src: Source) -> Translation:
+    h, w, c = _grid(src, rank)
+    out = (1,) * rank + (c,) if src.config["keepdims"] else (c,)
+    return [MaxPool((h, w, c), (h, w), (h, w), src.name, out)], out
 
 
 def _max_pool_1d(src: Source) -> Translation:
@@ -84,22 +83,18 @@ class _Shaped:
         return self.layer(x)
 
 
-def _average_pooling(rank: int):
-    def translate(src: Build) -> Translation:
-        grid, cfg = _grid(src, rank), src.config
-        rows, cols, counts, out = window_indices(grid, _pair(cfg["pool_size"], rank), _pair(cfg["strides"], rank),
-                                                 cfg["padding"])
-        return [linear(src, rows, cols, 1.0 / counts, math.prod(grid), None, _out(out, rank))], _out(out, rank)
-    return translate
+def _average_pooling(rank: int, src: Build) -> Translation:
+    grid, cfg = _grid(src, rank), src.config
+    rows, cols, counts, out = window_indices(grid, _pair(cfg["pool_size"], rank), _pair(cfg["strides"], rank),
+                                             cfg["padding"])
+    return [linear(src, rows, cols, 1.0 / counts, math.prod(grid), None, _out(out, rank))], _out(out, rank)
 
 
-def _global_average_pooling(rank: int):
-    def translate(src: Build) -> Translation:
-        h, w, c = grid = _grid(src, rank)
-        rows, cols, counts, _ = window_indices(grid, (h, w))
-        out = (1,) * rank + (c,) if src.config["keepdims"] else (c,)
-        return [linear(src, rows, cols, 1.0 / counts, h * w * c, None, out)], out
-    return translate
+def _global_average_pooling(rank: int, src: Build) -> Translation:
+    h, w, c = grid = _grid(src, rank)
+    rows, cols, counts, _ = window_indices(grid, (h, w))
+    out = (1,) * rank + (c,) if src.config["keepdims"] else (c,)
+    return [linear(src, rows, cols, 1.0 / counts, h * w * c, None, out)], out
 
 
 def _selection(src: Build, grid, out, r_src, c_src, rank: int) -> Translation:
@@ -121,26 +116,22 @@ def _pads(value, rank: int) -> tuple:
     return tuple(tuple(p) for p in value)
 
 
-def _zero_padding(rank: int):
-    def translate(src: Build) -> Translation:
-        h, w, c = grid = _grid(src, rank)
-        (top, bottom), (left, right) = _pads(src.config["padding"], rank)
-        out = (h + top + bottom, w + left + right, c)
-        r, col = np.arange(out[0]) - top, np.arange(out[1]) - left
-        r[r >= h], col[col >= w] = -1, -1
-        return _selection(src, grid, out, r, col, rank)
-    return translate
+def _zero_padding(rank: int, src: Build) -> Translation:
+    h, w, c = grid = _grid(src, rank)
+    (top, bottom), (left, right) = _pads(src.config["padding"], rank)
+    out = (h + top + bottom, w + left + right, c)
+    r, col = np.arange(out[0]) - top, np.arange(out[1]) - left
+    r[r >= h], col[col >= w] = -1, -1
+    return _selection(src, grid, out, r, col, rank)
 
 
-def _cropping(rank: int):
-    def translate(src: Build) -> Translation:
-        h, w, c = grid = _grid(src, rank)
-        (top, bottom), (left, right) = _pads(src.config["cropping"], rank)
-        out = (h - top - bottom, w - left - right, c)
-        if min(out) < 1:
-            raise src.refuse(f"crops the grid {src.shape} to nothing")
-        return _selection(src, grid, out, np.arange(out[0]) + top, np.arange(out[1]) + left, rank)
-    return translate
+def _cropping(rank: int, src: Build) -> Translation:
+    h, w, c = grid = _grid(src, rank)
+    (top, bottom), (left, right) = _pads(src.config["cropping"], rank)
+    out = (h - top - bottom, w - left - right, c)
+    if min(out) < 1:
+        raise src.refuse(f"crops the grid {src.shape} to nothing")
+    return _selection(src, grid, out, np.arange(out[0]) + top, np.arange(out[1]) + left, rank)
 
 
 def _bilinear_weights(size: int, scale: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -153,34 +144,32 @@ def _bilinear_weights(size: int, scale: int) -> list[tuple[np.ndarray, np.ndarra
     return [(lower, 1 - frac), (upper, frac)]
 
 
-def _upsampling(rank: int):
-    def translate(src: Build) -> Translation:
-        h, w, c = grid = _grid(src, rank)
-        sh, sw = (1, src.config["size"]) if rank == 1 else tuple(src.config["size"])
-        out = (h * sh, w * sw, c)
-        kind = src.config.get("interpolation", "nearest")
-        if kind == "nearest":
-            return _selection(src, grid, out, np.arange(out[0]) // sh, np.arange(out[1]) // sw, rank)
-        if kind != "bilinear":
-            raise src.refuse(f"interpolation {kind!r} is not supported (nearest, bilinear)")
-        rows, cols, vals = [], [], []
-        i, j, ch = np.ix_(np.arange(out[0]), np.arange(out[1]), np.arange(c))
-        full = (*out[:2], c)
-        for r, wr in _bilinear_weights(h, sh):
-            for col, wc in _bilinear_weights(w, sw):
-                rows.append(np.broadcast_to((r[i] * w + col[j]) * c + ch, full).ravel())
-                cols.append(np.broadcast_to((i * out[1] + j) * c + ch, full).ravel())
-                vals.append(np.broadcast_to(wr[i] * wc[j], full).ravel())
-        rows, cols, vals = (np.concatenate(a) for a in (rows, cols, vals))
-        n_out = math.prod(out)
-        # the same (row, col) appears up to 4 times at the borders: sum them first; keep only real weights
-        key = rows.astype(np.int64) * n_out + cols
-        uniq, inverse = np.unique(key, return_inverse=True)
-        summed = np.bincount(inverse, weights=vals)
-        keep = summed != 0
-        layer = linear(src, (uniq // n_out)[keep], (uniq % n_out)[keep], summed[keep], h * w * c, None, _out(out, rank))
-        return [layer], _out(out, rank)
-    return translate
+def _upsampling(rank: int, src: Build) -> Translation:
+    h, w, c = grid = _grid(src, rank)
+    sh, sw = (1, src.config["size"]) if rank == 1 else tuple(src.config["size"])
+    out = (h * sh, w * sw, c)
+    kind = src.config.get("interpolation", "nearest")
+    if kind == "nearest":
+        return _selection(src, grid, out, np.arange(out[0]) // sh, np.arange(out[1]) // sw, rank)
+    if kind != "bilinear":
+        raise src.refuse(f"interpolation {kind!r} is not supported (nearest, bilinear)")
+    rows, cols, vals = [], [], []
+    i, j, ch = np.ix_(np.arange(out[0]), np.arange(out[1]), np.arange(c))
+    full = (*out[:2], c)
+    for r, wr in _bilinear_weights(h, sh):
+        for col, wc in _bilinear_weights(w, sw):
+            rows.append(np.broadcast_to((r[i] * w + col[j]) * c + ch, full).ravel())
+            cols.append(np.broadcast_to((i * out[1] + j) * c + ch, full).ravel())
+            vals.append(np.broadcast_to(wr[i] * wc[j], full).ravel())
+    rows, cols, vals = (np.concatenate(a) for a in (rows, cols, vals))
+    n_out = math.prod(out)
+    # the same (row, col) appears up to 4 times at the borders: sum them first; keep only real weights
+    key = rows.astype(np.int64) * n_out + cols
+    uniq, inverse = np.unique(key, return_inverse=True)
+    summed = np.bincount(inverse, weights=vals)
+    keep = summed != 0
+    layer = linear(src, (uniq // n_out)[keep], (uniq % n_out)[keep], summed[keep], h * w * c, None, _out(out, rank))
+    return [layer], _out(out, rank)
 
 
 @register("BatchNormalization")
@@ -225,12 +214,12 @@ def _rescaling(src: Source) -> Translation:
 
 
 for _rank in (1, 2):
-    register(f"AveragePooling{_rank}D")(_average_pooling(_rank))
-    register(f"GlobalAveragePooling{_rank}D")(_global_average_pooling(_rank))
-    register(f"GlobalMaxPooling{_rank}D")(_global_max(_rank))
-    register(f"ZeroPadding{_rank}D")(_zero_padding(_rank))
-    register(f"Cropping{_rank}D")(_cropping(_rank))
-    register(f"UpSampling{_rank}D")(_upsampling(_rank))
+    register(f"AveragePooling{_rank}D")(partial(_average_pooling, _rank))
+    register(f"GlobalAveragePooling{_rank}D")(partial(_global_average_pooling, _rank))
+    register(f"GlobalMaxPooling{_rank}D")(partial(_global_max, _rank))
+    register(f"ZeroPadding{_rank}D")(partial(_zero_padding, _rank))
+    register(f"Cropping{_rank}D")(partial(_cropping, _rank))
+    register(f"UpSampling{_rank}D")(partial(_upsampling, _rank))
 register("MaxPooling1D")(_max_pool_1d)
 
 # layers whose linear map is folded into the linear map before them even without fuse=True
