@@ -15,15 +15,16 @@ from tests.helpers import assert_exact, assert_within
 
 HOMEWORK = {"Conv2D": homework._conv2d, "Dense": homework._dense, "ReLU": homework._relu}
 L = keras.layers
+F64 = "float64"
 CASES = [
-    ((7, 6, 2), lambda: L.Conv2D(3, (3, 2), name="conv")),
-    ((7, 6, 2), lambda: L.Conv2D(2, 3, strides=(2, 1), padding="same", activation="relu", name="conv")),
-    ((9, 8, 1), lambda: L.Conv2D(2, (2, 3), dilation_rate=(2, 1), use_bias=False, name="conv")),
-    ((6, 5, 3), lambda: L.Conv2D(4, 2, strides=2, activation="softmax", name="conv")),
-    ((5,), lambda: L.Dense(4, name="dense")),
-    ((5,), lambda: L.Dense(3, activation="softmax", use_bias=False, name="dense")),
-    ((3, 2, 5), lambda: L.Dense(4, activation="relu", name="dense")),
-    ((4, 3, 2), lambda: L.ReLU(name="relu")),
+    ((7, 6, 2), lambda: L.Conv2D(3, (3, 2), name="conv", dtype=F64)),
+    ((7, 6, 2), lambda: L.Conv2D(2, 3, strides=(2, 1), padding="same", activation="relu", name="conv", dtype=F64)),
+    ((9, 8, 1), lambda: L.Conv2D(2, (2, 3), dilation_rate=(2, 1), use_bias=False, name="conv", dtype=F64)),
+    ((6, 5, 3), lambda: L.Conv2D(4, 2, strides=2, activation="softmax", name="conv", dtype=F64)),
+    ((5,), lambda: L.Dense(4, name="dense", dtype=F64)),
+    ((5,), lambda: L.Dense(3, activation="softmax", use_bias=False, name="dense", dtype=F64)),
+    ((3, 2, 5), lambda: L.Dense(4, activation="relu", name="dense", dtype=F64)),
+    ((4, 3, 2), lambda: L.ReLU(name="relu", dtype=F64)),
 ]
 
 
@@ -31,13 +32,8 @@ def sources(shape, make):
     """The Keras layer on `shape` with random weights (biases too: Keras starts them at 0), float64, and the
     homework's Source and the converter's Build of it."""
     keras.utils.set_random_seed(5)
-    floatx = keras.config.floatx()
-    keras.config.set_floatx("float64")      # the layers' dtype, without a dtype= in every case above
-    try:
-        layer = make()
-        model = keras.Sequential([keras.Input(shape, dtype="float64"), layer])
-    finally:
-        keras.config.set_floatx(floatx)
+    layer = make()
+    model = keras.Sequential([keras.Input(shape, dtype=F64), layer])
     rng = np.random.default_rng(6)
     for variable in layer.weights:
         variable.assign(rng.normal(size=variable.shape))
@@ -69,10 +65,10 @@ def test_superseded_homework_translation_builds_what_the_converter_builds(shape,
 
 
 @pytest.mark.parametrize("shape, make, match", [
-    ((6, 6, 4), lambda: L.Conv2D(2, 3, groups=2, name="conv"), "grouped convolutions are not supported"),
-    ((4, 3, 2), lambda: L.ReLU(max_value=6.0, name="relu"), "only the plain ReLU"),
-    ((4, 3, 2), lambda: L.ReLU(negative_slope=0.1, name="relu"), "only the plain ReLU"),
-    ((4, 3, 2), lambda: L.ReLU(threshold=0.5, name="relu"), "only the plain ReLU"),
+    ((6, 6, 4), lambda: L.Conv2D(2, 3, groups=2, name="conv", dtype=F64), "grouped convolutions are not supported"),
+    ((4, 3, 2), lambda: L.ReLU(max_value=6.0, name="relu", dtype=F64), "only the plain ReLU"),
+    ((4, 3, 2), lambda: L.ReLU(negative_slope=0.1, name="relu", dtype=F64), "only the plain ReLU"),
+    ((4, 3, 2), lambda: L.ReLU(threshold=0.5, name="relu", dtype=F64), "only the plain ReLU"),
 ])
 def test_homework_translations_refuse_what_only_the_converter_builds(shape, make, match):
     _, src, _ = sources(shape, make)
@@ -81,7 +77,27 @@ def test_homework_translations_refuse_what_only_the_converter_builds(shape, make
 
 
 def test_homework_dense_refuses_a_kernel_that_does_not_fit_the_grid():
-    model, src, _ = sources((5,), lambda: L.Dense(4, name="dense"))
+    model, src, _ = sources((5,), lambda: L.Dense(4, name="dense", dtype=F64))
     wrong = homework.Source(src.layer, src.config, (6,), src.variables, src.dtype)
     with pytest.raises(ValueError, match="kernel has 5 inputs, expected 6"):
         homework._dense(wrong)
+
+
+def test_a_name_is_registered_once_and_a_homework_entry_superseded_once():
+    # the one registry refuses a second translation of a name, naming the one it has (a per-rank entry by the
+    # function it binds); Conv2D was superseded by the converter already, so a second supersede is refused too
+    from hw5.convert.registry import MERGES, register
+
+    def other(src):
+        return [], src.shape
+
+    for name, table, owner in [("Conv2D", None, "hw5.convert.conv._conv2d"),
+                               ("AveragePooling2D", None, "hw5.convert.translations._average_pooling"),
+                               ("Subtract", MERGES, "hw5.convert.merges._elementwise")]:
+        before = dict(homework.TRANSLATIONS if table is None else table)
+        for supersede in (False, True):
+            with pytest.raises(ValueError, match=rf"^{name} already has a translation \({owner}\)$"):
+                register(name, table=table, supersede=supersede)(other)
+        assert (homework.TRANSLATIONS if table is None else table) == before
+    fresh: dict = {}
+    assert register("Mine", "Also", table=fresh)(other) is other and fresh == {"Mine": other, "Also": other}

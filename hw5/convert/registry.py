@@ -25,7 +25,6 @@ from hw5.homework.layers import Dense
 from hw5.homework.registry import TRANSLATIONS, Source
 
 DENSE_LIMIT_BYTES = 2 * 1024**3   # a dense matrix beyond 2 GiB is refused (from_keras(dense_limit=) overrides)
-_SUPERSEDED: set = set()
 MERGES: dict = {}
 OPS: dict = {}
 
@@ -40,18 +39,28 @@ class Build(Source):
 
 def register(*names: str, table: dict | None = None, supersede: bool = False):
     """Decorator: fn becomes the translation of each Keras class name in `names` (into TRANSLATIONS, or
-    `table`). Registering a name twice raises; `supersede` may replace a homework entry once."""
+    `table`). Registering a name twice raises; `supersede` may replace a homework entry (once: the entry is then
+    the converter's)."""
     table = TRANSLATIONS if table is None else table
 
     def add(fn):
         for name in names:
-            if name in table and not (supersede and name not in _SUPERSEDED):
-                raise ValueError(f"{name} already has a translation ({table[name].__module__}.{table[name].__name__})")
-            if supersede:
-                _SUPERSEDED.add(name)
+            if name in table and not (supersede and _homework_entry(table[name])):
+                raise ValueError(f"{name} already has a translation ({_label(table[name])})")
             table[name] = fn
         return fn
     return add
+
+
+def _homework_entry(fn) -> bool:
+    """True for a translation the homework's registry module defines (the only kind `supersede` replaces)."""
+    return getattr(fn, "func", fn).__module__ == Source.__module__
+
+
+def _label(fn) -> str:
+    """module.name of a translation, or of the function a functools.partial entry binds (one per rank…)."""
+    fn = getattr(fn, "func", fn)
+    return f"{fn.__module__}.{fn.__name__}"
 
 
 def dense_bytes(src: Source, n_in: int, n_out: int) -> int:
