@@ -57,3 +57,12 @@ def test_layer_norm_is_per_sample():
     out = LayerNorm((0, 1), None, None, 0.0, "ln", (2, 3))(x)
     np.testing.assert_allclose(out[0], out[1], atol=1e-9)
     np.testing.assert_allclose(out.mean(axis=1), 0, atol=1e-12)
+
+
+def test_prelu_is_x_above_zero_and_its_own_slope_times_x_below():
+    # one slope per neuron; 0 itself and the positive side pass unchanged, the negative side is scaled
+    from hw5.convert.activations import PReLU
+
+    layer = PReLU(np.array([0.5, 0.25, 2.0]), "prelu", (3,))
+    x = np.array([[-2.0, -4.0, -1.0], [0.0, 3.0, 5.0]])
+    np.testing.assert_array_equal(layer(x), [[-1.0, -1.0, -2.0], [0.0, 3.0, 5.0]])

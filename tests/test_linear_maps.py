@@ -61,6 +61,7 @@ def test_global_avg_pool_as_dense_is_the_mean():
     assert M.shape == (40, 2) and set(np.unique(M)) == {0.0, 1 / 20}
     assert_within(apply(M, b, x, (2,)), x.mean(axis=(1, 2)),
                   tol.sum_atol(20, np.abs(x).mean(axis=(1, 2)), tol.EPS64), "global average")
+    assert [a.dtype for a in global_avg_pool_as_dense((5, 4, 2))] == [np.float32, np.float32]   # the default
 
 
 @pytest.mark.parametrize("padding, out_shape", [(1, (5, 6, 2)), ((2, 0), (7, 4, 2)), (((0, 1), (2, 3)), (4, 9, 2))])

@@ -286,6 +286,8 @@ def test_a_net_without_layers_is_the_identity_in_its_dtype():
     assert net.layers == [] and net.output_shape == (6,)
     x = np.random.default_rng(7).random((2, 3, 2, 1)).astype(np.float32)
     assert_exact(net.predict(x), x.reshape(2, 6).astype(np.float64), "identity net")
+    hand_made = NumpyNet((3, 2, 1), [], "float64", (6,))     # the homework's NumpyNet itself, not a graph
+    assert_exact(hand_made.predict(x), x.reshape(2, 6).astype(np.float64), "hand-made net without layers")
 
 
 def test_part2_forward_written_out_is_the_part2_net_layer_by_layer():
