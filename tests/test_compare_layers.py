@@ -3,10 +3,12 @@
 # References: the trained Keras models, their float64 twins, and each Keras layer's own output.
 import math
 
+import keras
 import numpy as np
 import pytest
 
 from hw5.compare import agreement, float64_twin, format_layer_diffs, layer_by_layer
+from hw5.convert.inspect import LayerDiff
 from hw5.convert.layers import BandedDense, Scale
 from hw5.deliver import report
 from hw5.homework.layers import Dense
@@ -47,6 +49,33 @@ def test_layer_by_layer_names_the_first_wrong_layer():
     assert layer_by_layer(model, net, SMALL.x, rtol=tol.LAYER_F64_RTOL)[1].layer == "batchnormalization_1"
 
 
+def test_layer_by_layer_row_of_a_layer_that_passes_the_input_on():
+    # Dropout first: its output is the input itself (no NumPy step has run), the row says "input"; each row's
+    # scale is the Keras output's max |·| (a softmax's is below 1) and its bound atol + rtol·scale
+    keras.utils.set_random_seed(12)
+    model = keras.Sequential([keras.Input((3, 2, 1), dtype="float64"), keras.layers.Dropout(0.5, dtype="float64"),
+                              keras.layers.Flatten(dtype="float64"),
+                              keras.layers.Dense(4, activation="softmax", dtype="float64")])
+    x = np.random.default_rng(13).normal(size=(2, 3, 2, 1))
+    rows, first = layer_by_layer(model, from_keras(model), x, atol=1e-3, rtol=0.5)
+    assert [(r.layer, r.numpy_layer, r.shape) for r in rows] == [
+        ("dropout", "input", (3, 2, 1)), ("flatten", "input", (6,)), ("dense", "dense.softmax", (4,))]
+    assert rows[0].max_abs_diff == 0.0 and rows[0].scale == np.abs(x).max() and first is None
+    probabilities = np.asarray(model(x))
+    assert rows[2].scale == probabilities.max() < 1
+    assert [r.bound for r in rows] == [1e-3 + 0.5 * r.scale for r in rows]
+
+
+def test_format_layer_diffs_is_a_fixed_width_table():
+    # the header, one row per layer, columns as wide as their longest entry, numbers in 3 digits, yes/NO
+    rows = [LayerDiff("conv_with_a_long_name", "conv_with_a_long_name", (5, 4, 3), 1.5e-7, 2.25, 2.25e-4),
+            LayerDiff("dense", "= pool", (10,), 0.125, 1.0, 1e-4)]
+    assert format_layer_diffs(rows).split("\n") == [
+        "Keras layer           NumPy layer           grid      max |diff|  max |out|      bound  within",
+        "conv_with_a_long_name conv_with_a_long_name (5, 4, 3)  1.500e-07  2.250e+00  2.250e-04  yes",
+        "dense                 = pool                (10,)      1.250e-01  1.000e+00  1.000e-04  NO"]
+
+
 def test_float64_twin_is_the_same_model_widened():
     model = SMALL.build("float32")
     twin = float64_twin(model)
@@ -59,10 +88,10 @@ def test_float64_twin_is_the_same_model_widened():
 
 
 @pytest.mark.parametrize("call, error, match", [
-    (lambda m, n: layer_by_layer(m, object(), SMALL.x), TypeError, "net must be a NumpyNet made by"),
+    (lambda m, n: layer_by_layer(m, object(), SMALL.x), TypeError, "net must be a NumpyNet made by .*, got object$"),
     (lambda m, n: layer_by_layer(m, n, SMALL.x, rtol=-1.0), ValueError, "rtol must be a number >= 0"),
     (lambda m, n: layer_by_layer(m, n, SMALL.x, atol="0"), ValueError, "atol must be a number >= 0"),
-    (lambda m, n: float64_twin(n), TypeError, "model must be a Keras model"),
+    (lambda m, n: float64_twin(n), TypeError, "model must be a Keras model, got GraphNet$"),
 ])
 def test_compare_rejects_bad_input(call, error, match):
     model = SMALL.build("float64")

@@ -101,3 +101,9 @@ def test_a_name_is_registered_once_and_a_homework_entry_superseded_once():
         assert (homework.TRANSLATIONS if table is None else table) == before
     fresh: dict = {}
     assert register("Mine", "Also", table=fresh)(other) is other and fresh == {"Mine": other, "Also": other}
+    owned = {"Flatten": homework._flatten}                   # a homework entry is superseded once, then refused
+    with pytest.raises(ValueError, match=r"^Flatten already has a translation \(hw5.homework.registry._flatten\)$"):
+        register("Flatten", table=owned)(other)
+    assert register("Flatten", table=owned, supersede=True)(other) is other and owned == {"Flatten": other}
+    with pytest.raises(ValueError, match="already has a translation"):
+        register("Flatten", table=owned, supersede=True)(other)
