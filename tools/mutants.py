@@ -42,7 +42,10 @@ CAUGHT = {"killed", "timeout"}   # a timeout: the mutant made a test loop or cra
 
 
 def mutmut(*args: str) -> int:
-    env = dict(os.environ, HYPOTHESIS_PROFILE="mutants")
+    # One TensorFlow thread per worker: mutmut forks every worker from a process that has run the suite, and
+    # TensorFlow's thread pools do not survive a fork — a large op (a 10,816 × 1,024 initializer) in a worker
+    # then waits forever, which mutmut records as a timeout (docs/test-strength.md).
+    env = dict(os.environ, HYPOTHESIS_PROFILE="mutants", TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1")
     return subprocess.run([str(MUTMUT), *args], cwd=ROOT, env=env).returncode
 
 
@@ -132,6 +135,7 @@ def score(elapsed: float, load_before: tuple, load_after: tuple) -> tuple[str, b
         count["mutants"] += 1
         if status in CAUGHT:
             count["killed"] += 1
+            count["timeout"] += status == "timeout"
             if name in equivalent:
                 listed_killed.append(name)
             continue
@@ -163,6 +167,7 @@ def score(elapsed: float, load_before: tuple, load_after: tuple) -> tuple[str, b
         f"score = killed / (mutants − equivalent); equivalent = {total['equivalent'] - total['wording']} listed in "
         f"mutation/equivalent.txt + {total['wording']} error-message wording (a string literal inside `raise`)",
         "", *rows, "",
+        f"killed includes {total['timeout']} timeout(s): a mutant whose tests ran past mutmut's time limit",
         f"time: {elapsed / 60:.1f} min on {os.cpu_count()} cores; load average (1, 5, 15 min) "
         f"{' '.join(f'{v:.1f}' for v in load_before)} before, {' '.join(f'{v:.1f}' for v in load_after)} after",
         "",
@@ -189,7 +194,7 @@ def main(argv=None) -> int:
     os.chdir(ROOT)   # mutmut reads pyproject.toml and mutants/ from the working directory
     load_before, started = os.getloadavg(), time.perf_counter()
     if args.quick and (ROOT / "mutants").exists():
-        previous = [name for name, (_, status) in results().items() if status not in CAUGHT]
+        previous = [name for name, (_, status) in results().items() if status != "killed"]   # timeouts again too
         code = mutmut("run", "--max-children", str(args.max_children))
         retest = [name for name in previous if results().get(name, ("", ""))[1] not in CAUGHT]
         if code == 0 and retest:
