@@ -53,9 +53,10 @@ def test_layer_by_layer_row_of_a_layer_that_passes_the_input_on():
     # Dropout first: its output is the input itself (no NumPy step has run), the row says "input"; each row's
     # scale is the Keras output's max |·| (a softmax's is below 1) and its bound atol + rtol·scale
     keras.utils.set_random_seed(12)
-    model = keras.Sequential([keras.Input((3, 2, 1), dtype="float64"), keras.layers.Dropout(0.5, dtype="float64"),
-                              keras.layers.Flatten(dtype="float64"),
-                              keras.layers.Dense(4, activation="softmax", dtype="float64")])
+    model = keras.Sequential([keras.Input((3, 2, 1), dtype="float64"),
+                              keras.layers.Dropout(0.5, dtype="float64", name="dropout"),
+                              keras.layers.Flatten(dtype="float64", name="flatten"),
+                              keras.layers.Dense(4, activation="softmax", dtype="float64", name="dense")])
     x = np.random.default_rng(13).normal(size=(2, 3, 2, 1))
     rows, first = layer_by_layer(model, from_keras(model), x, atol=1e-3, rtol=0.5)
     assert [(r.layer, r.numpy_layer, r.shape) for r in rows] == [
