@@ -41,36 +41,29 @@ def _geometry(size: int, k: int, s: int, d: int, padding: str, axis: str) -> tup
     return out, before
 
 
-def conv_entries(in_hw, out_hw, pads, kernel_hw, strides, dilation, pairs, c_in: int, c_out: int,
-                 transpose: bool = False):
-    """(rows, cols, taps): M[rows, cols] = kernel.reshape(kh·kw, -1)[taps // P, pairs_k[taps % P]] …
+def transpose_entries(in_hw, out_hw, pads, kernel_hw, strides, dilation, pairs, c_in: int, c_out: int):
+    """(rows, cols, taps) of Conv2DTranspose: M[rows, cols] = kernel.reshape(kh·kw, -1)[taps // P, …].
 
-    Returned as (rows, cols, (tap index, pair k index)) flattened index arrays. `pairs` is (ci, co, k)
-    arrays of the channel pairs; with `transpose` the roles of the grids swap (the relation is drawn on
-    the output grid `out_hw` as conv2d's input, input `in_hw` as its output)."""
+    The relation is conv2d's drawn backwards: the output grid `out_hw` plays conv2d's input (the big grid
+    read through the taps), the input grid `in_hw` conv2d's output. `pairs` is (ci, co, k) arrays of the
+    channel pairs; taps is tap index · P + pair index, flattened like rows and cols."""
     (h, w), (h_out, w_out) = in_hw, out_hw
     (kh, kw), (sh, sw), (dh, dw), (top, left) = kernel_hw, strides, dilation, pads
     ci, co, k = pairs
-    # conv: the (big) grid read is the input; transpose: the big grid written is the output
-    big_h, big_w, small_h, small_w = (h, w, h_out, w_out) if not transpose else (h_out, w_out, h, w)
     rows, cols, ks = [], [], []
     it = np.int64
     for di in range(kh):
         for dj in range(kw):
-            i = np.arange(small_h)
+            i = np.arange(h)
             r = i * sh + di * dh - top
-            i, r = i[(r >= 0) & (r < big_h)], r[(r >= 0) & (r < big_h)]
-            j = np.arange(small_w)
+            i, r = i[(r >= 0) & (r < h_out)], r[(r >= 0) & (r < h_out)]
+            j = np.arange(w)
             c = j * sw + dj * dw - left
-            j, c = j[(c >= 0) & (c < big_w)], c[(c >= 0) & (c < big_w)]
-            big = (r[:, None] * big_w + c[None, :]).ravel().astype(it)        # positions on the big grid
-            small = (i[:, None] * small_w + j[None, :]).ravel().astype(it)
-            if not transpose:
-                rows.append((big[:, None] * c_in + ci[None, :]).ravel())
-                cols.append((small[:, None] * c_out + co[None, :]).ravel())
-            else:
-                rows.append((small[:, None] * c_in + ci[None, :]).ravel())
-                cols.append((big[:, None] * c_out + co[None, :]).ravel())
+            j, c = j[(c >= 0) & (c < w_out)], c[(c >= 0) & (c < w_out)]
+            big = (r[:, None] * w_out + c[None, :]).ravel().astype(it)        # positions on the output grid
+            small = (i[:, None] * w + j[None, :]).ravel().astype(it)          # positions on the input grid
+            rows.append((small[:, None] * c_in + ci[None, :]).ravel())
+            cols.append((big[:, None] * c_out + co[None, :]).ravel())
             ks.append(np.broadcast_to((di * kw + dj) * k.size + np.arange(k.size), (big.size, k.size)).ravel())
     return np.concatenate(rows), np.concatenate(cols), np.concatenate(ks)
 
@@ -131,9 +124,9 @@ def _conv(src: Source, kernel, bias, pair_ci, pair_k, transpose: bool = False, o
     out = (w_out, c_out) if one_d else (h_out, w_out, c_out)
     b = None if bias is None else np.tile(bias, h_out * w_out)
     if transpose:
-        rows, cols, taps = conv_entries((h, w), (h_out, w_out), (top, left), (kh, kw), strides, dilation,
-                                        (pair_ci.ravel(), np.repeat(np.arange(c_out), pair_ci.shape[1]),
-                                         pair_k.ravel()), c_in, c_out, transpose)
+        rows, cols, taps = transpose_entries((h, w), (h_out, w_out), (top, left), (kh, kw), strides, dilation,
+                                             (pair_ci.ravel(), np.repeat(np.arange(c_out), pair_ci.shape[1]),
+                                              pair_k.ravel()), c_in, c_out)
         values = kernel.reshape(kh * kw, -1)[taps // pair_k.size, pair_k.ravel()[taps % pair_k.size]]
         return linear(src, rows, cols, values, h * w * c_in, b, out), out
     if not getattr(src, "sparse", False):

@@ -1,0 +1,87 @@
+# Every convolution variant and the 1-D/cropping layers, one deterministic case per trap, against Keras: the
+# random graph CNNs of test_graph.py draw these too, but not every geometry in a short run — here each one is
+# pinned: Conv2DTranspose 'valid'/'same' with strides, kernel smaller than the stride, dilation and
+# output_padding; grouped and dilated Conv2D; depthwise with a multiplier; separable; causal and strided Conv1D;
+# MaxPooling1D 'same'; asymmetric cropping. Reference: Keras' own layer in float64, one image at a time
+# (tests.helpers.keras_outputs); and each NumPy layer's name and grid against the Keras layer's.
+import keras
+import numpy as np
+import pytest
+
+from hw5.numpy_net import from_keras
+from tests import tolerances as tol
+from tests.helpers import assert_within, keras_outputs
+
+F64 = "float64"
+L = keras.layers
+CASES = {
+    "transpose valid, strides (2, 3)": ((4, 5, 2), lambda: L.Conv2DTranspose(3, (3, 2), strides=(2, 3))),
+    "transpose same, stride 2": ((3, 4, 2), lambda: L.Conv2DTranspose(2, 3, strides=2, padding="same")),
+    "transpose valid, kernel < stride": ((3, 2, 1), lambda: L.Conv2DTranspose(2, 2, strides=3)),
+    "transpose valid, output_padding 1": ((3, 3, 2), lambda: L.Conv2DTranspose(2, 3, strides=2, output_padding=1)),
+    "transpose same, output_padding (2, 1)": ((3, 4, 1), lambda: L.Conv2DTranspose(
+        2, 4, strides=3, padding="same", output_padding=(2, 1))),
+    "conv grouped, same, strides (2, 1)": ((5, 6, 4), lambda: L.Conv2D(4, (3, 2), strides=(2, 1), padding="same",
+                                                                         groups=2)),
+    "conv dilated (2, 1), same": ((7, 6, 3), lambda: L.Conv2D(2, 3, dilation_rate=(2, 1), padding="same")),
+    "depthwise ×2, same, stride 2": ((5, 6, 3), lambda: L.DepthwiseConv2D(3, strides=2, padding="same",
+                                                                            depth_multiplier=2)),
+    "depthwise dilated 2": ((6, 5, 2), lambda: L.DepthwiseConv2D(2, dilation_rate=2)),
+    "separable ×2, same, stride 2": ((6, 5, 2), lambda: L.SeparableConv2D(3, 3, strides=2, padding="same",
+                                                                            depth_multiplier=2)),
+    "conv1d causal, dilation 2": ((9, 2), lambda: L.Conv1D(3, 3, padding="causal", dilation_rate=2)),
+    "conv1d same, stride 2": ((8, 3), lambda: L.Conv1D(2, 3, strides=2, padding="same")),
+    "maxpool1d same, 3 stride 2": ((8, 2), lambda: L.MaxPooling1D(3, strides=2, padding="same")),
+    "maxpool1d valid 2": ((7, 3), lambda: L.MaxPooling1D(2)),
+    "cropping2d ((1, 2), (0, 1))": ((6, 5, 2), lambda: L.Cropping2D(((1, 2), (0, 1)))),
+    "cropping1d (1, 2)": ((7, 2), lambda: L.Cropping1D((1, 2))),
+}
+
+
+def build(shape, make):
+    """A one-layer float64 model on `shape` named "layer", every weight drawn from N(0, 1) (biases too). A 1-D
+    layer's (L, C) input comes as a (1, L, C) image reshaped (the converter reads a 2-D input as (H, W))."""
+    keras.utils.set_random_seed(21)
+    made = make()
+    layer = type(made).from_config({**made.get_config(), "dtype": F64, "name": "layer"})
+    front = [keras.Input(shape, dtype=F64)] if len(shape) == 3 else [keras.Input((1, *shape), dtype=F64),
+                                                                      L.Reshape(shape, dtype=F64)]
+    model = keras.Sequential([*front, layer])
+    rng = np.random.default_rng(22)
+    for variable in layer.weights:
+        variable.assign(rng.normal(size=variable.shape))
+    return model
+
+
+@pytest.mark.parametrize("what", list(CASES))
+def test_conv_variant_is_its_keras_layer(what):
+    shape, make = CASES[what]
+    model = build(shape, make)
+    x = np.random.default_rng(23).normal(size=(2, *model.input_shape[1:]))
+    expected = keras_outputs(model, x)
+    for sparse in (False, True):
+        net = from_keras(model, sparse=sparse)
+        assert_within(net.predict(x), expected, tol.LAYER_F64_RTOL * max(1.0, np.abs(expected).max()),
+                      f"{what} (sparse={sparse}) vs Keras")
+        name, grid, _ = net.neuron_counts()[-1]
+        assert (name, grid) == ("layer", tuple(model.layers[-1].output.shape[1:])), what
+
+
+@pytest.mark.parametrize("padding, output_padding", [("valid", None), ("same", None), ("valid", 0), ("same", 0)])
+def test_dilated_transpose_is_the_transposed_dilated_conv(padding, output_padding):   # Keras: dilation ⇒ stride 1
+    # TensorFlow's CPU kernels refuse a dilated Conv2DTranspose, so the reference is its definition: the gradient
+    # of Conv2D, i.e. the transpose of the Conv2D matrix (same kernel, dilation, padding) on the output grid —
+    # whose matrix test_conv_variant_is_its_keras_layer checks against Keras. Entries are kernel copies: exact.
+    shape, kernel = (4, 5, 2), np.random.default_rng(24).normal(size=(3, 3, 3, 2))   # (kh, kw, C_out, C_in)
+    transpose = keras.Sequential([keras.Input(shape, dtype=F64), L.Conv2DTranspose(
+        3, 3, padding=padding, dilation_rate=2, output_padding=output_padding, use_bias=False,
+        dtype=F64)])
+    transpose.layers[-1].kernel.assign(kernel)
+    out = tuple(transpose.layers[-1].compute_output_shape((None, *shape))[1:])
+    conv = keras.Sequential([keras.Input(out, dtype=F64), L.Conv2D(2, 3, padding=padding, dilation_rate=2,
+                                                                   use_bias=False, dtype=F64)])
+    conv.layers[-1].kernel.assign(kernel)
+    assert tuple(conv.layers[-1].output.shape[1:]) == shape
+    W = from_keras(transpose).layers[0].W
+    np.testing.assert_array_equal(W, from_keras(conv).layers[0].W.T)
+    np.testing.assert_array_equal(from_keras(transpose, sparse=True).layers[0].W.toarray(), W)
