@@ -66,3 +66,14 @@ def test_prelu_is_x_above_zero_and_its_own_slope_times_x_below():
     layer = PReLU(np.array([0.5, 0.25, 2.0]), "prelu", (3,))
     x = np.array([[-2.0, -4.0, -1.0], [0.0, 0.5, 5.0]])
     np.testing.assert_array_equal(layer(x), [[-1.0, -1.0, -2.0], [0.0, 0.5, 5.0]])
+
+
+@pytest.mark.parametrize("kind", sorted(FUNCTIONS))
+def test_elementwise_layer_keeps_the_nets_dtype(kind):
+    # a float32 net stays float32 through every activation layer (some formulas widen on the way)
+    from hw5.convert.activations import Elementwise
+
+    x = np.linspace(-3, 3, 12, dtype="float32").reshape(2, 6)
+    y = Elementwise(kind, "act", (6,))(x)
+    assert y.dtype == np.float32
+    np.testing.assert_array_equal(y, FUNCTIONS[kind](x).astype(np.float32))

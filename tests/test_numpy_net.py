@@ -311,6 +311,16 @@ def test_part2_forward_written_out_is_the_part2_net_layer_by_layer():
     W, b = conv2d_as_dense(weights["conv/kernel"], weights["conv/bias"], (28, 28, 1))
     doubled = part2_forward(x, weights, (2 * W, 2 * b))["conv"]          # doubling is exact in floating point
     assert_exact(doubled, 2 * outs["conv"], "conv= is the conv layer used")
+    weights32 = {name: w.astype(np.float32) for name, w in weights.items()}
+    assert {out.dtype for out in part2_forward(x, weights32).values()} == {np.dtype(np.float32)}   # the weights'
+    # logits in the thousands whose row maxima lie > 745 apart (exp underflows to 0 below −745): the softmax
+    # needs the shift by each row's own max — by none it overflows, by the batch's max a row turns 0/0
+    big = dict(weights, **{"output/kernel": weights["output/kernel"] * 5000.0})
+    logits = outs["dense"] @ big["output/kernel"] + big["output/bias"]
+    assert np.ptp(logits.max(axis=1)) > 745 and logits.max() > 710, "the precondition of this check"
+    model.get_layer("output").kernel.assign(big["output/kernel"])
+    expected = np.asarray(model(x))
+    assert_within(part2_forward(x, big)["output"], expected, tol.SOFTMAX_F64_ALL_IMAGES, "softmax of huge logits")
 
 
 def test_print_net_summarises_layers_shapes_and_non_zeros(untrained_part2):

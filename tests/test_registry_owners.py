@@ -24,6 +24,7 @@ CASES = [
     ((5,), lambda: L.Dense(4, name="dense", dtype=F64)),
     ((5,), lambda: L.Dense(3, activation="softmax", use_bias=False, name="dense", dtype=F64)),
     ((3, 2, 5), lambda: L.Dense(4, activation="relu", name="dense", dtype=F64)),
+    ((4, 5), lambda: L.Dense(3, use_bias=False, name="dense", dtype=F64)),
     ((4, 3, 2), lambda: L.ReLU(name="relu", dtype=F64)),
 ]
 
@@ -56,7 +57,7 @@ def test_superseded_homework_translation_builds_what_the_converter_builds(shape,
             if hasattr(a, part):
                 assert_exact(getattr(a, part), np.asarray(getattr(b, part).todense() if hasattr(getattr(b, part),
                              "todense") else getattr(b, part)), f"{a.name}.{part}: homework vs converter")
-    grid = shape if len(shape) == 3 else (1, 1, shape[0])
+    grid = shape if len(shape) == 3 else (1, *shape) if len(shape) == 2 else (1, 1, shape[0])
     x = np.random.default_rng(7).normal(size=(3, *shape))
     expected = np.asarray(model(x, training=False))
     net = NumpyNet(grid, ours, "float64", ours_out)
@@ -64,7 +65,21 @@ def test_superseded_homework_translation_builds_what_the_converter_builds(shape,
                   f"homework {kind} vs Keras")
 
 
+@pytest.mark.parametrize("shape, make", CASES)
+def test_homework_translation_builds_in_the_nets_dtype(shape, make):
+    # a float32 net gets float32 matrices and biases (a bias Keras does not have, or I ⊗ kernel, included)
+    _, src, _ = sources(shape, make)
+    src32 = homework.Source(src.layer, src.config, src.shape, src.variables, np.dtype("float32"))
+    layers, _ = HOMEWORK[type(src.layer).__name__](src32)
+    assert {getattr(layer, part).dtype for layer in layers for part in ("W", "b") if hasattr(layer, part)} <= \
+        {np.dtype("float32")}
+
+
 @pytest.mark.parametrize("shape, make, match", [
+    ((5,), lambda: L.Dense(4, activation="log_softmax", name="dense", dtype=F64),
+     "layer 'dense' of type Dense: activation 'log_softmax' is not supported"),
+    ((5, 4, 1), lambda: L.Conv2D(2, 3, activation="log_softmax", name="conv", dtype=F64),
+     "layer 'conv' of type Conv2D: activation 'log_softmax' is not supported"),
     ((6, 6, 4), lambda: L.Conv2D(2, 3, groups=2, name="conv", dtype=F64), "grouped convolutions are not supported"),
     ((4, 3, 2), lambda: L.ReLU(max_value=6.0, name="relu", dtype=F64), "only the plain ReLU"),
     ((4, 3, 2), lambda: L.ReLU(negative_slope=0.1, name="relu", dtype=F64), "only the plain ReLU"),

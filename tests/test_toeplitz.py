@@ -318,10 +318,14 @@ GOOD = np.ones((3, 3, 1, 4), np.float32)
     (dict(bias=np.ones(5, np.float32)), ValueError, r"bias must have shape \(4,\)"),
     (dict(bias=np.array([1, 2, np.inf, 4], np.float32)), ValueError, "bias must be finite"),
 ])
-def test_conv2d_as_dense_rejects_bad_input(kwargs, error, match):
+@pytest.mark.parametrize("build", [conv2d_as_dense, conv2d_as_dense_loop])
+def test_conv2d_as_dense_rejects_bad_input(build, kwargs, error, match):
+    # both builders check alike and name what is wrong (the loop has no dilation)
+    if build is conv2d_as_dense_loop and "dilation_rate" in kwargs:
+        return
     args = dict(kernel=GOOD, bias=None, input_shape=(28, 28, 1), strides=1, padding="valid") | kwargs
     with pytest.raises(error, match=match):
-        conv2d_as_dense(**args)
+        build(**args)
 
 
 def test_derive_output_shape_writes_out_the_rule():

@@ -54,7 +54,7 @@ def register(*names: str, table: dict | None = None, supersede: bool = False):
 
 def _homework_entry(fn) -> bool:
     """True for a translation the homework's registry module defines (the only kind `supersede` replaces)."""
-    return getattr(fn, "__module__", None) == Source.__module__     # a partial's is functools
+    return fn.__module__ == Source.__module__     # a partial's is functools
 
 
 def _label(fn) -> str:
