@@ -77,3 +77,10 @@ def test_elementwise_layer_keeps_the_nets_dtype(kind):
     y = Elementwise(kind, "act", (6,))(x)
     assert y.dtype == np.float32
     np.testing.assert_array_equal(y, FUNCTIONS[kind](x).astype(np.float32))
+
+
+def test_clipped_relu_without_a_cast_cut_and_with_slope_one():
+    # a hand-made ClippedReLU (cut=None) compares with its threshold itself; slope 1 below θ is x − θ
+    x = np.array([[0.4, 0.5, 0.6, -1.0]])
+    np.testing.assert_array_equal(ClippedReLU(None, 0.0, 0.5, "r", (4,))(x), [[0.0, 0.0, 0.6, 0.0]])
+    np.testing.assert_array_equal(ClippedReLU(None, 1.0, 0.0, "r", (4,))(x), x)

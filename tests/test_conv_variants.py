@@ -85,3 +85,30 @@ def test_dilated_transpose_is_the_transposed_dilated_conv(padding, output_paddin
     W = from_keras(transpose).layers[0].W
     np.testing.assert_array_equal(W, from_keras(conv).layers[0].W.T)
     np.testing.assert_array_equal(from_keras(transpose, sparse=True).layers[0].W.toarray(), W)
+
+
+@pytest.mark.parametrize("layer, shape, match", [
+    (L.UpSampling2D(2, interpolation="bicubic", name="up"), (3, 3, 1),
+     r"^layer 'up' of type UpSampling2D: interpolation 'bicubic' is not supported \(nearest, bilinear\)$"),
+])
+def test_layers_refuse_what_they_cannot_build_by_name(layer, shape, match):
+    with pytest.raises(ValueError, match=match):
+        from_keras(keras.Sequential([keras.Input(shape), layer]))
+
+
+def test_cropping_to_nothing_is_refused_by_the_translation():
+    # Keras itself refuses such a layer when the model is built; the translation says so too when called alone
+    from hw5.convert.registry import Build
+    from hw5.convert.translations import _cropping
+
+    layer = L.Cropping2D(((2, 1), (0, 0)), name="crop")
+    src = Build(layer, layer.get_config(), (3, 3, 1), {}, np.dtype(F64))
+    with pytest.raises(ValueError, match=r"^layer 'crop' of type Cropping2D: crops the grid \(3, 3, 1\) to nothing$"):
+        _cropping(2, src)
+
+
+def test_index_dtype_is_int32_while_every_index_fits():
+    from hw5.convert.registry import index_dtype
+
+    assert index_dtype(5, 2**31 - 2) is np.int32
+    assert index_dtype(2**31 - 1) is np.int64 and index_dtype(3, 2**40) is np.int64
