@@ -73,7 +73,7 @@ def build(shapes, name="merge"):
     (lambda: merges._op("Add", build([(2, 2)]), [None, 1.0, 2.0]), "takes 3 arguments"),
     (lambda: merges._op("TrueDivide", build([(2, 2)] * 2), [None, None]), "division of two tensors"),
     (lambda: merges._op("Add", build([(2, 2)]), [1.0, 2.0]), "needs a tensor argument"),
-    (lambda: merges._op("TrueDivide", build([(2, 2)]), [None, np.array([1.0, 0.0])]), "non-zero constant"),
+    (lambda: merges._op("TrueDivide", build([(2, 2)]), [None, np.array([2.0, 0.0])]), "non-zero constant"),
     (lambda: merges._op("TrueDivide", build([(2, 2)]), [2.0, None]), "non-zero constant"),
 ])
 def test_merges_and_ops_refuse_by_name_what_they_cannot_build(call, match):
@@ -87,8 +87,10 @@ def test_merge_of_three_and_op_tables_build_what_they_say():
     layers, out = merges._elementwise("Add", build([(2, 2)] * 3))
     assert out == (2, 2) and layers[0].kind == "Add" and layers[0].in_shapes == ((2, 2),) * 3
     (scale,), _ = merges._op("Subtract", build([(2, 2)]), [3.0, None])       # 3 − x
-    assert isinstance(scale, Scale) and (scale.d == -1).all() and (scale.t == 3).all()
+    assert isinstance(scale, Scale) and (scale.d == -1).all() and (scale.t == 3).all() and scale.name == "merge"
     (merge,), _ = merges._op("Multiply", build([(2, 2)] * 2), [None, None])
     assert merge.kind == "Multiply"
     (third,), _ = merges._op("TrueDivide", build([(2, 2)]), [None, 4])     # an int constant divides as a float
     np.testing.assert_array_equal(third.d, np.full(4, 0.25))
+    (one,), _ = merges._op("TrueDivide", build([(2, 2)]), [None, 1.0])    # x / 1 is fine: only 0 is refused
+    np.testing.assert_array_equal(one.d, np.ones(4))
