@@ -1,0 +1,97 @@
+# hw5/convert/fold.py: BatchNormalization folded into the map before it, and fuse=True multiplying runs of
+# linear maps — every path of merge_linear (map·diagonal, diagonal·map, map·map, diagonal·diagonal), dense and
+# sparse, float32 and float64, against Keras; the folded net keeps the dtype and the storage it was asked for.
+# Reference: Keras `model(x, training=False)`, one image at a time.
+import keras
+import numpy as np
+import pytest
+
+from hw5.convert.layers import Scale
+from hw5.homework.layers import Dense
+from hw5.numpy_net import from_keras
+from tests import tolerances as tol
+from tests.helpers import assert_within, keras_outputs
+
+L = keras.layers
+
+
+def model_with_norms(dtype: str):
+    """BN first (a diagonal before a map), conv → BN (a map before a diagonal), BN → BN (two diagonals), Dense →
+    Dense (two maps), with random BatchNorm statistics and biases."""
+    keras.utils.set_random_seed(41)
+    model = keras.Sequential([
+        keras.Input((5, 4, 2), dtype=dtype),
+        L.BatchNormalization(dtype=dtype, name="bn0"),
+        L.Conv2D(3, 3, padding="same", dtype=dtype, name="conv"),
+        L.BatchNormalization(dtype=dtype, name="bn1"),
+        L.BatchNormalization(dtype=dtype, name="bn2"),
+        L.ReLU(dtype=dtype, name="relu"),
+        L.Flatten(dtype=dtype, name="flat"),
+        L.Dense(6, dtype=dtype, name="d1"),
+        L.Dense(4, dtype=dtype, name="d2"),
+    ])
+    rng = np.random.default_rng(42)
+    for variable in model.weights:
+        value = rng.normal(size=variable.shape)
+        variable.assign(np.abs(value) + 0.5 if "variance" in variable.path else value)
+    return model
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("fuse", [False, True])
+def test_folded_and_fused_nets_equal_keras_in_their_dtype_and_storage(dtype, sparse, fuse):
+    model = model_with_norms(dtype)
+    x = np.random.default_rng(43).normal(size=(3, 5, 4, 2)).astype(dtype)
+    expected = keras_outputs(model, x)
+    net = from_keras(model, sparse=sparse, fuse=fuse)
+    assert_within(net.predict(x), expected, tol.GRAPH_RTOL[dtype] * max(1.0, np.abs(expected).max()),
+                  f"{dtype}, sparse={sparse}, fuse={fuse}")
+    kinds = [type(layer).__name__ for layer in net.layers]
+    # folding: bn1 and bn2 into conv (bn0 has no map before it); fusing: bn0 into conv too, d1·d2 into one
+    assert kinds == (["Dense", "ReLU", "Dense"] if fuse else ["Scale", "Dense", "ReLU", "Dense", "Dense"])
+    assert net.layers[-1].name == ("d1+d2" if fuse else "d2")
+    for layer in net.layers:
+        for part in ("W", "b", "d", "t"):
+            if hasattr(layer, part):
+                value = getattr(layer, part)
+                assert value.dtype == np.dtype(dtype), (layer.name, part)
+                if part == "W":
+                    assert hasattr(value, "tocsr") == sparse, layer.name
+
+
+def test_two_diagonals_and_a_diagonal_before_a_map_fuse_exactly_as_written():
+    # merge_linear's formulas by hand: diag(d1) then diag(d2) is diag(d1·d2) with t1·d2 + t2; diag(d) then
+    # W is diag(d)·W with bias t·W + b
+    from hw5.convert.fold import merge_linear
+
+    s1 = Scale(np.array([2.0, -1.0]), np.array([0.5, 1.0]), "s1", (2,))
+    s2 = Scale(np.array([3.0, 4.0]), np.array([-1.0, 2.0]), "s2", (2,))
+    both = merge_linear(s1, s2)
+    np.testing.assert_array_equal(both.d, [6.0, -4.0])
+    np.testing.assert_array_equal(both.t, [0.5, 6.0])
+    assert both.name == "s1+s2"
+    W = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    then = merge_linear(s1, Dense(W.copy(), np.array([1.0, 0.0, -1.0]), "d", (3,)))
+    np.testing.assert_array_equal(then.W, [[2.0, 4.0, 6.0], [-4.0, -5.0, -6.0]])
+    np.testing.assert_array_equal(then.b, [0.5 + 4.0 + 1.0, 1.0 + 5.0, 1.5 + 6.0 - 1.0])
+
+
+def test_merging_maps_of_two_dtypes_gives_the_wider_without_touching_the_narrow_one():
+    # a hand-made float32 map merged with a float64 diagonal or map: float64 results, computed from the exact
+    # widening of the float32 entries; the float32 input map is left as it was (no in-place write)
+    from hw5.convert.fold import merge_linear
+
+    W32 = np.array([[1.5, -2.0], [0.25, 3.0]], np.float32)
+    d64, W64 = np.array([0.1, 3.0]), np.array([[0.3, 1.0], [2.0, -0.7]])
+    for merged, expected in [
+        (merge_linear(Dense(W32, np.zeros(2, np.float32), "a", (2,)), Scale(d64, np.zeros(2), "s", (2,))).W,
+         W32.astype(np.float64) * d64),
+        (merge_linear(Scale(d64, np.zeros(2), "s", (2,)), Dense(W32, np.zeros(2, np.float32), "a", (2,))).W,
+         d64[:, None] * W32.astype(np.float64)),
+        (merge_linear(Dense(W32, np.zeros(2, np.float32), "a", (2,)), Dense(W64, np.zeros(2), "b", (2,))).W,
+         W32.astype(np.float64) @ W64),
+    ]:
+        assert merged.dtype == np.float64
+        np.testing.assert_array_equal(merged, expected)
+    np.testing.assert_array_equal(W32, np.array([[1.5, -2.0], [0.25, 3.0]], np.float32))
