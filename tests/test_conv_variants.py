@@ -33,6 +33,8 @@ CASES = {
     "conv1d same, stride 2": ((8, 3), lambda: L.Conv1D(2, 3, strides=2, padding="same")),
     "maxpool1d same, 3 stride 2": ((8, 2), lambda: L.MaxPooling1D(3, strides=2, padding="same")),
     "maxpool1d valid 2": ((7, 3), lambda: L.MaxPooling1D(2)),
+    "avgpool2d same 3, stride 1 (pads before)": ((5, 6, 2), lambda: L.AveragePooling2D(3, strides=1, padding="same")),
+    "avgpool1d same 3, stride 2": ((7, 2), lambda: L.AveragePooling1D(3, strides=2, padding="same")),
     "cropping2d ((1, 2), (0, 1))": ((6, 5, 2), lambda: L.Cropping2D(((1, 2), (0, 1)))),
     "cropping1d (1, 2)": ((7, 2), lambda: L.Cropping1D((1, 2))),
 }

@@ -224,3 +224,12 @@ def test_layer_table_and_layer_by_layer_work_on_graphs():
     assert rows[0]["kind"] == "Scale" and rows[0]["matrix"].startswith("diagonal")
     diffs, first = layer_by_layer(model, net, HARD_SWISH_SE.x.astype("float32"))
     assert first is None and {d.layer for d in diffs} == {layer.name for layer in model.layers[1:]}
+
+
+def test_call_arguments_flatten_like_keras_tree():
+    # a node's call arguments (args, kwargs) as keras.tree.flatten orders them: nested lists/tuples in order,
+    # dict values by sorted key — the positions translate() reads constants from
+    from hw5.convert.graph import _flatten
+
+    arguments = ([1, (2, [3])], {"b": 5, "a": [4, {"z": 7, "y": 6}]})
+    assert _flatten(arguments) == keras.tree.flatten(arguments) == [1, 2, 3, 4, 6, 7, 5]

@@ -40,6 +40,7 @@ GRAPHS = {
     "ops x + 2, 3 + x, x - 2, 3 - x": lambda a, b, c, p: (3.0 - (((a + 2.0) + (3.0 + b)) - 2.0)),
     "ops x * 1.5, -0.5 * x, x / 4": lambda a, b, c, p: (-0.5 * (a * 1.5)) / 4.0,
     "ops x + per-channel constant": lambda a, b, c, p: a + np.array([1.0, -2.0]),
+    "ops called with keywords": lambda a, b, c, p: keras.ops.subtract(x1=keras.ops.multiply(x1=2.0, x2=a), x2=b),
 }
 
 
@@ -86,6 +87,7 @@ def test_merge_of_three_and_op_tables_build_what_they_say():
     # Scale; between two tensors the op is the merge of that kind
     layers, out = merges._elementwise("Add", build([(2, 2)] * 3))
     assert out == (2, 2) and layers[0].kind == "Add" and layers[0].in_shapes == ((2, 2),) * 3
+    assert layers[0].name == "merge"
     (scale,), _ = merges._op("Subtract", build([(2, 2)]), [3.0, None])       # 3 − x
     assert isinstance(scale, Scale) and (scale.d == -1).all() and (scale.t == 3).all() and scale.name == "merge"
     (merge,), _ = merges._op("Multiply", build([(2, 2)] * 2), [None, None])
