@@ -140,3 +140,12 @@ def net_atol(model, x, eps: float, tiny: float, fuse: bool = False) -> np.ndarra
 # "The network in others' hands" (report item "others"): row id -> (runtime, format, ops used, images,
 # max |difference|, same-class fraction, seconds), filled by tests/test_export.py and tests/test_verify.py
 OTHERS: dict[str, tuple] = {}
+
+
+def assign_normal(variables, seed: int, scale: float = 1.0) -> None:
+    """Every Keras variable drawn from N(0, scale²), in order (Keras starts biases at 0, which would hide a dropped
+    `+ b`); a BatchNorm variance as |draw| + 0.5, away from 0."""
+    rng = np.random.default_rng(seed)
+    for variable in variables:
+        value = rng.normal(scale=scale, size=variable.shape)
+        variable.assign(np.abs(value) + 0.5 if "variance" in variable.path else value)

@@ -10,7 +10,7 @@ import pytest
 
 from hw5.numpy_net import from_keras
 from tests import tolerances as tol
-from tests.helpers import assert_within, keras_outputs
+from tests.helpers import assert_within, assign_normal, keras_outputs
 
 F64 = "float64"
 L = keras.layers
@@ -49,9 +49,7 @@ def build(shape, make):
     front = [keras.Input(shape, dtype=F64)] if len(shape) == 3 else [keras.Input((1, *shape), dtype=F64),
                                                                       L.Reshape(shape, dtype=F64)]
     model = keras.Sequential([*front, layer])
-    rng = np.random.default_rng(22)
-    for variable in layer.weights:
-        variable.assign(rng.normal(size=variable.shape))
+    assign_normal(layer.weights, 22)
     return model
 
 

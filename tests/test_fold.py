@@ -10,7 +10,7 @@ from hw5.convert.layers import Scale
 from hw5.homework.layers import Dense
 from hw5.numpy_net import from_keras
 from tests import tolerances as tol
-from tests.helpers import assert_within, keras_outputs
+from tests.helpers import assert_within, assign_normal, keras_outputs
 
 L = keras.layers
 
@@ -30,10 +30,7 @@ def model_with_norms(dtype: str):
         L.Dense(6, dtype=dtype, name="d1"),
         L.Dense(4, dtype=dtype, name="d2"),
     ])
-    rng = np.random.default_rng(42)
-    for variable in model.weights:
-        value = rng.normal(size=variable.shape)
-        variable.assign(np.abs(value) + 0.5 if "variance" in variable.path else value)
+    assign_normal(model.weights, 42)
     return model
 
 

@@ -10,7 +10,7 @@ from hw5.convert.layers import Scale
 from hw5.convert.registry import Build
 from hw5.numpy_net import from_keras
 from tests import tolerances as tol
-from tests.helpers import assert_within, keras_outputs
+from tests.helpers import assert_within, assign_normal, keras_outputs
 
 F64 = "float64"
 L = keras.layers
@@ -49,10 +49,8 @@ def test_merge_or_op_is_its_keras_graph(what):
     keras.utils.set_random_seed(31)
     inp = keras.Input(SHAPE, dtype=F64)
     model = keras.Model(inp, GRAPHS[what](*branches(inp)))
-    rng = np.random.default_rng(32)
-    for variable in model.weights:
-        variable.assign(rng.normal(size=variable.shape))
-    x = rng.normal(size=(2, *SHAPE))
+    assign_normal(model.weights, 32)
+    x = np.random.default_rng(33).normal(size=(2, *SHAPE))
     expected = keras_outputs(model, x)
     for sparse in (False, True):
         net = from_keras(model, sparse=sparse)

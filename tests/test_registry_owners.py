@@ -11,7 +11,7 @@ from hw5.convert.registry import Build
 from hw5.homework import registry as homework
 from hw5.homework.numpy_net import NumpyNet, extract_variables
 from tests import tolerances as tol
-from tests.helpers import assert_exact, assert_within
+from tests.helpers import assert_exact, assert_within, assign_normal
 
 HOMEWORK = {"Conv2D": homework._conv2d, "Dense": homework._dense, "ReLU": homework._relu}
 L = keras.layers
@@ -35,9 +35,7 @@ def sources(shape, make):
     keras.utils.set_random_seed(5)
     layer = make()
     model = keras.Sequential([keras.Input(shape, dtype=F64), layer])
-    rng = np.random.default_rng(6)
-    for variable in layer.weights:
-        variable.assign(rng.normal(size=variable.shape))
+    assign_normal(layer.weights, 6)
     args = (layer, layer.get_config(), shape, extract_variables(model), np.dtype("float64"))
     return model, homework.Source(*args), Build(*args)
 
