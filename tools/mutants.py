@@ -15,11 +15,13 @@ The score is killed / (mutants − equivalent), per module. Equivalent mutants a
 The summary (score, time, machine load, every survivor with its diff) is printed and written to
 mutation/summary.txt; the exit code is 1 if a non-equivalent mutant survived.
 
-    python tools/mutants.py [--max-children N] [--quick]
+    python tools/mutants.py [--max-children N] [--quick | --report]
 
 --quick keeps mutants/ from the last run: mutmut re-tests only the mutants of changed functions, then this
-script re-tests the mutants that were not killed last time (after adding a test). The full run (default,
-mutants/ removed first) is the one to quote.
+script re-tests the mutants that were not killed last time (after adding a test); mutmut itself starts over
+when pyproject.toml's test selection or pytest arguments changed. The full run (default, mutants/ removed
+first) is the one to quote. --report runs nothing: it scores mutants/ as it stands (a run
+that was stopped has mutants not yet tested; they get their own column and the summary says it is not a score).
 """
 from __future__ import annotations
 
@@ -125,7 +127,7 @@ def load_equivalent() -> dict[str, tuple[str, str]]:
     return entries
 
 
-def score(elapsed: float, load_before: tuple, load_after: tuple) -> tuple[str, bool]:
+def score(elapsed: float | None, load_before: tuple, load_after: tuple) -> tuple[str, bool]:
     found = results()
     equivalent = load_equivalent()
     per_module: dict[str, Counter] = {}
@@ -133,6 +135,9 @@ def score(elapsed: float, load_before: tuple, load_after: tuple) -> tuple[str, b
     for name, (path, status) in sorted(found.items()):
         count = per_module.setdefault(path, Counter())
         count["mutants"] += 1
+        if status == "not checked":   # a stopped run: neither killed nor survived
+            count["unchecked"] += 1
+            continue
         if status in CAUGHT:
             count["killed"] += 1
             count["timeout"] += status == "timeout"
@@ -156,22 +161,28 @@ def score(elapsed: float, load_before: tuple, load_after: tuple) -> tuple[str, b
     total = Counter()
     for count in per_module.values():
         total.update(count)
-    rows = [f"{'module':<20} {'mutants':>7} {'killed':>6} {'equivalent':>10} {'survived':>8}  score"]
+    width = max(len(path) for path in per_module) if per_module else 20
+    rows = [f"{'module':<{width}} {'mutants':>7} {'killed':>6} {'equivalent':>10} {'survived':>8} {'untested':>8}"
+            "  score"]
     for path, count in [*sorted(per_module.items()), ("total", total)]:
-        relevant = count["mutants"] - count["equivalent"]
+        relevant = count["mutants"] - count["equivalent"] - count["unchecked"]
         pct = 100.0 * count["killed"] / relevant if relevant else 100.0
-        rows.append(f"{path:<20} {count['mutants']:>7} {count['killed']:>6} {count['equivalent']:>10} "
-                    f"{count['survived']:>8}  {count['killed']}/{relevant} = {pct:.1f} %")
+        rows.append(f"{path:<{width}} {count['mutants']:>7} {count['killed']:>6} {count['equivalent']:>10} "
+                    f"{count['survived']:>8} {count['unchecked']:>8}  {count['killed']}/{relevant} = {pct:.1f} %")
+    partial = (["", f"NOT A SCORE: the run was stopped with {total['unchecked']} of {total['mutants']} mutants not yet "
+                "tested (the percentages are of the tested ones)."] if total["unchecked"] else [])
     lines = [
         "Mutation testing of the conversion core (mutmut 3.8.1; `make mutants`, tools/mutants.py)",
         f"score = killed / (mutants − equivalent); equivalent = {total['equivalent'] - total['wording']} listed in "
         f"mutation/equivalent.txt + {total['wording']} error-message wording (a string literal inside `raise`)",
-        "", *rows, "",
+        "", *rows, *partial, "",
         f"killed includes {total['timeout']} timeout(s): a mutant whose tests ran past mutmut's time limit",
-        f"time: {elapsed / 60:.1f} min on {os.cpu_count()} cores; load average (1, 5, 15 min) "
-        f"{' '.join(f'{v:.1f}' for v in load_before)} before, {' '.join(f'{v:.1f}' for v in load_after)} after",
+        ("time: not measured (--report scored mutants/ as it stands)" if elapsed is None else
+         f"time: {elapsed / 60:.1f} min on {os.cpu_count()} cores; load average (1, 5, 15 min) "
+         f"{' '.join(f'{v:.1f}' for v in load_before)} before, {' '.join(f'{v:.1f}' for v in load_after)} after"),
         "",
-        f"survivors ({len(survivors)}):" if survivors else "survivors: none — every non-equivalent mutant is killed",
+        f"survivors ({len(survivors)}):" if survivors else
+        "survivors so far: none" if total["unchecked"] else "survivors: none — every non-equivalent mutant is killed",
     ]
     for name, status, changes in survivors:
         lines += [f"  {name}: {status}", *(f"      {line}" for line in changes)]
@@ -181,19 +192,26 @@ def score(elapsed: float, load_before: tuple, load_after: tuple) -> tuple[str, b
     if listed_killed:
         lines += ["", "listed as equivalent but killed (remove them from mutation/equivalent.txt):",
                   *(f"  {name}" for name in listed_killed)]
-    return "\n".join(lines) + "\n", not survivors
+    return "\n".join(lines) + "\n", not survivors and not total["unchecked"]
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2,
                         help="mutants tested in parallel (default: the number of cores)")
-    parser.add_argument("--quick", action="store_true",
-                        help="keep mutants/ and re-test only changed functions and last run's survivors")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true",
+                      help="keep mutants/ and re-test only changed functions and last run's survivors")
+    mode.add_argument("--report", action="store_true", help="run nothing: score mutants/ as it stands")
     args = parser.parse_args(argv)
     os.chdir(ROOT)   # mutmut reads pyproject.toml and mutants/ from the working directory
     load_before, started = os.getloadavg(), time.perf_counter()
-    if args.quick and (ROOT / "mutants").exists():
+    code = 0
+    if args.report:
+        if not (ROOT / "mutants").exists():
+            print("tools/mutants.py: no mutants/ to report on; run `make mutants` first", file=sys.stderr)
+            return 2
+    elif args.quick and (ROOT / "mutants").exists():
         previous = [name for name, (_, status) in results().items() if status != "killed"]   # timeouts again too
         code = mutmut("run", "--max-children", str(args.max_children))
         retest = [name for name in previous if results().get(name, ("", ""))[1] not in CAUGHT]
@@ -206,7 +224,7 @@ def main(argv=None) -> int:
     if code != 0:
         print(f"mutmut run failed (exit {code}); no score", file=sys.stderr)
         return code
-    text, clean = score(elapsed, load_before, os.getloadavg())
+    text, clean = score(None if args.report else elapsed, load_before, os.getloadavg())
     OUT.mkdir(exist_ok=True)
     tmp = OUT / ".summary.txt.tmp"
     tmp.write_text(text)
