@@ -45,6 +45,19 @@ def test_relu_only_equals_keras_logits_on_random_cnns(case):
                   "float32 Dense+ReLU vs exact logits")
 
 
+def test_a_model_that_is_only_its_softmax_has_the_input_as_logits():
+    # `make flakes` drew it (seed 1785062691): the logits model of [Softmax] has no layer left, which a Keras
+    # Sequential cannot call; its logits are the input itself, as the Dense+ReLU form says (one identity Dense)
+    import keras
+
+    model = keras.Sequential([keras.Input((1, 1, 2)), keras.layers.Softmax()])
+    x = np.array([[[[0.25, -1.5]]]], np.float32)   # exact in float32: the model's dtype
+    assert_exact(keras_outputs(logits_model(model), x), x, "logits of a Softmax-only model")
+    net = relu_only(from_keras(model))
+    assert [type(layer) for layer in net.layers] == [Dense]
+    assert_exact(net.predict(x).reshape(x.shape), x, "its Dense+ReLU form")
+
+
 def test_pool_windows_hold_only_real_inputs():
     # 'same' 2×2 stride 2 on a 3×3 image: the bottom/right windows are cut (TF pads there, with −inf)
     windows = pool_windows(MaxPool((3, 3, 1), (2, 2), (2, 2), "p", (2, 2, 1), "same"))

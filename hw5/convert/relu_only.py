@@ -213,9 +213,11 @@ def logits_model(model):
         layers, configs = layers[:-1], configs[:-1]
     elif last.get("activation") == "softmax":
         configs[-1] = {**last, "activation": "linear"}
+    copies = [type(layer).from_config(cfg) for layer, cfg in zip(layers, configs, strict=True)]
+    # a model that was only its softmax has the identity as logits (Keras cannot call a Sequential of no layers)
     copy = keras.Sequential([keras.Input(model.input_shape[1:], dtype=model.inputs[0].dtype)]
-                            + [type(layer).from_config(cfg) for layer, cfg in zip(layers, configs, strict=True)])
-    for mine, theirs in zip(copy.layers, layers, strict=True):
+                            + (copies or [keras.layers.Identity(dtype=model.inputs[0].dtype)]))
+    for mine, theirs in zip(copies, layers, strict=True):
         mine.set_weights(theirs.get_weights())
     return copy
 
