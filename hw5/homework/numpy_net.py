@@ -68,7 +68,8 @@ class NumpyNet:
                             f"(convert and scale it the way the model was trained)")
         h, w, c = self.input_shape
         if x.shape[1:] not in ((h, w, c), (h, w)) or (x.shape[1:] == (h, w) and c != 1) or len(x) == 0:
-            raise ValueError(f"x must have shape (N, {h}, {w}) or (N, {h}, {w}, {c}) with N >= 1, got {x.shape}")
+            grey = f"(N, {h}, {w}) or " if c == 1 else ""   # (N, H, W) only for one channel
+            raise ValueError(f"x must have shape {grey}(N, {h}, {w}, {c}) with N >= 1, got {x.shape}")
         outs, x = [], x.reshape(len(x), -1).astype(self.dtype, copy=False)
         for layer in self.layers:
             x = layer(x)
