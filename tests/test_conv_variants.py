@@ -41,14 +41,12 @@ CASES = {
 
 
 def build(shape, make):
-    """A one-layer float64 model on `shape` named "layer", every weight drawn from N(0, 1) (biases too). A 1-D
-    layer's (L, C) input comes as a (1, L, C) image reshaped (the converter reads a 2-D input as (H, W))."""
+    """A one-layer float64 model on `shape` ((H, W, C) an image, (L, C) a sequence) named "layer", every weight
+    drawn from N(0, 1) (biases too)."""
     keras.utils.set_random_seed(21)
     made = make()
     layer = type(made).from_config({**made.get_config(), "dtype": F64, "name": "layer"})
-    front = [keras.Input(shape, dtype=F64)] if len(shape) == 3 else [keras.Input((1, *shape), dtype=F64),
-                                                                      L.Reshape(shape, dtype=F64)]
-    model = keras.Sequential([*front, layer])
+    model = keras.Sequential([keras.Input(shape, dtype=F64), layer])
     assign_normal(layer.weights, 22)
     return model
 

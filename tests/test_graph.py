@@ -199,6 +199,25 @@ def test_dense_on_any_rank_is_the_kernel_at_every_position():
     assert net.layers[0].W.nnz == 6 * 4 * 5 and math.prod(net.layers[0].out_shape) == 30
 
 
+@pytest.mark.parametrize("shape", [(7,), (6, 3), (1, 6, 3)])
+def test_a_vector_or_a_sequence_input_is_taken_as_keras_shapes_it(shape):
+    # the input shape as Keras has it: (n,) an MLP's, (L, C) a Conv1D model's — not read as an (H, W) image
+    keras.utils.set_random_seed(5)
+    front = [keras.layers.Conv1D(4, 3, padding="same", dtype="float64"), keras.layers.MaxPooling1D(2, dtype="float64"),
+             keras.layers.Flatten(dtype="float64")] if len(shape) == 2 else []
+    model = keras.Sequential([keras.Input(shape, dtype="float64"), *front,
+                              keras.layers.Dense(3, activation="relu", dtype="float64"),
+                              keras.layers.Dense(2, dtype="float64")])
+    net = from_keras(model)
+    assert net.input_shape == shape
+    x = RNG.normal(size=(3, *shape))
+    assert_within(net.predict(x), keras_outputs(model, x), tol.GRAPH_RTOL["float64"], f"input {shape}")
+    with pytest.raises(ValueError, match=rf"x must have shape \(N, {', '.join(map(str, shape))}\)"):
+        net.predict(RNG.normal(size=(3, *shape[:-1], shape[-1] + 1)))
+    with pytest.raises(TypeError, match="x must hold floating-point values"):
+        net.predict(np.zeros((3, *shape), np.int64))
+
+
 def test_keras_ops_arithmetic_with_constants_is_a_diagonal():
     # x − 2, 1 − x, x / 4 (the keras.ops nodes `-` and `/` make) as Scale layers; 1 / x is refused by name
     inp = keras.Input((2, 2, 1), dtype="float64")

@@ -266,16 +266,18 @@ def test_from_keras_translates_a_saved_and_loaded_model(tmp_path):
     assert_exact(from_keras(loaded).predict(x), from_keras(model).predict(x), "loaded vs in-memory model")
 
 
-def test_model_without_a_channel_axis_takes_images_as_they_are():
-    # a Keras model on (H, W) images (no channel axis) becomes a net on (H, W, 1) grids that takes either form
+def test_model_without_a_channel_axis_takes_its_input_as_keras_does():
+    # a Keras model on (H, W) inputs (no channel axis) becomes a net on the same (H, W) shape — which a Conv1D
+    # model reads as (L, C) — taking (N, H, W) and, like the Keras model, nothing else
     keras.utils.set_random_seed(4)
     model = keras.Sequential([keras.Input((5, 4)), keras.layers.Flatten(), keras.layers.Dense(3)])
     net = from_keras(model, dtype="float64")
-    assert net.input_shape == (5, 4, 1)
+    assert net.input_shape == (5, 4)
     x = np.random.default_rng(8).random((2, 5, 4))
     expected = np.asarray(model(x, training=False), np.float64)
     assert_within(net.predict(x), expected, tol.LAYER_F32_RTOL * np.abs(expected).max(), "(H, W) model")
-    assert_exact(net.predict(x[..., None]), net.predict(x), "(N, H, W, 1) and (N, H, W) images")
+    with pytest.raises(ValueError, match=r"x must have shape \(N, 5, 4\) with N >= 1, got \(2, 5, 4, 1\)"):
+        net.predict(x[..., None])
 
 
 def test_a_net_without_layers_is_the_identity_in_its_dtype():

@@ -58,6 +58,22 @@ def test_a_model_that_is_only_its_softmax_has_the_input_as_logits():
     assert_exact(net.predict(x).reshape(x.shape), x, "its Dense+ReLU form")
 
 
+def test_a_conv1d_chain_with_1d_max_pooling_lowers_to_dense_and_relu():
+    # a sequence model on (L, C): MaxPooling1D is a max-pool like any other (the 1-D pool computes on (1, L, C))
+    import keras
+
+    keras.utils.set_random_seed(6)
+    f64 = "float64"
+    model = keras.Sequential([keras.Input((9, 2), dtype=f64), keras.layers.Conv1D(3, 3, activation="relu", dtype=f64),
+                              keras.layers.MaxPooling1D(3, strides=2, padding="same", dtype=f64),
+                              keras.layers.Flatten(dtype=f64), keras.layers.Dense(4, activation="softmax", dtype=f64)])
+    net = relu_only(from_keras(model))
+    assert _is_chain(net) and net.input_shape == (9, 2)
+    x = np.random.default_rng(7).normal(size=(3, 9, 2))
+    reference = keras_outputs(logits_model(model), x)
+    assert_within(net.predict(x), reference, RELU_ONLY_F64_RTOL * float(np.abs(reference).max()), "Conv1D chain")
+
+
 def test_pool_windows_hold_only_real_inputs():
     # 'same' 2×2 stride 2 on a 3×3 image: the bottom/right windows are cut (TF pads there, with −inf)
     windows = pool_windows(MaxPool((3, 3, 1), (2, 2), (2, 2), "p", (2, 2, 1), "same"))

@@ -40,8 +40,15 @@ class GraphNet(NumpyNet):
         return outs
 
     def _flat_input(self, x) -> np.ndarray:
-        probe = NumpyNet(self.input_shape, [], self.dtype)    # the homework's input checks, no layers
-        probe.forward(x)
+        if len(self.input_shape) == 3:   # an image: the homework's input checks ((N, H, W) too when C = 1)
+            NumpyNet(self.input_shape, [], self.dtype).forward(x)
+        else:                            # a sequence (L, C), a vector (n,), any other rank: that shape exactly
+            x = np.asarray(x)
+            if not np.issubdtype(x.dtype, np.floating):
+                raise TypeError(f"x must hold floating-point values, as the model's input does, got dtype {x.dtype}")
+            if x.shape[1:] != tuple(self.input_shape) or len(x) == 0:
+                shape = ", ".join(str(d) for d in self.input_shape)
+                raise ValueError(f"x must have shape (N, {shape}) with N >= 1, got {x.shape}")
         return np.asarray(x).reshape(len(x), -1).astype(self.dtype, copy=False)
 
     def _output(self, x) -> np.ndarray:
@@ -66,14 +73,14 @@ class GraphNet(NumpyNet):
 
 
 def _input_grid(model) -> tuple:
-    """The model's input grid (H, W, C) — (H, W) gets C = 1 — refusing a variable size."""
+    """The model's input shape without the batch axis, as Keras has it — (H, W, C) an image, (L, C) a
+    sequence, (n,) a vector — refusing a variable size."""
     shape = tuple(model.input_shape[1:])
     if not shape or any(d is None for d in shape):
         raise ValueError(f"model has the input shape {model.input_shape}: a fully-connected network needs a fixed "
                          f"input size; rebuild it on keras.Input(shape=(H, W, C)) and copy the weights "
                          f"(new.set_weights(model.get_weights()))")
-    shape = tuple(int(d) for d in shape)
-    return shape + (1,) if len(shape) == 2 else shape
+    return tuple(int(d) for d in shape)
 
 
 def _net_dtype(layers, dtype) -> np.dtype:

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from hw5.convert.graph import GraphNet
 from hw5.convert.layers import Scale
 from hw5.homework.layers import Dense, MaxPool, ReLU, Softmax
 from hw5.homework.numpy_net import NumpyNet
@@ -194,7 +195,7 @@ def relu_only(net: NumpyNet) -> NumpyNet:
     for i, layer in enumerate(emitted):
         if isinstance(layer, ReLU):
             layer.out_shape = emitted[i - 1].out_shape
-    return NumpyNet(net.input_shape, emitted, net.dtype, shape, {}, [layer.name for layer in emitted])
+    return GraphNet(net.input_shape, emitted, net.dtype, shape, {}, [layer.name for layer in emitted])
 
 
 def logits_model(model):

@@ -71,16 +71,8 @@ def _max_pool_1d(src: Source) -> Translation:
     cfg = src.config
     pool, strides = _pair(cfg["pool_size"], 1), _pair(cfg["strides"], 1)
     out = conv_output_shape((h, w, c), pool, strides, cfg["padding"], c)
-    return [_Shaped(MaxPool((h, w, c), pool, strides, src.name, out, cfg["padding"]), out[1:])], out[1:]
-
-
-class _Shaped:
-    """A layer that computes on (1, L, C) and hands on the (L, C) grid."""
-    def __init__(self, layer, out_shape):
-        self.layer, self.name, self.out_shape = layer, layer.name, tuple(out_shape)
-
-    def __call__(self, x):
-        return self.layer(x)
+    # pooled on the (1, L, C) grid; out_shape (the grid it hands on) is (L', C): the same neurons in the same order
+    return [MaxPool((h, w, c), pool, strides, src.name, out[1:], cfg["padding"])], out[1:]
 
 
 def _average_pooling(rank: int, src: Build) -> Translation:
