@@ -169,8 +169,8 @@ def score(elapsed: float | None, load_before: tuple, load_after: tuple) -> tuple
         pct = 100.0 * count["killed"] / relevant if relevant else 100.0
         rows.append(f"{path:<{width}} {count['mutants']:>7} {count['killed']:>6} {count['equivalent']:>10} "
                     f"{count['survived']:>8} {count['unchecked']:>8}  {count['killed']}/{relevant} = {pct:.1f} %")
-    partial = (["", f"NOT A SCORE: the run was stopped with {total['unchecked']} of {total['mutants']} mutants not yet "
-                "tested (the percentages are of the tested ones)."] if total["unchecked"] else [])
+    partial = (["", f"NOT A SCORE: {total['unchecked']} of {total['mutants']} mutants are not yet tested (the run was "
+                "stopped, or is still going); the percentages are of the tested ones."] if total["unchecked"] else [])
     lines = [
         "Mutation testing of the conversion core (mutmut 3.8.1; `make mutants`, tools/mutants.py)",
         f"score = killed / (mutants − equivalent); equivalent = {total['equivalent'] - total['wording']} listed in "
