@@ -92,3 +92,21 @@ def test_merging_maps_of_two_dtypes_gives_the_wider_without_touching_the_narrow_
         assert merged.dtype == np.float64
         np.testing.assert_array_equal(merged, expected)
     np.testing.assert_array_equal(W32, np.array([[1.5, -2.0], [0.25, 3.0]], np.float32))
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("side", ["columns", "rows"])
+def test_a_map_that_has_the_dtype_is_scaled_where_it_lies(sparse, side):
+    # fold owns the matrices from_keras just built: W·diag(d) and diag(d)·W write into W itself when it already
+    # has the dtype (issue 20: folding must not copy whole maps), dense and sparse
+    import scipy.sparse
+
+    from hw5.convert.fold import _scale_columns, _scale_rows
+
+    W = np.array([[1.0, 2.0, 0.0], [0.0, 3.0, 4.0]], np.float32)
+    M = scipy.sparse.csr_matrix(W) if sparse else W.copy()
+    d_columns, d_rows = np.array([2.0, 3.0, 5.0]), np.array([7.0, 11.0])
+    out = _scale_columns(M, d_columns, np.float32) if side == "columns" else _scale_rows(d_rows, M, np.float32)
+    expected = W * d_columns if side == "columns" else d_rows[:, None] * W
+    np.testing.assert_array_equal(out.toarray() if sparse else out, expected.astype(np.float32), strict=True)
+    assert np.shares_memory(out.data, M.data) if sparse else np.shares_memory(out, M), "a second copy of the map"

@@ -189,6 +189,16 @@ def test_layer_table_describes_every_layer():
     assert list(table[0]) == ["layer", "kind", "matrix", "nonzeros", "derived", "neurons", "keras", "same"]
 
 
+def test_layer_table_refuses_a_net_without_its_keras_layers():
+    # a hand-made NumpyNet has no Keras layer per NumPy layer (sources): said, not an empty or cut-short table
+    model = small_cnn()
+    net = from_keras(model)
+    hand_made = NumpyNet(net.input_shape, net.layers, net.dtype)
+    with pytest.raises(TypeError, match=r"net must be a NumpyNet made by hw5\.numpy_net\.from_keras .* got NumpyNet "
+                                        r"with 0 Keras layers for 6 NumPy layers"):
+        layer_table(hand_made, model)
+
+
 def test_banded_net_is_the_same_network():
     # banded() swaps only the image-to-image matrices for BandedDense (the same W, zero blocks skipped)
     from hw5.convert.layers import BandedDense
