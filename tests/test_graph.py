@@ -129,11 +129,36 @@ def test_dense_build_above_the_limit_is_refused_before_allocating():
     # 64×64×8 → Conv2D(8, 'same'): a 32,768 × 32,768 float32 matrix, 4 GiB
     model = keras.Sequential([keras.Input((64, 64, 8)), keras.layers.Conv2D(8, 3, padding="same", name="big")])
     with pytest.raises(ValueError, match=r"layer 'big' of type Conv2D: its dense 32,768 × 32,768 matrix would take "
-                                         r"4\.0 GiB.*sparse=True"):
+                                         r"4\.0 GiB, above the limit of 2\.0 GiB: convert with .*sparse=True"):
         from_keras(model)
     assert from_keras(model, sparse=True).layers[0].W.nnz == 62 * 62 * 9 * 64 + 4 * 62 * 6 * 64 + 4 * 4 * 64
     with pytest.raises(ValueError, match="0.0 GiB"):
         from_keras(keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Conv2D(1, 3, name="big")]), dense_limit=10)
+    # the limit is inclusive: a 16 × 4 float32 matrix (256 bytes) builds at dense_limit=256, not at 255
+    small = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Conv2D(1, 3, name="small")])
+    assert from_keras(small, dense_limit=256).layers[0].W.nbytes == 256
+    with pytest.raises(ValueError, match="would take 0.0 GiB"):
+        from_keras(small, dense_limit=255)
+
+
+def test_a_plain_homework_source_builds_dense_within_the_default_limit():
+    # the converter's matrix() also takes the homework's Source (no build options): dense, the default limit
+    from hw5.convert.registry import DENSE_LIMIT_BYTES, Build, check_dense, matrix
+    from hw5.homework.registry import Source
+
+    layer = keras.layers.Dense(2, name="d")
+    src = Source(layer, {}, (3,), {}, np.dtype("float32"))
+    M = matrix(src, np.array([0, 2]), np.array([1, 0]), [5.0, 7.0], 3, 2)
+    assert type(M) is np.ndarray and M.dtype == np.float32
+    np.testing.assert_array_equal(M, [[0.0, 5.0], [0.0, 0.0], [7.0, 0.0]])
+    check_dense(src, 1, DENSE_LIMIT_BYTES // 4)   # exactly the default limit: accepted
+    with pytest.raises(ValueError, match=r"layer 'd' of type Dense: .* above the limit of 2\.0 GiB"):
+        check_dense(src, 1, DENSE_LIMIT_BYTES // 4 + 1)
+    # GiB are 1024³ bytes in both figures (100 GiB would print as 99.7 in units of 1025³)
+    big = Build(layer, {}, (3,), {}, np.dtype("float64"), limit=100 * 1024**3)
+    with pytest.raises(ValueError, match=r"its dense 1 × 13,555,990,529 matrix would take 101\.0 GiB, above the "
+                                         r"limit of 100\.0 GiB"):
+        check_dense(big, 1, 101 * 1024**3 // 8 + 1)
 
 
 def test_folding_batch_norm_does_not_copy_the_map_to_float64():
