@@ -110,3 +110,20 @@ def test_a_map_that_has_the_dtype_is_scaled_where_it_lies(sparse, side):
     expected = W * d_columns if side == "columns" else d_rows[:, None] * W
     np.testing.assert_array_equal(out.toarray() if sparse else out, expected.astype(np.float32), strict=True)
     assert np.shares_memory(out.data, M.data) if sparse else np.shares_memory(out, M), "a second copy of the map"
+
+
+def test_a_product_with_a_sparse_map_is_sparse_and_in_the_asked_dtype():
+    # fuse=True multiplies runs of maps: if either map is sparse the product is a CSR matrix (a dense product of a
+    # sparse net's maps would be the memory sparse=True avoids), in the dtype asked for
+    import scipy.sparse
+
+    from hw5.convert.fold import _product
+
+    W1, W2 = np.array([[1.0, 0.0], [2.0, 3.0]]), np.array([[0.5, 0.0, 1.0], [0.0, 4.0, 0.0]])
+    expected = W1 @ W2
+    for A, B in [(scipy.sparse.csr_matrix(W1), W2), (W1, scipy.sparse.csr_matrix(W2)),
+                 (scipy.sparse.csr_matrix(W1), scipy.sparse.csr_matrix(W2))]:
+        for dt in (np.float32, np.float64):
+            out = _product(A, B, dt)
+            assert scipy.sparse.issparse(out) and out.format == "csr" and out.dtype == dt, (type(A), type(B), dt)
+            np.testing.assert_array_equal(out.toarray(), expected.astype(dt))

@@ -67,8 +67,8 @@ def _scale_rows(d, W, dt):
 
 
 def _product(W1, W2, dt):
-    """W1 @ W2 in dtype dt: dense in float64 row blocks of W1; sparse by scipy in the maps' own dtype (a
-    float32 sparse product sums in float32: no float64 copy of either map)."""
+    """W1 @ W2 in dtype dt: dense in float64 row blocks of W1; CSR by scipy when either map is sparse, in dt
+    (a float32 sparse product sums in float32: no float64 copy of either map)."""
     if _is_sparse(W1) or _is_sparse(W2):
         import scipy.sparse
 
