@@ -46,7 +46,7 @@ def _out(grid, rank: int) -> tuple:
 
 
 def _pair(value, rank: int) -> tuple:
-    value = tuple(value) if isinstance(value, (list, tuple)) else (value,)
+    value = tuple(value)   # Keras 3 stores pool_size and strides as tuples (lists once read back from JSON)
     return value if rank == 2 else (1, *value)
 
 
