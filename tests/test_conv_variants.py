@@ -110,3 +110,22 @@ def test_index_dtype_is_int32_while_every_index_fits():
 
     assert index_dtype(5, 2**31 - 2) is np.int32
     assert index_dtype(2**31 - 1) is np.int64 and index_dtype(3, 2**40) is np.int64
+
+
+@pytest.mark.parametrize("too_big", ["n_in", "n_out", "entries"])
+def test_a_sparse_matrix_takes_int64_indices_when_any_index_could_pass_int32(monkeypatch, too_big):
+    # rows < n_in, columns < n_out, row pointers ≤ the entry count: each decides the index dtype. A real matrix
+    # that needs int64 takes tens of GiB, so index_dtype is told that one size (5, 4 or 3: told apart by value)
+    # is 2³¹; the CSR matrix built must then hold int64 indices and still be the same matrix
+    from hw5.convert import registry
+    from hw5.convert.registry import Build
+
+    sizes = {"n_in": 5, "n_out": 4, "entries": 3}
+    real = registry.index_dtype
+    monkeypatch.setattr(registry, "index_dtype", lambda *args: real(*(2**31 if a == sizes[too_big] else a
+                                                                      for a in args)))
+    layer = L.Dense(4, name="d")
+    src = Build(layer, {}, (5,), {}, np.dtype(F64), sparse=True)
+    M = registry.matrix(src, np.array([0, 2, 4]), np.array([3, 1, 0]), [1.0, 2.0, 3.0], 5, 4)
+    assert M.indices.dtype == np.int64 and M.indptr.dtype == np.int64, too_big
+    np.testing.assert_array_equal(M.toarray(), [[0, 0, 0, 1], [0, 0, 0, 0], [0, 2, 0, 0], [0, 0, 0, 0], [3, 0, 0, 0]])
