@@ -40,7 +40,9 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "mutation"
 EQUIVALENT = OUT / "equivalent.txt"
 MUTMUT = Path(sys.executable).with_name("mutmut")
-CAUGHT = {"killed", "timeout"}   # a timeout: the mutant made a test loop or crawl, and the run failed
+# a timeout: the mutant made a test loop or crawl; a segfault: it crashed the test process (e.g. scipy reading a
+# sparse matrix whose indices the mutant broke — reproduced by hand once). Either way the tests did not pass.
+CAUGHT = {"killed", "timeout", "segfault"}
 
 
 def mutmut(*args: str) -> int:
@@ -141,6 +143,7 @@ def score(elapsed: float | None, load_before: tuple, load_after: tuple) -> tuple
         if status in CAUGHT:
             count["killed"] += 1
             count["timeout"] += status == "timeout"
+            count["segfault"] += status == "segfault"
             if name in equivalent:
                 listed_killed.append(name)
             continue
@@ -176,7 +179,8 @@ def score(elapsed: float | None, load_before: tuple, load_after: tuple) -> tuple
         f"score = killed / (mutants − equivalent); equivalent = {total['equivalent'] - total['wording']} listed in "
         f"mutation/equivalent.txt + {total['wording']} error-message wording (a string literal inside `raise`)",
         "", *rows, *partial, "",
-        f"killed includes {total['timeout']} timeout(s): a mutant whose tests ran past mutmut's time limit",
+        f"killed includes {total['timeout']} timeout(s), mutants whose tests ran past mutmut's time limit, and "
+        f"{total['segfault']} segfault(s), mutants that crashed the test process",
         ("time: not measured (--report scored mutants/ as it stands)" if elapsed is None else
          f"time: {elapsed / 60:.1f} min on {os.cpu_count()} cores; load average (1, 5, 15 min) "
          f"{' '.join(f'{v:.1f}' for v in load_before)} before, {' '.join(f'{v:.1f}' for v in load_after)} after"),
