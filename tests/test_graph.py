@@ -204,6 +204,24 @@ def test_a_chain_is_the_special_case_of_a_graph():
     assert net.inputs == [[k - 1] for k in range(7)] and isinstance(net.layers[0], Dense)
 
 
+def test_a_hand_made_graph_outputs_its_last_node_or_the_one_it_names():
+    # GraphNet's defaults (what relu_only builds): no output_index → the last node, no output_shape → its grid;
+    # output_index names another node, or −1 the input itself (from_keras sets both; Keras' graphs end at the output)
+    from hw5.homework.layers import ReLU
+
+    W1, W2 = np.arange(12.0).reshape(4, 3) - 5, np.arange(6.0).reshape(3, 2) - 2
+    layers = [Dense(W1, np.array([1.0, -2.0, 0.5]), "a", (3,)), ReLU("r", (3,)), Dense(W2, np.zeros(2), "b", (2,))]
+    x = RNG.normal(size=(5, 4))
+    hidden = x @ W1 + [1.0, -2.0, 0.5]
+    net = GraphNet((4,), layers, np.float64)
+    assert_within(net.predict(x), np.maximum(hidden, 0) @ W2, tol.GRAPH_RTOL["float64"], "the last node")
+    assert net.predict(x).shape == (5, 2)
+    first = GraphNet((4,), layers, np.float64, output_shape=(3, 1), output_index=0)
+    assert_within(first.predict(x), hidden[..., None], tol.GRAPH_RTOL["float64"], "node 0, on the grid asked for")
+    identity = GraphNet((4,), layers, np.float64, output_shape=(2, 2), output_index=-1)
+    np.testing.assert_array_equal(identity.predict(x), x.reshape(5, 2, 2))
+
+
 @pytest.mark.parametrize("build, match", [
     (lambda i: keras.layers.LSTM(2, name="rnn")(keras.layers.Reshape((16, 2))(i)),
      r"layer 'rnn' of type LSTM has no NumPy translation; supported: Activation, .*Conv2DTranspose"),
