@@ -129,3 +129,19 @@ def test_a_sparse_matrix_takes_int64_indices_when_any_index_could_pass_int32(mon
     M = registry.matrix(src, np.array([0, 2, 4]), np.array([3, 1, 0]), [1.0, 2.0, 3.0], 5, 4)
     assert M.indices.dtype == np.int64 and M.indptr.dtype == np.int64, too_big
     np.testing.assert_array_equal(M.toarray(), [[0, 0, 0, 1], [0, 0, 0, 0], [0, 2, 0, 0], [0, 0, 0, 0], [3, 0, 0, 0]])
+
+
+@pytest.mark.parametrize("layer, grid, want", [
+    (L.MaxPooling1D(2, name="p1"), (3, 3, 1), r"^layer 'p1' of type MaxPooling1D: needs a \(L, C\) input, got the grid "
+                                               r"\(3, 3, 1\)$"),
+    (L.AveragePooling2D(2, name="p2"), (6, 2), r"^layer 'p2' of type AveragePooling2D: needs a \(H, W, C\) input, got "
+                                                r"the grid \(6, 2\)$"),
+])
+def test_a_layer_given_a_grid_of_the_wrong_rank_says_which_it_needs(layer, grid, want):
+    # not reachable through Keras (it checks ranks itself): the translations called alone, as a registry user might
+    from hw5.convert.registry import Build
+    from hw5.homework.registry import TRANSLATIONS
+
+    src = Build(layer, layer.get_config(), grid, {}, np.dtype(F64))
+    with pytest.raises(ValueError, match=want):
+        TRANSLATIONS[type(layer).__name__](src)
