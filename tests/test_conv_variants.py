@@ -145,3 +145,17 @@ def test_a_layer_given_a_grid_of_the_wrong_rank_says_which_it_needs(layer, grid,
     src = Build(layer, layer.get_config(), grid, {}, np.dtype(F64))
     with pytest.raises(ValueError, match=want):
         TRANSLATIONS[type(layer).__name__](src)
+
+
+def test_a_sparse_conv_asks_for_indices_that_hold_its_rows_columns_and_entries(monkeypatch):
+    # conv_csc's int32/int64 choice must cover rows (< n_in), columns (< n_out) and row pointers (≤ the entries, at
+    # most one per output, kernel tap and channel pair): an int32 row pointer past 2³¹ entries would wrap silently
+    from hw5.convert import conv
+
+    asked, real = [], conv.index_dtype
+    monkeypatch.setattr(conv, "index_dtype", lambda *sizes: asked.append(sizes) or real(*sizes))
+    model = build((5, 4, 6), lambda: L.Conv2D(4, (3, 2), padding="same", groups=2))
+    W = from_keras(model, sparse=True).layers[0].W
+    n_in, n_out, bound = 5 * 4 * 6, 5 * 4 * 4, 5 * 4 * 4 * 3 * 2 * 3    # 3 input channels per group
+    assert asked == [(n_in, n_out, bound)] and W.nnz <= bound
+    assert W.indices.dtype == np.int32 and W.indptr.dtype == np.int32

@@ -27,7 +27,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from hw5.convert.registry import Build, check_dense, linear, register
+from hw5.convert.registry import Build, check_dense, index_dtype, linear, register
 from hw5.homework.registry import Source, Translation, _activation
 from hw5.homework.toeplitz import _axis_geometry
 
@@ -80,7 +80,7 @@ def conv_csc(in_grid, out_hw, pads, kernel, strides, dilation, pair_ci, pair_k, 
     c_out, per = pair_ci.shape
     values = np.moveaxis(kernel.reshape(kh, kw, -1)[:, :, pair_k], 2, 0).astype(dtype)   # (c_out, kh, kw, P)
     n_in, n_out = h * w * c_in, h_out * w_out * c_out
-    it = np.int32 if max(n_in, n_out) < 2**31 - 1 else np.int64
+    it = index_dtype(n_in, n_out, n_out * kh * kw * per)   # rows, columns and row pointers (≤ the entries)
     j, di, dj = np.arange(w_out)[:, None, None], np.arange(kh)[None, :, None], np.arange(kw)[None, None, :]
     c = j * sw + dj * dw - left                                                    # (w_out, 1, kw)
     data, indices, counts = [], [], []
