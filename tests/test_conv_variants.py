@@ -159,3 +159,36 @@ def test_a_sparse_conv_asks_for_indices_that_hold_its_rows_columns_and_entries(m
     n_in, n_out, bound = 5 * 4 * 6, 5 * 4 * 4, 5 * 4 * 4 * 3 * 2 * 3    # 3 input channels per group
     assert asked == [(n_in, n_out, bound)] and W.nnz <= bound
     assert W.indices.dtype == np.int32 and W.indptr.dtype == np.int32
+
+
+def _built(make, shape):
+    """(layer, its variables) of a Keras layer built on `shape`, named "k"."""
+    from hw5.weights import extract_variables
+
+    made = make()
+    layer = type(made).from_config({**made.get_config(), "name": "k"})
+    return layer, extract_variables(keras.Sequential([keras.Input(shape), layer]))
+
+
+@pytest.mark.parametrize("make, shape, grid, config, want", [
+    (lambda: L.Conv1D(2, 3), (6, 2), (3, 3, 1), {},
+     r"layer 'k' of type Conv1D: needs an \(L, C\) input, got the grid \(3, 3, 1\)"),
+    (lambda: L.DepthwiseConv2D(3), (5, 5, 2), (6, 2), {},
+     r"layer 'k' of type DepthwiseConv2D: needs an \(H, W, C\) input, got the grid \(6, 2\)"),
+    (lambda: L.DepthwiseConv2D(3), (5, 5, 2), (5, 5, 2), {"data_format": "channels_first"},
+     r"layer 'k' of type DepthwiseConv2D: data_format 'channels_first' is not supported \(channels_last\)"),
+    (lambda: L.Conv2D(2, 3), (5, 5, 1), (2, 5, 1), {},   # the Toeplitz geometry's own check, as for the homework
+     r"kernel height 3 is larger than the input height 2 with padding='valid'"),
+    (lambda: L.Conv2D(2, 3), (5, 5, 1), (5, 2, 1), {}, r"kernel width 3 is larger than the input width 2 with "
+                                                       r"padding='valid'"),
+])
+def test_a_conv_handed_a_grid_it_cannot_read_says_why(make, shape, grid, config, want):
+    # Keras checks these itself, so the converter meets them only when a translation is called alone (as a
+    # registry user might): which input it needs, which axis is too small
+    from hw5.convert.registry import Build
+    from hw5.homework.registry import TRANSLATIONS
+
+    layer, variables = _built(make, shape)
+    src = Build(layer, {**layer.get_config(), **config}, grid, variables, np.dtype("float32"))
+    with pytest.raises(ValueError, match=rf"^{want}$"):
+        TRANSLATIONS[type(layer).__name__](src)

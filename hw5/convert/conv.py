@@ -119,7 +119,7 @@ def _conv(src: Source, kernel, bias, pair_ci, pair_k, transpose: bool = False, o
         (h_out, top), (w_out, left) = (_geometry(n, k, s, d, p, a) for n, k, s, d, p, a in zip(  # noqa: B905
             (h, w), (kh, kw), strides, dilation, ("valid" if one_d else padding, padding), ("height", "width")))
     else:
-        (h_out, top), (w_out, left) = (_transpose_geometry(src, n, k, s, d, padding, op) for n, k, s, d, op in zip(  # noqa: B905
+        (h_out, top), (w_out, left) = (_transpose_geometry(n, k, s, d, padding, op) for n, k, s, d, op in zip(  # noqa: B905
             (h, w), (kh, kw), strides, dilation, cfg["output_padding"] or (None, None)))
     out = (w_out, c_out) if one_d else (h_out, w_out, c_out)
     b = None if bias is None else np.tile(bias, h_out * w_out)
@@ -138,7 +138,7 @@ def _conv(src: Source, kernel, bias, pair_ci, pair_k, transpose: bool = False, o
     return Dense(W, np.zeros(math.prod(out), src.dtype) if b is None else b.astype(src.dtype), src.name, out), out
 
 
-def _transpose_geometry(src, size: int, k: int, s: int, d: int, padding: str, output_padding) -> tuple[int, int]:
+def _transpose_geometry(size: int, k: int, s: int, d: int, padding: str, output_padding) -> tuple[int, int]:
     """Conv2DTranspose along one axis: (output size, the padding conv2d would put before it), Keras' rule."""
     span = (k - 1) * d + 1
     if output_padding is None:
