@@ -192,3 +192,16 @@ def test_a_conv_handed_a_grid_it_cannot_read_says_why(make, shape, grid, config,
     src = Build(layer, {**layer.get_config(), **config}, grid, variables, np.dtype("float32"))
     with pytest.raises(ValueError, match=rf"^{want}$"):
         TRANSLATIONS[type(layer).__name__](src)
+
+
+def test_a_conv_built_a_row_at_a_time_is_the_same_matrix(monkeypatch):
+    # conv_csc generates the matrix a block of output rows at a time (CSC_BLOCK bounds the memory); with the
+    # smallest block every output row is its own block: the same entries, bit for bit, as in one block
+    from hw5.convert import conv
+
+    model = build((6, 5, 2), lambda: L.Conv2D(3, 3, strides=(2, 1), padding="same"))
+    whole = from_keras(model, sparse=True).layers[0].W
+    monkeypatch.setattr(conv, "CSC_BLOCK", 1)
+    rows = from_keras(model, sparse=True).layers[0].W
+    assert rows.nnz == whole.nnz and (rows != whole).nnz == 0
+    np.testing.assert_array_equal(rows.indices, whole.indices)

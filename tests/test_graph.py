@@ -220,6 +220,8 @@ def test_a_hand_made_graph_outputs_its_last_node_or_the_one_it_names():
     assert_within(first.predict(x), hidden[..., None], tol.GRAPH_RTOL["float64"], "node 0, on the grid asked for")
     identity = GraphNet((4,), layers, np.float64, output_shape=(2, 2), output_index=-1)
     np.testing.assert_array_equal(identity.predict(x), x.reshape(5, 2, 2))
+    with pytest.raises(ValueError, match=r"inputs must list each layer's inputs: got 1 entries for 3 layers"):
+        GraphNet((4,), layers, np.float64, inputs=[[-1]])
 
 
 @pytest.mark.parametrize("build, match", [

@@ -68,6 +68,9 @@ def transpose_entries(in_hw, out_hw, pads, kernel_hw, strides, dilation, pairs, 
     return np.concatenate(rows), np.concatenate(cols), np.concatenate(ks)
 
 
+CSC_BLOCK = 4_000_000   # candidate entries generated at a time (a block of output rows): bounds the working memory
+
+
 def conv_csc(in_grid, out_hw, pads, kernel, strides, dilation, pair_ci, pair_k, dtype):
     """The conv matrix as scipy.sparse CSC, generated column by column in order (canonical, no sort).
 
@@ -84,7 +87,7 @@ def conv_csc(in_grid, out_hw, pads, kernel, strides, dilation, pair_ci, pair_k, 
     j, di, dj = np.arange(w_out)[:, None, None], np.arange(kh)[None, :, None], np.arange(kw)[None, None, :]
     c = j * sw + dj * dw - left                                                    # (w_out, 1, kw)
     data, indices, counts = [], [], []
-    step = max(1, 4_000_000 // max(1, w_out * c_out * kh * kw * per))
+    step = max(1, CSC_BLOCK // max(1, w_out * c_out * kh * kw * per))
     for i0 in range(0, h_out, step):
         i = np.arange(i0, min(h_out, i0 + step))[:, None, None, None]
         r = i * sh + di[None] * dh - top                                           # (bi, 1, kh, 1)

@@ -27,6 +27,9 @@ class GraphNet(NumpyNet):
     def __post_init__(self):
         if not self.inputs:                   # a hand-made chain
             self.inputs = [[k - 1] for k in range(len(self.layers))]
+        if len(self.inputs) != len(self.layers):
+            raise ValueError(f"inputs must list each layer's inputs: got {len(self.inputs)} entries for "
+                             f"{len(self.layers)} layers")
 
     def forward(self, x) -> list[np.ndarray]:
         """Every layer's output (flat, (N, features)), in the nodes' order."""
