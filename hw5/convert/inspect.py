@@ -32,10 +32,10 @@ def layer_table(net: NumpyNet, model) -> list[dict]:
 
     A Scale layer's matrix is diag(d) ("diagonal n"); non-linear layers have no matrix.
     """
-    if len(getattr(net, "sources", ())) != len(getattr(net, "layers", ())):   # a hand-made net has no sources
+    n_sources, n_layers = len(getattr(net, "sources", ())), len(getattr(net, "layers", ()))
+    if n_sources != n_layers:   # a hand-made net has no sources
         raise TypeError(f"net must be a NumpyNet made by hw5.numpy_net.from_keras (one Keras layer per NumPy layer), "
-                        f"got {type(net).__name__} with {len(getattr(net, 'sources', ()))} Keras layers for "
-                        f"{len(getattr(net, 'layers', ()))} NumPy layers")
+                        f"got {type(net).__name__} with {n_sources} Keras layers for {n_layers} NumPy layers")
     rows = []
     operations = {op.name: op for op in getattr(model, "operations", model.layers)}   # layers and keras.ops nodes
     for layer, source in zip(net.layers, net.sources, strict=True):
