@@ -204,13 +204,21 @@ def test_conv2d_as_sparse_equals_dense(case):
     assert_exact(sparse_b, dense_b, "sparse bias")
 
 
+@pytest.mark.parametrize("build", [conv2d_as_dense, conv2d_as_sparse, conv2d_as_dense_loop])
+def test_conv_builders_need_the_input_shape(build):
+    # no default input shape: a caller's own 32×32×3 conv must not be read as the homework's 28×28×1 images
+    kernel = np.random.default_rng(3).standard_normal((3, 3, 3, 2))
+    with pytest.raises(TypeError, match="input_shape"):
+        build(kernel, None)
+
+
 def test_conv2d_as_sparse_has_the_dense_defaults():
-    # the documented defaults — the homework's 28×28×1 input, stride 1, 'valid', no bias, no dilation —
-    # are the same for both builders
+    # the documented defaults — stride 1, 'valid', no dilation — are the same for both builders; bias None is zeros
     kernel = np.random.default_rng(3).standard_normal((3, 3, 1, 2))
-    dense_w, dense_b = conv2d_as_dense(kernel)
-    sparse_w, sparse_b = conv2d_as_sparse(kernel)
+    dense_w, dense_b = conv2d_as_dense(kernel, None, (28, 28, 1))
+    sparse_w, sparse_b = conv2d_as_sparse(kernel, None, (28, 28, 1))
     assert dense_w.shape == (784, 26 * 26 * 2)
+    assert_exact(dense_b, np.zeros(26 * 26 * 2), "bias None, dense")
     assert_exact(sparse_w.toarray(), dense_w, "sparse Toeplitz, defaults")
     assert_exact(sparse_b, dense_b, "sparse bias, defaults")
 

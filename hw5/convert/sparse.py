@@ -8,7 +8,7 @@ import numpy as np
 from hw5.homework.toeplitz import _check_all, toeplitz_indices
 
 
-def conv2d_as_sparse(kernel, bias=None, input_shape=(28, 28, 1), strides=1, padding="valid", dilation_rate=1):
+def conv2d_as_sparse(kernel, bias, input_shape, strides=1, padding="valid", dilation_rate=1):
     """Like `conv2d_as_dense` but W as a scipy.sparse CSR matrix (same entries, zeros not stored)."""
     import scipy.sparse
 

@@ -107,7 +107,7 @@ def _check_all(kernel, bias, input_shape):
     return kernel, bias.astype(kernel.dtype), input_shape
 
 
-def conv2d_as_dense(kernel, bias=None, input_shape=(28, 28, 1), strides=1, padding="valid", dilation_rate=1):
+def conv2d_as_dense(kernel, bias, input_shape, strides=1, padding="valid", dilation_rate=1):
     """(W, b): Conv2D(kernel, bias) on inputs of `input_shape` as a dense layer, W (H·W·C_in, H_out·W_out·C_out)
     and b (H_out·W_out·C_out,) in the kernel's dtype (b zeros when `bias` is None); vectorized."""
     kernel, bias, input_shape = _check_all(kernel, bias, input_shape)
@@ -117,7 +117,7 @@ def conv2d_as_dense(kernel, bias=None, input_shape=(28, 28, 1), strides=1, paddi
     return matrix, np.tile(bias, out_shape[0] * out_shape[1])
 
 
-def conv2d_as_dense_loop(kernel, bias=None, input_shape=(28, 28, 1), strides=1, padding="valid"):   # Part 2 (4)
+def conv2d_as_dense_loop(kernel, bias, input_shape, strides=1, padding="valid"):   # Part 2 (4)
     """`conv2d_as_dense` (no dilation) as a plain loop over output position (i, j), kernel tap (di, dj) and input
     channel c — the conversion written to be read; equal to the vectorized builder bit for bit:
 
