@@ -23,10 +23,17 @@ def fresh_loader(monkeypatch):
     data._load.cache_clear()
 
 
+@functools.cache
+def _source_directory():
+    # where the verified files are, found once a session (finding them decompresses and hashes all four)
+    data._load.cache_clear()
+    return data.data_source().directory
+
+
 @pytest.fixture
 def data_copy(fresh_loader, tmp_path):
     # a private copy of the four verified files (the loader forgets where it found them)
-    source = data.data_source().directory
+    source = _source_directory()
     for name in FILES:
         shutil.copy(source / name, tmp_path / name)
     data._load.cache_clear()
