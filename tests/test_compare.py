@@ -35,7 +35,7 @@ def agreement_table(summary, bound):
           f"{summary.argmax_agreement:.2%}", f"{summary.tf_seconds:.2f}", f"{summary.numpy_seconds:.2f}")])
 
 
-def test_part2_trained_and_accuracy_recorded(part2, test_images):
+def test_part2_trained_and_accuracy_recorded(part2, part2_tf_probs, test_images):
     x_test, y_test = test_images
     _, accuracy = part2.model.evaluate(x_test, y_test, batch_size=1000, verbose=0)
     report_section("p2-1", report.console(
@@ -51,7 +51,7 @@ def test_part2_trained_and_accuracy_recorded(part2, test_images):
     print(f"Part 2: {len(part2.log.epochs)} epochs, test accuracy {part2.log.test_accuracy:.4f}"
           f" ({'cache' if part2.from_cache else 'trained now'})")
     assert part2.log.test_accuracy >= PART2_MIN_ACCURACY
-    predicted = part2.model.predict(x_test, batch_size=1000, verbose=0).argmax(1)
+    predicted = part2_tf_probs.argmax(1)
     assert (predicted == y_test).mean() == pytest.approx(part2.log.test_accuracy, abs=1e-6)
 
 
@@ -132,10 +132,10 @@ def test_part2_conv_layer_as_fully_connected_layer(part2, part2_net, part2_image
     assert counts["pool"] == tuple(part2.model.get_layer("pool").output.shape[1:]) == outs["pool"].shape[1:]
 
 
-def test_chosen_image_is_correct_and_unsure(part2_image, part2_all_images, test_images):
+def test_chosen_image_is_correct_and_unsure(part2_image, part2_tf_probs, test_images):
     # Part 2 (5)'s image, by the script's rule: correctly classified, and no correct image has a softmax of
     # higher entropy; not a trivial one-hot distribution
-    tf_probs, _, _ = part2_all_images
+    tf_probs = part2_tf_probs
     labels = test_images[1]
     p = tf_probs.astype(np.float64)
     entropy = -(p * np.log(np.clip(p, 1e-300, None))).sum(axis=1)
@@ -181,6 +181,7 @@ def test_one_image_same_softmax(part2, part2_f64, part2_image, test_images):
     assert abs(float(np_probs.sum()) - 1) < tol.SOFTMAX_F32_ONE_IMAGE
 
 
+@pytest.mark.full   # all 10,000 test images: `make test-full` and the report, not the quick tier
 def test_all_test_images_same_softmax_float32(part2_all_images):
     tf_probs, np_probs, summary = part2_all_images    # computed once per run (conftest), x @ W with dense W
     print(summary)
@@ -201,6 +202,7 @@ def test_banded_product_equals_dense_product_part2(part2_f64, test_images):
     assert_within(fast.predict(x), net64.predict(x), tol.SOFTMAX_F64_ALL_IMAGES, "banded vs dense x @ W, Part 2")
 
 
+@pytest.mark.full   # all 10,000 test images: `make test-full` and the report, not the quick tier
 def test_all_test_images_same_softmax_float64(part2_f64, test_images, progress):
     model64, net64 = part2_f64
     x_test, _ = test_images

@@ -177,6 +177,7 @@ AGREEMENT_HEADER = ["dtype", "images", "max |TF − NumPy| softmax", "tolerance"
 
 
 @pytest.mark.training
+@pytest.mark.full   # all 10,000 test images: `make test-full` and the report, not the quick tier
 def test_part1_as_fc_all_test_images_float32(part1, part1_net, test_images, progress):
     x_test, _ = test_images
     progress("Part 1 as a fully-connected network: all 10,000 test images (float32)")
@@ -194,6 +195,7 @@ def test_part1_as_fc_all_test_images_float32(part1, part1_net, test_images, prog
 
 
 @pytest.mark.training
+@pytest.mark.full   # all 10,000 test images: `make test-full` and the report, not the quick tier
 def test_part1_as_fc_all_test_images_float64(part1_f64, test_images, progress):
     model64, net64 = part1_f64
     x_test = test_images[0].astype(np.float64)

@@ -101,6 +101,7 @@ def test_relu_only_refuses_a_softmax_before_the_end():
 
 
 @pytest.mark.training
+@pytest.mark.full   # 1,000 test images through a 1.4 GB network: `make test-full` and the report
 def test_relu_only_part1_same_class_on_1000_images(part1, test_images, progress):
     # our trained Part-1 CNN (BatchNorm, two max-pools, dropout) as Dense+ReLU: every class the same
     x = test_images[0][:1000]

@@ -114,6 +114,7 @@ def test_part1_time_to_bar_is_recorded(part1):
     assert part1.log.time_to_target == first["train_seconds"]
 
 
+@pytest.mark.full   # trains (a tiny model or Part 1 on 512 images): `make test-full` and the report
 def test_probes_inside_epochs_leave_training_untouched(tmp_path):
     # a test probe inside an epoch must not change the weights nor Keras' running training means (which
     # model.evaluate would reset mid-epoch), and its loss/accuracy are model.evaluate's; watched or not (the
@@ -182,6 +183,7 @@ def test_fit_feeds_keras_a_dataset_without_tf_data_autotuning():
     assert sorted(int(v) for b in data.as_numpy_iterator() for v in b[1]) == list(range(10))
 
 
+@pytest.mark.full   # trains (a tiny model or Part 1 on 512 images): `make test-full` and the report
 def test_fit_keeps_keras_progress_lines_of_the_first_updates():
     # the homework wants the gradient updates shown as Keras printed them: one bar line per early update
     # (fit itself on Part 1's model: no test set to evaluate, no cache entry to write)
@@ -237,6 +239,7 @@ def test_same_seed_gives_bit_identical_weights(same_seed_runs):
     assert any((a != b).any() for a, b in zip(first, other, strict=True))
 
 
+@pytest.mark.full   # trains (a tiny model or Part 1 on 512 images): `make test-full` and the report
 def test_cache_key_covers_what_changes_the_result(tmp_path, monkeypatch):
     base = train_part(1, seed=3, cache=tmp_path, **TINY)
     assert train_part(1, seed=3, cache=tmp_path, **TINY).from_cache
@@ -262,6 +265,7 @@ def test_cache_key_covers_what_changes_the_result(tmp_path, monkeypatch):
             "tensorflow", "keras"} <= set(config)
 
 
+@pytest.mark.full   # trains (a tiny model or Part 1 on 512 images): `make test-full` and the report
 def test_retrain_option_and_env_force_training(tiny_entry, tmp_path, monkeypatch):
     # forcing means reaching fit despite a good entry (fit stubbed: what a retraining gives is the damaged-
     # cache tests' claim); on a copy of the entry, which the stub's untrained model overwrites
@@ -279,6 +283,7 @@ def test_retrain_option_and_env_force_training(tiny_entry, tmp_path, monkeypatch
     assert not train_part(1, seed=5, cache=tmp_path, **TINY).from_cache and len(fitted) == 2
 
 
+@pytest.mark.full   # trains (a tiny model or Part 1 on 512 images): `make test-full` and the report
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "other_weights", "drop_log", "bad_json"])
 def test_damaged_cache_warns_and_retrains(tiny_entry, tmp_path, damage):
     good, cache = tiny_entry
