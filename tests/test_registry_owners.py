@@ -73,6 +73,34 @@ def test_homework_translation_builds_in_the_nets_dtype(shape, make):
         {np.dtype("float32")}
 
 
+@pytest.mark.parametrize("shape, make", CASES)
+def test_superseding_translation_takes_the_homeworks_plain_source(shape, make):
+    # code of the homework layer that builds through the registry hands the converter's entries a plain Source
+    # (no build options): they must build what a default Build gives — dense matrices, bit for bit
+    _, src, build = sources(shape, make)
+    kind = type(src.layer).__name__
+    plain, plain_out = homework.TRANSLATIONS[kind](src)
+    built, built_out = homework.TRANSLATIONS[kind](build)
+    assert plain_out == built_out and [type(a) for a in plain] == [type(a) for a in built]
+    for a, b in zip(plain, built, strict=True):
+        for part in ("W", "b"):
+            if hasattr(a, part):
+                assert type(getattr(a, part)) is np.ndarray, f"{a.name}.{part} of a plain Source is not dense"
+                assert_exact(getattr(a, part), getattr(b, part), f"{a.name}.{part}: plain Source vs Build")
+
+
+def test_superseding_conv_keeps_the_dense_limit_for_a_plain_source():
+    # a plain Source has no `limit`: the converter's default applies, refused before anything is allocated
+    # (129×129: just over 2 GiB in float64, and only ~150,000 non-zeros should a broken check build it anyway)
+    layer = L.Conv2D(1, 3, padding="same", name="conv", dtype=F64)
+    keras.Sequential([keras.Input((129, 129, 1), dtype=F64), layer])
+    src = homework.Source(layer, layer.get_config(), (129, 129, 1), {"conv/kernel": np.ones((3, 3, 1, 1))},
+                          np.dtype("float64"))
+    with pytest.raises(ValueError, match=r"layer 'conv' of type Conv2D: its dense 16,641 × 16,641 matrix .* "
+                                         r"sparse=True"):
+        homework.TRANSLATIONS["Conv2D"](src)
+
+
 @pytest.mark.parametrize("shape, make, match", [
     ((5,), lambda: L.Dense(4, activation="log_softmax", name="dense", dtype=F64),
      "layer 'dense' of type Dense: activation 'log_softmax' is not supported"),
