@@ -224,6 +224,28 @@ def test_a_hand_made_graph_outputs_its_last_node_or_the_one_it_names():
         GraphNet((4,), layers, np.float64, inputs=[[-1]])
 
 
+def test_a_layer_without_a_numpy_node_passes_on_the_node_it_reads():
+    # Dropout has no NumPy layer: its output is the node it reads — here the input, after a branch of two
+    # convs was translated (whichever order Keras lists the nodes of one depth in, the last node translated
+    # before it is a conv); and a merge layer called on one tensor is still a merge (Keras' Add([x]) is x)
+    L, f64 = keras.layers, dict(dtype="float64")
+    x = keras.Input((3, 3, 2), **f64)
+    other = L.Conv2D(2, 1, name="b2", **f64)(L.Conv2D(2, 1, name="b1", **f64)(x))
+    model = keras.Model(x, L.Subtract(**f64)([L.Dropout(0.5, **f64)(x), L.Add(**f64)([other])]))
+    images = RNG.normal(size=(2, 3, 3, 2))
+    expected = keras_outputs(model, images)
+    assert_within(from_keras(model).predict(images), expected, tol.GRAPH_RTOL["float64"] * np.abs(expected).max(),
+                  "x − b2(b1(x))")
+
+
+def test_the_nets_dtype_is_its_first_layers_not_its_inputs():
+    # a float32 input feeding float64 layers: Keras computes in float64, so does the net
+    x = keras.Input((3,), dtype="float32")
+    model = keras.Model(x, keras.layers.Dense(2, dtype="float64")(x))
+    net = from_keras(model)
+    assert net.dtype == np.float64 and net.layers[0].W.dtype == np.float64
+
+
 @pytest.mark.parametrize("build, match", [
     (lambda i: keras.layers.LSTM(2, name="rnn")(keras.layers.Reshape((16, 2))(i)),
      r"layer 'rnn' of type LSTM has no NumPy translation; supported: Activation, .*Conv2DTranspose"),

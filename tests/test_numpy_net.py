@@ -225,6 +225,15 @@ def test_from_keras_rejects_unsupported_layers():
         from_keras(model)
 
 
+@pytest.mark.parametrize("model", ["model.keras", None, np.zeros(3)])
+def test_extract_variables_refuses_what_is_not_a_model(model):
+    from hw5.homework.numpy_net import extract_variables
+
+    with pytest.raises(TypeError, match=rf"^model must be a Keras model with trainable_variables, got "
+                                        rf"{type(model).__name__}$"):
+        extract_variables(model)
+
+
 @pytest.mark.parametrize("x, error, match", [
     (np.zeros((2, 28, 27)), ValueError, r"x must have shape \(N, 28, 28\) or \(N, 28, 28, 1\)"),
     (np.zeros((28, 28)), ValueError, r"x must have shape"),

@@ -201,6 +201,15 @@ class Subclassed(keras.Model):
         return self.dense(x)
 
 
+class TwoOutputs(keras.layers.Layer):
+    # a layer with two outputs, named like a supported kind (whose translation makes one)
+    def call(self, x):
+        return x, -x
+
+
+TwoOutputs.__name__ = "ReLU"
+
+
 def not_a_chain(kind: str):
     inputs, other = keras.Input((3,)), keras.Input((3,))
     hidden = keras.layers.Dense(2, name="d")(inputs)
@@ -216,6 +225,12 @@ def not_a_chain(kind: str):
         return keras.Model(inputs, keras.ops.relu(hidden))
     if kind == "an op between two layers":     # the op is named, not the layer after it
         return keras.Model(inputs, keras.layers.Dense(1, name="after")(keras.ops.tanh(hidden)))
+    if kind == "only its input":
+        return keras.Model(inputs, inputs)
+    if kind == "no input shape":                # never built: Keras knows no input shape
+        return keras.Sequential([keras.layers.Dense(2)], name="unbuilt")
+    if kind == "a layer with two outputs":
+        return keras.Model(inputs, TwoOutputs(name="twice")(inputs)[0])
     if kind == "a variable input size":
         image = keras.Input((None, None, 3))
         return keras.Model(image, keras.layers.Conv2D(2, 3, name="c")(image))
@@ -223,7 +238,8 @@ def not_a_chain(kind: str):
 
 
 @pytest.mark.parametrize("kind, match", [
-    ("subclassed", r"model must have one input and one output"),
+    ("subclassed", r"model of type Subclassed has no graph of layers \(a subclassed model\?\): build it with "
+                   r"keras.Sequential or the functional API"),
     ("two inputs", "model must have one input and one output"),
     ("two outputs", "model must have one input and one output"),
     ("an op after the last layer", r"keras.ops call 'relu' of type Relu has no NumPy translation; supported: Add"),
@@ -231,6 +247,9 @@ def not_a_chain(kind: str):
     ("a variable input size", r"model has the input shape \(None, None, None, 3\): a fully-connected network "
                               r"needs a fixed input size"),
     ("no layers", "model has no layers to translate"),
+    ("only its input", "model has no layers to translate"),
+    ("no input shape", r"model 'unbuilt' has no input shape yet: build it on keras.Input\(shape=...\)"),
+    ("a layer with two outputs", r"ReLU 'twice' has 2 outputs \(one supported\)"),
 ])
 def test_from_keras_refuses_what_is_not_a_chain_of_layers(kind, match):
     # a wrong translation must never come out silently: a model from_keras cannot read is refused (keras.ops
@@ -267,6 +286,7 @@ def test_unsupported_layers_are_named(layer, match):
     (dict(dtype="float16"), TypeError, "dtype must be float32, float64 or None"),
     (dict(dtype="int32"), TypeError, "dtype must be float32, float64 or None"),
     (dict(fuse="yes"), TypeError, "fuse must be True or False"),
+    (dict(sparse=1), TypeError, "sparse must be True or False, got 1"),
 ])
 def test_from_keras_rejects_bad_arguments(kwargs, error, match):
     model = SAME_STRIDE2.build("float32")

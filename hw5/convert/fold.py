@@ -101,7 +101,7 @@ def merge_linear(first, layer):
     return Dense(W, np.asarray(b).ravel().astype(dt), name, layer.out_shape)
 
 
-def fold(net: GraphNet, kinds: dict, fuse: bool = False) -> GraphNet:
+def fold(net: GraphNet, kinds: dict, fuse: bool) -> GraphNet:
     """`net` with each linear node from a FOLDED Keras layer (or, with `fuse`, every linear node) merged into
     the linear node it reads, when that node has no other consumer. `kinds`: Keras name -> class name.
     The net's matrices are scaled in place (from_keras hands over the net it just built)."""
@@ -143,5 +143,5 @@ def from_keras(model, dtype=None, fuse: bool = False, sparse: bool = False,
         if not isinstance(value, bool):
             raise TypeError(f"{name} must be True or False, got {value!r}")
     net = translate(model, dtype, sparse=sparse, dense_limit=dense_limit)
-    kinds = {op.name: type(op).__name__ for op in getattr(model, "operations", model.layers)}
+    kinds = {layer.name: type(layer).__name__ for layer in model.layers}   # what folds is a layer, never an op
     return fold(net, kinds, fuse)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hw5.convert.registry import DENSE_LIMIT_BYTES, MERGES, OPS, Build
+from hw5.convert.registry import MERGES, OPS, Build
 from hw5.homework.numpy_net import NumpyNet, extract_variables
 from hw5.homework.registry import TRANSLATIONS
 
@@ -74,11 +74,14 @@ class GraphNet(NumpyNet):
         return count
 
 
-
 def _input_grid(model) -> tuple:
     """The model's input shape without the batch axis, as Keras has it — (H, W, C) an image, (L, C) a
     sequence, (n,) a vector — refusing a variable size."""
-    shape = tuple(model.input_shape[1:])
+    try:
+        shape = tuple(model.input_shape[1:])
+    except AttributeError:     # a Sequential model built without keras.Input and never called
+        raise ValueError(f"model {model.name!r} has no input shape yet: build it on keras.Input(shape=...) or "
+                         f"call it once") from None
     if not shape or any(d is None for d in shape):
         raise ValueError(f"model has the input shape {model.input_shape}: a fully-connected network needs a fixed "
                          f"input size; rebuild it on keras.Input(shape=(H, W, C)) and copy the weights "
@@ -97,22 +100,19 @@ def _net_dtype(layers, dtype) -> np.dtype:
         raise TypeError(f"dtype must be float32, float64 or None (the model's), got {dtype!r}")
     return dt
 
+
 def _nodes(model) -> list[tuple[object, list, list]]:
     """[(operation, input tensors, call args)] in topological order, InputLayers left out; args holds None
     where a tensor is passed (for keras.ops nodes with constants)."""
     if type(model).__name__ == "Sequential":   # a chain by construction (a loaded one's layer.input is not wired)
         previous, nodes = "input", []
-        for layer in model.layers:
-            if type(layer).__name__ != "InputLayer":
-                nodes.append((layer, [previous], [None]))
-                previous = layer
+        for layer in model.layers:             # a Sequential model's layers never include its InputLayer
+            nodes.append((layer, [previous], [None]))
+            previous = layer
         return nodes
-    graph = model
-    if not hasattr(graph, "_nodes_by_depth"):
-        raise ValueError(f"model of type {type(model).__name__} has no graph of layers (a subclassed model?)")
     nodes = []
-    for depth in sorted(graph._nodes_by_depth, reverse=True):
-        for node in graph._nodes_by_depth[depth]:
+    for depth in sorted(model._nodes_by_depth, reverse=True):
+        for node in model._nodes_by_depth[depth]:
             if type(node.operation).__name__ == "InputLayer":
                 continue
             args = [None if _is_tensor(a) else a for a in _flatten((node.arguments.args, node.arguments.kwargs))]
@@ -133,13 +133,18 @@ def _is_tensor(value) -> bool:
     return type(value).__name__ == "KerasTensor"
 
 
-def translate(model, dtype=None, sparse: bool = False, dense_limit: int = DENSE_LIMIT_BYTES) -> GraphNet:
-    """The Keras model as a GraphNet, every node through the registries (see the module)."""
+def translate(model, dtype, sparse: bool, dense_limit: int) -> GraphNet:
+    """The Keras model as a GraphNet, every node through the registries (see the module); from_keras checks
+    the arguments and gives the defaults."""
+    chain = type(model).__name__ == "Sequential"
+    if not chain and not hasattr(model, "_nodes_by_depth"):
+        raise ValueError(f"model of type {type(model).__name__} has no graph of layers (a subclassed model?): "
+                         f"build it with keras.Sequential or the functional API")
     layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
     if not [op for op in getattr(model, "operations", layers) if type(op).__name__ != "InputLayer"]:
         raise ValueError("model has no layers to translate")
     inputs, outputs = getattr(model, "inputs", None) or [], getattr(model, "outputs", None) or []
-    if type(model).__name__ != "Sequential" and (len(inputs) != 1 or len(outputs) != 1):
+    if not chain and (len(inputs) != 1 or len(outputs) != 1):
         raise ValueError("model must have one input and one output")
     if not layers and dtype is None:       # only keras.ops nodes: the input's dtype
         dtype = inputs[0].dtype
@@ -147,7 +152,6 @@ def translate(model, dtype=None, sparse: bool = False, dense_limit: int = DENSE_
     variables = extract_variables(model)
     grid = _input_grid(model)
     net = GraphNet(input_shape=grid, compute_dtype=dt)
-    chain = type(model).__name__ == "Sequential"
     env: dict = {"input": (-1, grid)} if chain else {id(inputs[0]): (-1, grid)}
     for node in _nodes(model):
         op, tensors, args = node[:3]
@@ -160,12 +164,14 @@ def translate(model, dtype=None, sparse: bool = False, dense_limit: int = DENSE_
                              f"model's input") from None
         shapes = tuple(shape for _, shape in got)
         is_op = not hasattr(op, "get_weights")                       # a keras.ops node, not a layer
-        table = OPS if is_op else (MERGES if len(got) > 1 or kind in MERGES else TRANSLATIONS)
+        table = OPS if is_op else MERGES if kind in MERGES else TRANSLATIONS
         if kind not in table:
             what = "keras.ops call" if is_op else "layer"
             supported = sorted(OPS) if is_op else sorted({*TRANSLATIONS, *MERGES})
             raise ValueError(f"{what} {op.name!r} of type {kind} has no NumPy translation; supported: "
                              f"{', '.join(supported)}")
+        if not chain and len(node[3]) != 1:
+            raise ValueError(f"{kind} {op.name!r} has {len(node[3])} outputs (one supported)")
         config = op.get_config() if not is_op else {}
         src = Build(op, config, shapes[0], variables, dt, sparse=sparse, limit=dense_limit, shapes=shapes)
         new, shape = table[kind](src, args) if is_op else table[kind](src)
@@ -178,8 +184,6 @@ def translate(model, dtype=None, sparse: bool = False, dense_limit: int = DENSE_
         if not is_op:
             net.keras_outputs[op.name] = index
         out_key = op if chain else id(node[3][0])
-        if not chain and len(node[3]) != 1:
-            raise ValueError(f"{kind} {op.name!r} has {len(node[3])} outputs (one supported)")
         env[out_key] = (index, shape)
     final = env[list(env)[-1]] if chain else env[id(outputs[0])]
     net.output_index, net.output_shape = final
