@@ -222,6 +222,8 @@ def test_a_hand_made_graph_outputs_its_last_node_or_the_one_it_names():
     np.testing.assert_array_equal(identity.predict(x), x.reshape(5, 2, 2))
     with pytest.raises(ValueError, match=r"inputs must list each layer's inputs: got 1 entries for 3 layers"):
         GraphNet((4,), layers, np.float64, inputs=[[-1]])
+    # consumers() counts the model's output as one more reader of its node (fold merges only single-reader nodes)
+    assert net.consumers() == [1, 1, 1] and first.consumers() == [2, 1, 0] and identity.consumers() == [1, 1, 0]
 
 
 def test_a_layer_without_a_numpy_node_passes_on_the_node_it_reads():
