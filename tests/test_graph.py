@@ -216,6 +216,8 @@ def test_a_hand_made_graph_outputs_its_last_node_or_the_one_it_names():
     net = GraphNet((4,), layers, np.float64)
     assert_within(net.predict(x), np.maximum(hidden, 0) @ W2, tol.GRAPH_RTOL["float64"], "the last node")
     assert net.predict(x).shape == (5, 2)
+    x32 = x.astype(np.float32)          # any floating dtype is taken, and cast to the net's
+    np.testing.assert_array_equal(net.predict(x32), net.predict(x32.astype(np.float64)))
     first = GraphNet((4,), layers, np.float64, output_shape=(3, 1), output_index=0)
     assert_within(first.predict(x), hidden[..., None], tol.GRAPH_RTOL["float64"], "node 0, on the grid asked for")
     identity = GraphNet((4,), layers, np.float64, output_shape=(2, 2), output_index=-1)

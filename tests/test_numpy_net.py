@@ -273,6 +273,9 @@ def test_hand_made_net_outputs_its_last_layers_grid():
     out = net.predict(np.ones((2, 2, 2), np.float32))
     assert net.dtype == np.float64 and out.dtype == np.float64 and out.shape == (2, 1, 2)
     assert_within(out, np.full((2, 1, 2), 1 + W1.sum()), tol.CONV_F64_VS_LOOP, "hand-made net")
+    # a float32 net casts a float64 batch to float32 before its first layer: every output stays float32
+    net32 = NumpyNet((2, 2, 1), [Dense(W1.astype(np.float32), np.zeros(3, np.float32), "d1", (3,)), ReLU("r", (3,))])
+    assert [out.dtype for out in net32.forward(np.ones((2, 2, 2, 1)))] == [np.float32, np.float32]
 
 
 def test_from_keras_translates_a_saved_and_loaded_model(tmp_path):
