@@ -137,3 +137,37 @@ def test_public_from_keras_is_the_converters():
 
     assert public is from_keras
     assert {"BatchNormalization", "AveragePooling2D", "ZeroPadding2D", "Conv2D", "Dense"} <= set(TRANSLATIONS)
+
+
+def test_tiers_select_what_they_promise():
+    # (here, not in test_helpers: mutmut runs that module in a copy without the Makefile)
+    # `make test` (pytest.ini's addopts) leaves the `full` checks out; `make test-full` (CI) runs them and every
+    # property; `hw5 report` runs both tiers; none of the three runs an opt-in tier (slow, heavy, architectures)
+    import configparser
+    import re
+    import shlex
+    from pathlib import Path
+
+    from _pytest.mark.expression import Expression
+
+    from hw5.deliver.report import REPORT_TIERS
+
+    root = Path(__file__).resolve().parent.parent
+    ini = configparser.ConfigParser()
+    ini.read(root / "pytest.ini")
+    addopts = shlex.split(ini["pytest"]["addopts"])
+    quick = addopts[addopts.index("-m") + 1]
+    full = re.search(r'^test-full:.*\n(?:.*\n)*?\t.*pytest -m "([^"]+)"', (root / "Makefile").read_text(), re.M)[1]
+    registered = {line.split(":")[0].strip() for line in ini["pytest"]["markers"].strip().splitlines()}
+
+    def runs(expression, *marks):
+        assert set(marks) <= registered, marks
+        return Expression.compile(expression).evaluate(lambda name: name in marks)
+
+    for marks, in_quick, in_full, in_report in [
+            ((), True, False, True), (("full",), False, True, True), (("property",), True, True, True),
+            (("full", "training"), False, True, True), (("heavy",), False, False, False),
+            (("heavy", "property"), False, False, False), (("architectures",), False, False, False),
+            (("slow",), False, False, False), (("slow", "full"), False, False, False)]:
+        assert (runs(quick, *marks), runs(full, *marks), runs(REPORT_TIERS, *marks)) == (
+            in_quick, in_full, in_report), marks
