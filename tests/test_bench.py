@@ -125,11 +125,12 @@ def test_bench_toeplitz_build(benchmark, layer, bench_rows):
 
 
 @pytest.mark.training
-def test_bench_equivalence_check_10k(part2_all_images, bench_rows, pytestconfig):
-    # the 10,000-image check is timed where the comparison test runs it (TF + NumPy seconds), not run again
+def test_bench_equivalence_check_10k(request, bench_rows, pytestconfig):
+    # the 10,000-image check is timed where the comparison test runs it (TF + NumPy seconds), not run again;
+    # without --bench it is not computed at all (a fixture argument would be set up before the skip)
     if not pytestconfig.getoption("--bench"):
         pytest.skip("benchmarks did not run (use --bench, as `make bench` and `make report` do)")
-    _, _, summary = part2_all_images
+    _, _, summary = request.getfixturevalue("part2_all_images")
     assert summary.n_images == 10_000 and summary.argmax_agreement == 1.0
     seconds = summary.tf_seconds + summary.numpy_seconds
     bench_rows.append(dict(group="10,000-image equivalence check", path="agreement", batch=10_000, mean_s=seconds,
