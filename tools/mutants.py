@@ -18,7 +18,8 @@ mutation/summary.txt; the exit code is 1 if a non-equivalent mutant survived.
     python tools/mutants.py [--max-children N] [--quick | --report]
 
 --quick keeps mutants/ from the last run: mutmut re-tests only the mutants of changed functions, then this
-script re-tests the mutants that were not killed last time (after adding a test); mutmut itself starts over
+script re-tests the mutants that were not killed last time (after adding a test), except those listed in
+equivalent.txt (a full run re-tests them too); mutmut itself starts over
 when pyproject.toml's test selection or pytest arguments changed. The full run (default, mutants/ removed
 first) is the one to quote. --report runs nothing: it scores mutants/ as it stands (a run
 that was stopped has mutants not yet tested; they get their own column and the summary says it is not a score).
@@ -216,7 +217,10 @@ def main(argv=None) -> int:
             print("tools/mutants.py: no mutants/ to report on; run `make mutants` first", file=sys.stderr)
             return 2
     elif args.quick and (ROOT / "mutants").exists():
-        previous = [name for name, (_, status) in results().items() if status != "killed"]   # timeouts again too
+        # timeouts again too; not the mutants listed as equivalent (they survive by definition: a full run
+        # re-tests them, and reports an entry whose mutant got killed)
+        equivalent = load_equivalent()
+        previous = [name for name, (_, status) in results().items() if status != "killed" and name not in equivalent]
         code = mutmut("run", "--max-children", str(args.max_children))
         retest = [name for name in previous if results().get(name, ("", ""))[1] not in CAUGHT]
         if code == 0 and retest:
