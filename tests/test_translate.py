@@ -302,6 +302,15 @@ EVERY_LINEAR_MAP = CnnCase(RNG.normal(size=(1, 5, 4, 2)), (
     ("GlobalAveragePooling2D", {}), ("Dense", dict(units=2)), ("Dense", dict(units=2, use_bias=False))), seed=12)
 
 
+@pytest.mark.parametrize("sparse", [False, True])
+def test_a_conv_without_bias_gets_zero_biases_in_the_nets_dtype(sparse):
+    # Keras has no bias variable to cast: the translation makes zeros, and a float64 bias would widen a float32
+    # net's every output after this layer
+    model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Conv2D(2, 3, use_bias=False)])
+    bias = from_keras(model, sparse=sparse).layers[0].b
+    assert bias.dtype == np.float32 and bias.shape == (2 * 2 * 2,) and not bias.any()
+
+
 @pytest.mark.parametrize("case", [FLATTEN_ORDER, EVERY_LINEAR_MAP], ids=["flatten", "every-linear-map"])
 @pytest.mark.parametrize("model_dtype, dtype", [("float32", None), ("float64", None), ("float32", "float64"),
                                                 ("float64", "float32")])
