@@ -224,8 +224,6 @@ def test_a_hand_made_graph_outputs_its_last_node_or_the_one_it_names():
     np.testing.assert_array_equal(identity.predict(x), x.reshape(5, 2, 2))
     with pytest.raises(ValueError, match=r"inputs must list each layer's inputs: got 1 entries for 3 layers"):
         GraphNet((4,), layers, np.float64, inputs=[[-1]])
-    # consumers() counts the model's output as one more reader of its node (fold merges only single-reader nodes)
-    assert net.consumers() == [1, 1, 1] and first.consumers() == [2, 1, 0] and identity.consumers() == [1, 1, 0]
 
 
 def test_a_layer_without_a_numpy_node_passes_on_the_node_it_reads():
@@ -248,6 +246,20 @@ def test_the_nets_dtype_is_its_first_layers_not_its_inputs():
     model = keras.Model(x, keras.layers.Dense(2, dtype="float64")(x))
     net = from_keras(model)
     assert net.dtype == np.float64 and net.layers[0].W.dtype == np.float64
+
+
+def test_consumers_count_the_models_output_as_a_reader():
+    # fold merges a linear node into the one it reads only when that one has a single reader: the model's
+    # output is a reader too — of the last node by default, of the node output_index names, of none for −1
+    from hw5.homework.layers import ReLU
+
+    layers = [Dense(np.eye(3), np.zeros(3), "a", (3,)), ReLU("r", (3,)), Dense(np.eye(3), np.zeros(3), "b", (3,))]
+    branch = [[-1], [0], [0]]                        # a feeds r and b
+    assert GraphNet((3,), layers, np.float64).consumers() == [1, 1, 1]
+    assert GraphNet((3,), layers, np.float64, inputs=branch).consumers() == [2, 0, 1]
+    assert GraphNet((3,), layers, np.float64, inputs=branch, output_index=0).consumers() == [3, 0, 0]
+    assert GraphNet((3,), layers, np.float64, inputs=branch, output_index=1).consumers() == [2, 1, 0]
+    assert GraphNet((3,), layers, np.float64, output_index=-1).consumers() == [1, 1, 0]
 
 
 @pytest.mark.parametrize("build, match", [
