@@ -41,9 +41,13 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "mutation"
 EQUIVALENT = OUT / "equivalent.txt"
 MUTMUT = Path(sys.executable).with_name("mutmut")
-# a timeout: the mutant made a test loop or crawl; a segfault: it crashed the test process (e.g. scipy reading a
-# sparse matrix whose indices the mutant broke — reproduced by hand once). Either way the tests did not pass.
-CAUGHT = {"killed", "timeout", "segfault"}
+# a timeout: the mutant made a test loop or crawl; a segfault or an abort: it crashed the test process (scipy
+# reading or writing a sparse matrix through indices the mutant broke: conv._pointwise with groups=2 segfaults,
+# conv_csc's pixel r·w − c aborts with SIGABRT, exit 134 — both reproduced by hand). mutmut calls the abort
+# "suspicious" (it knows no name for exit code −6); here it is named from the stored exit code. Either way the
+# tests did not pass.
+CAUGHT = {"killed", "timeout", "segfault", "abort"}
+CRASHES = {-6: "abort", 134: "abort"}
 
 
 def mutmut(*args: str) -> int:
@@ -64,7 +68,8 @@ def results() -> dict[str, tuple[str, str]]:
     for path in walk_mutatable_files():
         data = SourceFileMutationData(path=path)
         data.load()
-        out |= {name: (str(path), status_by_exit_code[code]) for name, code in data.exit_code_by_key.items()}
+        out |= {name: (str(path), CRASHES.get(code) or status_by_exit_code[code])
+                for name, code in data.exit_code_by_key.items()}
     return out
 
 
@@ -144,7 +149,7 @@ def score(elapsed: float | None, load_before: tuple, load_after: tuple) -> tuple
         if status in CAUGHT:
             count["killed"] += 1
             count["timeout"] += status == "timeout"
-            count["segfault"] += status == "segfault"
+            count["segfault"] += status in ("segfault", "abort")
             if name in equivalent:
                 listed_killed.append(name)
             continue
@@ -181,7 +186,7 @@ def score(elapsed: float | None, load_before: tuple, load_after: tuple) -> tuple
         f"mutation/equivalent.txt + {total['wording']} error-message wording (a string literal inside `raise`)",
         "", *rows, *partial, "",
         f"killed includes {total['timeout']} timeout(s), mutants whose tests ran past mutmut's time limit, and "
-        f"{total['segfault']} segfault(s), mutants that crashed the test process",
+        f"{total['segfault']} crash(es) (segfault or abort), mutants that crashed the test process",
         ("time: not measured (--report scored mutants/ as it stands)" if elapsed is None else
          f"time: {elapsed / 60:.1f} min on {os.cpu_count()} cores; load average (1, 5, 15 min) "
          f"{' '.join(f'{v:.1f}' for v in load_before)} before, {' '.join(f'{v:.1f}' for v in load_after)} after"),
