@@ -207,4 +207,3 @@ def test_early_stop_all_kills_what_still_runs_and_cleans_up(jobs):
     process, root = jobs.JOBS["sleeper"].process, jobs._ROOT[0]
     jobs.stop_all()
     assert process.poll() is not None and not root.exists() and jobs.JOBS["sleeper"].process is None
-
