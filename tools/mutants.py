@@ -46,7 +46,8 @@ MUTMUT = Path(sys.executable).with_name("mutmut")
 # conv_csc's pixel r·w − c aborts with SIGABRT, exit 134 — both reproduced by hand). mutmut calls the abort
 # "suspicious" (it knows no name for exit code −6); here it is named from the stored exit code. Either way the
 # tests did not pass.
-CAUGHT = {"killed", "timeout", "segfault", "abort"}
+CRASHED = {"segfault", "abort"}
+CAUGHT = {"killed", "timeout", *CRASHED}
 CRASHES = {-6: "abort", 134: "abort"}
 
 
@@ -149,7 +150,7 @@ def score(elapsed: float | None, load_before: tuple, load_after: tuple) -> tuple
         if status in CAUGHT:
             count["killed"] += 1
             count["timeout"] += status == "timeout"
-            count["segfault"] += status in ("segfault", "abort")
+            count["crash"] += status in CRASHED
             if name in equivalent:
                 listed_killed.append(name)
             continue
@@ -186,7 +187,7 @@ def score(elapsed: float | None, load_before: tuple, load_after: tuple) -> tuple
         f"mutation/equivalent.txt + {total['wording']} error-message wording (a string literal inside `raise`)",
         "", *rows, *partial, "",
         f"killed includes {total['timeout']} timeout(s), mutants whose tests ran past mutmut's time limit, and "
-        f"{total['segfault']} crash(es) (segfault or abort), mutants that crashed the test process",
+        f"{total['crash']} crash(es) (segfault or abort), mutants that crashed the test process",
         ("time: not measured (--report scored mutants/ as it stands)" if elapsed is None else
          f"time: {elapsed / 60:.1f} min on {os.cpu_count()} cores; load average (1, 5, 15 min) "
          f"{' '.join(f'{v:.1f}' for v in load_before)} before, {' '.join(f'{v:.1f}' for v in load_after)} after"),
