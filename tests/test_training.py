@@ -12,7 +12,7 @@ import pytest
 from hw5.cache import PartSpec, train_part
 from hw5.deliver import report
 from hw5.homework.run import epoch_lines, update_lines
-from tests import early
+from tests import tolerances as tol
 from tests.helpers import assert_exact, report_section
 
 HOMEWORK_BAR = 0.900   # Part 1 must reach 90.0 % on all 10,000 test images
@@ -45,9 +45,11 @@ def tiny_entry(tmp_path_factory):
 @pytest.mark.training
 def test_part1_reaches_homework_bar(part1, test_images):
     x_test, y_test = test_images
-    loss, evaluated = part1.model.evaluate(x_test, y_test, batch_size=1000, verbose=0)
-    accuracy = float((part1.model.predict(x_test, batch_size=1000, verbose=0).argmax(1) == y_test).mean())
+    # model.evaluate's numbers at the end of training (the cache re-checks the accuracy when it loads the model),
+    # and this run's own count from the model's softmax on the test images (model.predict, once a run)
     log, spec = part1.log, part1.config
+    loss, evaluated = log.test_loss, log.test_accuracy
+    accuracy = float((part1.test_probs.argmax(1) == y_test).mean())
     report_section(
         "p1a",
         report.paragraph(f"<b>Test accuracy {evaluated:.4f}</b> on all {len(y_test):,} test images from "
@@ -69,10 +71,9 @@ def test_part1_reaches_homework_bar(part1, test_images):
         report.pre(report.model_summary(part1.model), "hw5-summary"))
     print(f"Part 1 test accuracy {accuracy:.4f} on {len(y_test)} images; time to {HOMEWORK_BAR:.0%}: "
           f"{part1.log.time_to_target} s of training ({part1.log.train_seconds:.1f} s in all)")
-    assert len(y_test) == 10_000
-    assert accuracy == pytest.approx(part1.log.test_accuracy, abs=1e-6)
-    assert evaluated == pytest.approx(accuracy, abs=1e-6)
-    assert accuracy >= HOMEWORK_BAR
+    assert len(y_test) == 10_000 and part1.test_probs.shape == (10_000, 10)
+    assert evaluated == pytest.approx(accuracy, abs=tol.ACCURACY_COUNTS)
+    assert accuracy >= HOMEWORK_BAR and evaluated >= HOMEWORK_BAR
 
 
 @pytest.mark.training
@@ -208,37 +209,6 @@ def test_fit_keeps_keras_progress_lines_of_the_first_updates():
     assert float(last) == pytest.approx(log.epochs[0]["loss"], abs=1e-4)  # the bar's final running mean
 
 
-# three trainings of Part 1's model on QUICK, one after another in one process (started early, tests/early.py):
-# seed 7 twice, then seed 8; each run's weights saved for the test
-SAME_SEED = f"""
-import numpy as np
-from hw5.cache import train_part
-for name, seed in (("first", 7), ("second", 7), ("other", 8)):
-    run = train_part(1, seed=seed, cache=name, **{QUICK!r})
-    np.savez(name + ".npz", *run.model.get_weights(), from_cache=run.from_cache)
-"""
-early.register("same-seed-trainings", fixture="same_seed_runs", prepare=early.python(SAME_SEED))
-
-
-@pytest.fixture(scope="module")
-def same_seed_runs():
-    workdir, done = early.result("same-seed-trainings")
-    assert done.returncode == 0, done.stderr[-3000:]
-    runs = {}
-    for name in ("first", "second", "other"):
-        with np.load(workdir / f"{name}.npz") as saved:
-            runs[name] = bool(saved["from_cache"]), [saved[f"arr_{i}"] for i in range(len(saved.files) - 1)]
-    return runs
-
-
-def test_same_seed_gives_bit_identical_weights(same_seed_runs):
-    (cached1, first), (cached2, second), (_, other) = (same_seed_runs[n] for n in ("first", "second", "other"))
-    assert not cached1 and not cached2 and len(first) == len(second) == len(other) > 0
-    for a, b in zip(first, second, strict=True):
-        assert_exact(a, b, "weights of two runs with seed 7")
-    assert any((a != b).any() for a, b in zip(first, other, strict=True))
-
-
 @pytest.mark.full   # trains (a tiny model or Part 1 on 512 images): `make test-full` and the report
 def test_cache_key_covers_what_changes_the_result(tmp_path, monkeypatch):
     base = train_part(1, seed=3, cache=tmp_path, **TINY)
@@ -284,7 +254,7 @@ def test_retrain_option_and_env_force_training(tiny_entry, tmp_path, monkeypatch
 
 
 @pytest.mark.full   # trains (a tiny model or Part 1 on 512 images): `make test-full` and the report
-@pytest.mark.parametrize("damage", ["truncate", "garbage", "other_weights", "drop_log", "bad_json"])
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "other_weights", "drop_log", "bad_json", "accuracy"])
 def test_damaged_cache_warns_and_retrains(tiny_entry, tmp_path, damage):
     good, cache = tiny_entry
     shutil.copytree(good.path, tmp_path / good.path.name)
@@ -298,9 +268,14 @@ def test_damaged_cache_warns_and_retrains(tiny_entry, tmp_path, damage):
         build_tiny_model().save(model_file)
     elif damage == "drop_log":
         log_file.unlink()
+    elif damage == "accuracy":            # the model file intact, the accuracy on record not what it scores
+        meta = json.loads(log_file.read_text())
+        meta["log"]["test_accuracy"] += 0.01
+        log_file.write_text(json.dumps(meta))
     else:
         log_file.write_text("{")
-    with pytest.warns(RuntimeWarning, match="cache entry .* is unusable.*retraining"):
+    match = "scores .*, not the recorded" if damage == "accuracy" else "cache entry .* is unusable.*retraining"
+    with pytest.warns(RuntimeWarning, match=match):
         again = train_part(1, seed=5, cache=tmp_path, **TINY)
     assert not again.from_cache and again.key == good.key
     for a, b in zip(again.model.get_weights(), good.model.get_weights(), strict=True):
