@@ -331,8 +331,8 @@ def test_part2_forward_written_out_is_the_part2_net_layer_by_layer():
         assert_within(outs[layer.name], expected, tol.LAYER_F64_RTOL * np.abs(expected).max(),
                       f"part2_forward's {layer.name} vs Keras'")
     assert_within(outs["output"].sum(axis=1), np.ones(3), tol.SOFTMAX_F64_ALL_IMAGES, "softmax rows sum to 1")
-    assert_exact(part2_forward(x[..., 0], weights)["output"], outs["output"], "(N, 28, 28) images")
-    W, b = conv2d_as_dense(weights["conv/kernel"], weights["conv/bias"], (28, 28, 1))
+    W, b = conv2d_as_dense(weights["conv/kernel"], weights["conv/bias"], (28, 28, 1))   # = the loop's (test_toeplitz)
+    assert_exact(part2_forward(x[..., 0], weights, (W, b))["output"], outs["output"], "(N, 28, 28) images")
     doubled = part2_forward(x, weights, (2 * W, 2 * b))["conv"]          # doubling is exact in floating point
     assert_exact(doubled, 2 * outs["conv"], "conv= is the conv layer used")
     weights32 = {name: w.astype(np.float32) for name, w in weights.items()}
@@ -344,7 +344,8 @@ def test_part2_forward_written_out_is_the_part2_net_layer_by_layer():
     assert np.ptp(logits.max(axis=1)) > 745 and logits.max() > 710, "the precondition of this check"
     model.get_layer("output").kernel.assign(big["output/kernel"])
     expected = np.asarray(model(x))
-    assert_within(part2_forward(x, big)["output"], expected, tol.SOFTMAX_F64_ALL_IMAGES, "softmax of huge logits")
+    assert_within(part2_forward(x, big, (W, b))["output"], expected, tol.SOFTMAX_F64_ALL_IMAGES,
+                  "softmax of huge logits")
 
 
 def test_print_net_summarises_layers_shapes_and_non_zeros(untrained_part2):

@@ -24,13 +24,14 @@ def _is_chain(net):
 def test_relu_only_equals_keras_logits_on_random_cnns(case):
     example_note(case.describe())
     model64 = case.build("float64")
-    reference = keras_outputs(logits_model(model64), case.x)
+    logits64 = logits_model(model64)
+    reference = keras_outputs(logits64, case.x)
     net64 = relu_only(from_keras(model64))
     assert _is_chain(net64)
     scale = float(np.abs(reference).max())
     assert_within(net64.predict(case.x), reference, RELU_ONLY_F64_RTOL * scale, "float64 Dense+ReLU vs Keras logits")
     x32 = case.x.astype(np.float32)
-    reference32 = keras_outputs(logits_model(model64), x32.astype(np.float64))   # exact logits of the f32 inputs
+    reference32 = keras_outputs(logits64, x32.astype(np.float64))   # exact logits of the f32 inputs
     assert relu_only(from_keras(case.build("float32"))).dtype == np.float32
     # float_error_bound assumes the exact matrices rounded once: the float64 form rounded to float32. (A float32
     # net built by from_keras rounds the BatchNorm statistics *before* folding them — the bias β − μ·s then errs
