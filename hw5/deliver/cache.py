@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hw5.deliver.monitor import fit_monitored, positive_int
-from hw5.homework.training import TrainLog, make_deterministic
+from hw5.homework.training import TrainLog, _inputs, make_deterministic
 
 FORMAT = 4  # bump when the training procedure or the log format changes (4: steps-only seconds, bar's rest '─')
 
@@ -54,8 +54,8 @@ class Trained:
     key: str
     config: dict           # what the key hashes
     path: Path | None      # the cache entry
-    test_probs: object = None   # the model's softmax on the test images (model.predict, read-only): computed
-                                # once, by the check on load or after training, for every reader of the run
+    test_probs: object     # the model's softmax on the test images (model.predict, read-only): computed once,
+                           # by the check on load or after training, for every reader of the run
 
 
 def cache_dir() -> Path:
@@ -101,7 +101,7 @@ def _raw_data(subset: int | None):
 def _test_probs(model, x_test):
     import numpy as np
 
-    probs = np.asarray(model.predict(x_test, batch_size=1000, verbose=0))
+    probs = np.asarray(model.predict(**_inputs(x_test, None, 1000), verbose=0))   # as the probes predict
     probs.flags.writeable = False     # shared by every test of a run: nobody may change it
     return probs
 
@@ -179,9 +179,10 @@ def train_part(part: int, *, epochs: int | None = None, seed: int | None = None,
     entry = (Path(cache) if cache else cache_dir()) / f"part{part}-{key}"
 
     if not retrain and (hit := _load(entry, config, x_test, y_test)) is not None:
+        cached, log, probs = hit
         if progress:
             progress(f"part {part}: loaded the trained model from the cache ({entry})")
-        return Trained(part, *hit[:2], True, key, config, entry, hit[2])
+        return Trained(part, cached, log, True, key, config, entry, probs)
 
     if progress:
         progress(f"part {part}: training {epochs} epoch(s), batch {batch_size}, seed {seed} "
