@@ -22,16 +22,18 @@ def example_note(text: str) -> None:
     EXAMPLES[test] = EXAMPLES.get(test, 0) + 1
 
 
-def report_section(item: str, *parts: str, key: str | None = None, handin: bool = False) -> None:
+def report_section(item: str, *parts: str, key: str | None = None, handin: bool = False, ran: bool = True) -> None:
     """Add HTML `parts` to the report's section `item` (an id of hw5.deliver.report.ITEMS), credited to the
     running test (its outcome is the section's pass/fail); `key` is the item's key figure for the contents;
-    `handin=True` puts the parts in the hand-in PDF's section of that item too (graded items only)."""
+    `handin=True` puts the parts in the hand-in PDF's section of that item too (graded items only);
+    `ran=False`: the parts only say that the section's figures were not produced in this run (an opt-in tier
+    did not run): the section's badge says "not run", not "pass", unless another test produced them."""
     import os
 
     from hw5.deliver import report
 
     test = os.environ.get("PYTEST_CURRENT_TEST", "?").split(" ")[0]
-    report.contribute(item, test, "".join(parts), key=key, handin=handin)
+    report.contribute(item, test, "".join(parts), key=key, handin=handin, ran=ran)
 
 
 def worst(actual, expected) -> tuple[float, tuple]:

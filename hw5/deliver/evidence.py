@@ -1,9 +1,11 @@
 """What a test run records for its documents: the sections' evidence, each test's outcome, the run's timings.
 
 While the tests run, each adds HTML to the section of the homework item it proves (`contribute`, via
-tests.helpers.report_section) — `handin=True` for what the hand-in PDF shows too — and each outcome is recorded
-(`record_test`, from conftest). hw5.deliver.report lays the full report out of it, hw5.deliver.handin_view the
-hand-in PDF (the graded items only).
+tests.helpers.report_section) — `handin=True` for what the hand-in PDF shows too, `ran=False` for a fragment that
+only says the section's figures were not produced in this run (an opt-in tier did not run) — and each outcome is
+recorded (`record_test`, from conftest). A section's status (`item_status`) follows from both: 'passed',
+'failed', 'not-run' or 'missing'. hw5.deliver.report lays the full report out of it, hw5.deliver.handin_view
+the hand-in PDF (the graded items only).
 """
 from __future__ import annotations
 
@@ -53,20 +55,32 @@ HANDIN_CODE = {
 CONTRIBUTIONS: dict[str, list[tuple[str, str]]] = {}
 HANDIN: dict[str, list[str]] = {}
 KEY_FIGURES: dict[str, str] = {}
+# item id -> the tests whose contribution holds figures produced in this run (every contribution but ran=False)
+PRODUCED: dict[str, list[str]] = {}
 # test node id -> {"outcome", "seconds", "output"}, filled by conftest's pytest_runtest_logreport
 TESTS: dict[str, dict] = {}
 # what else the run spent time on (e.g. "training, Part 1") -> seconds or a word ("loaded from the cache")
 TIMINGS: dict[str, float | str] = {}
+# the run's records, emptied when a test session starts (conftest's pytest_sessionstart)
+RECORDS = (CONTRIBUTIONS, HANDIN, KEY_FIGURES, PRODUCED, TESTS, TIMINGS)
 
 
-def contribute(item: str, test: str, fragment: str, key: str | None = None, handin: bool = False) -> None:
+def contribute(item: str, test: str, fragment: str, key: str | None = None, handin: bool = False,
+               ran: bool = True) -> None:
     """Record `fragment` (HTML) for section `item`, credited to `test`; `key`: the contents' key figure;
-    `handin`: the fragment belongs in the hand-in PDF too (a graded item's evidence)."""
+    `handin`: the fragment belongs in the hand-in PDF too (a graded item's evidence); `ran=False`: the fragment
+    only says that the section's figures were not produced in this run (it is shown, but is no evidence, and
+    has no key figure)."""
     if item not in ITEM_IDS:
         raise ValueError(f"item must be one of {ITEM_IDS}, got {item!r}")
     if handin and item not in HOMEWORK_ITEMS:
         raise ValueError(f"only the graded items {HOMEWORK_ITEMS} go into the hand-in PDF, not {item!r}")
+    if not ran and key is not None:
+        raise ValueError(f"{item!r}: a fragment whose figures were not produced (ran=False) has no key figure, "
+                         f"got {key!r}")
     CONTRIBUTIONS.setdefault(item, []).append((test, fragment))
+    if ran:
+        PRODUCED.setdefault(item, []).append(test)
     if handin:
         HANDIN.setdefault(item, []).append(fragment)
     if key is not None:
@@ -95,11 +109,26 @@ def _source(ref: str):
 
 
 def item_status(item: str) -> str:
-    """'passed' when every test that contributed to `item` passed, 'failed' if one did not, 'missing'."""
-    outcomes = [TESTS.get(test, {}).get("outcome", "passed") for test, _ in CONTRIBUTIONS.get(item, [])]
-    if not outcomes:
+    """The status of section `item`, from its contributions and their tests' outcomes (a test still running
+    counts as passed):
+
+    'missing'  nothing contributed;
+    'failed'   a contributing test failed or errored, or one that produced figures did not pass (e.g. skipped
+               after contributing);
+    'not-run'  every contribution said its figures were not produced in this run (ran=False), and none of
+               those tests failed (passed, or skipped: the tier was not selected);
+    'passed'   otherwise: figures were produced, and every test that produced them passed (or xfailed).
+    """
+    outcome = lambda test: TESTS.get(test, {}).get("outcome", "passed")  # noqa: E731
+    contributors = [test for test, _ in CONTRIBUTIONS.get(item, [])]
+    if not contributors:
         return "missing"
-    return "passed" if all(o in ("passed", "xfailed") for o in outcomes) else "failed"
+    if any(outcome(test) in ("failed", "error") for test in contributors):
+        return "failed"
+    produced = [outcome(test) for test in PRODUCED.get(item, [])]
+    if not produced:
+        return "not-run"
+    return "passed" if all(o in ("passed", "xfailed") for o in produced) else "failed"
 
 
 def verdict() -> str:

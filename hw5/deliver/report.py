@@ -4,11 +4,14 @@ The tests are the source of every figure: while they run, each adds HTML to the 
 item it proves (`contribute`, via tests.helpers.report_section) and its outcome is recorded (`record_test`).
 At the end of the run `document()` lays it all out, in the homework's order:
 
-    page 1      title, authors, date, verdict (N passed, M failed), contents: item, key figure, pass/fail, link
+    page 1      title, authors, date, verdict (N passed, M failed), contents: item, key figure, badge, link
     Part 1      (a) test accuracy, (b) gradient updates            each: what was done, and the code doing it
     Part 2      (1) architecture ... (5) the same softmax
     then        Part 1's CNN as a fully-connected network, benchmarks, environment and data
     appendix    every test, compact, failures expanded with their output
+
+Each section's badge (its heading and its contents row) follows evidence.item_status: "pass", "FAIL", "no
+evidence", or "not run" when its tests only said that its figures were not produced in this run (an opt-in tier).
 
 `main()` (`hw5 report`, `make report`) runs the suite with benchmarks on and writes report/report.html and
 report/report.pdf (printed by headless Chromium: everything), report/homework.html and report/homework.pdf
@@ -33,6 +36,8 @@ from hw5.deliver.evidence import (  # noqa: F401  (the tests reach them as repor
     ITEM_IDS,
     ITEMS,
     KEY_FIGURES,
+    PRODUCED,
+    RECORDS,
     REPORTED,
     TESTS,
     TIMINGS,
@@ -64,11 +69,15 @@ from hw5.deliver.pdf import HOW_TO_PDF, find_chromium, print_pdf
 PRINT_CSS = Path(__file__).with_name("report.css")
 # the run's records (what the tests contributed, their outcomes), and printing to PDF, live beside this module
 
+# a section's status (evidence.item_status) -> the word of its badge; 'not-run': its figures come from a tier
+# this run did not select, and its contributions say so (grey, never the green of 'pass')
+BADGE_WORDS = {"passed": "pass", "failed": "FAIL", "not-run": "not run", "missing": "no evidence"}
+
+
 def _badge(status: str, item: str = "") -> str:
     if item in REPORTED and status == "passed":   # its figures are reported (targets "not met" included)
         return f'<span class="hw5-reported">{REPORTED[item]}</span>'
-    word = {"passed": "pass", "failed": "FAIL", "missing": "no evidence"}[status]
-    return f'<span class="hw5-{status}">{word}</span>'
+    return f'<span class="hw5-{status}">{BADGE_WORDS[status]}</span>'
 
 
 def title_page(users: list[str], extra_rows=()) -> str:
