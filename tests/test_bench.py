@@ -160,9 +160,14 @@ def targets(summary: list[dict]) -> list[dict]:
 
 
 def test_bench_summary(bench_rows, pytestconfig):
-    # after all benchmarks of the run: ratios, FLOPs, GFLOP/s, fraction of peak, and the targets
+    # after all benchmarks of the run: ratios, FLOPs, GFLOP/s, fraction of peak, and the targets; when they did
+    # not run, the report's section says so (its badge "not run", not "reported") and the test is skipped
     groups = {r["group"] for r in bench_rows}
     if not {"matmul peak", "conv layer, batch 256", "Toeplitz build"} <= groups:
+        report_section("bench", report.paragraph(
+            "Not measured in this run: the benchmarks (matmul peak, conv layer at batch 256, Toeplitz build) did "
+            "not all run; <code>make bench</code> and <code>make report</code> run them (pytest "
+            "<code>--bench</code>)."), ran=False)
         pytest.skip("benchmarks did not run (use --bench, as `make bench` and `make report` do)")
     peak = next(r for r in bench_rows if r["group"] == "matmul peak")
     peak_gflops = 2 * peak["macs"] / peak["min_s"] / 1e9  # peak: the fastest round, not the mean
