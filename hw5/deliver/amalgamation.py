@@ -15,7 +15,10 @@ header naming the course, the authors, the package version and git commit, and h
 * drops top-level definitions nothing uses (what main() cannot reach), and the imports they alone needed;
 * hoists the other top-level imports into one block, and refuses a script that imports at top level anything
   but the standard library, NumPy, TensorFlow and Keras, binds a top-level name twice, takes a name a module
-  does not define, or does not compile.
+  does not define, or does not compile;
+* pastes the first module, PRELUDE (kernels.py: TensorFlow's start-up notices dropped), between the standard
+  library's imports and the third-party ones, which it runs inside ``with startup_notices_dropped():`` (GUARD),
+  since importing Keras imports TensorFlow.
 """
 from __future__ import annotations
 
@@ -29,14 +32,14 @@ ROOT = "hw5"
 PACKAGE = "hw5.homework"                                   # the layer the script holds, and only it
 WHERE = PACKAGE.replace(".", "/")                          # hw5/homework, in messages
 PACKAGE_DIR = Path(__file__).resolve().parent.parent / "homework"
-MODULES = ("data", "models", "training", "weights", "toeplitz", "forward", "compare", "run")   # what main() reaches
+# what main() reaches
+MODULES = ("kernels", "data", "models", "training", "weights", "toeplitz", "forward", "compare", "run")
+PRELUDE, GUARD = MODULES[0], "startup_notices_dropped"   # the module before the third-party imports, and its guard
 OTHER_LAYERS = {  # the package's other layers, which the script must not contain, and why
     "hw5.convert": "the general converter (hw5/convert/), which the homework's run never reaches",
     "hw5.deliver": "the evidence and delivery layer (hw5/deliver/: cache, report, hand-in, command line)",
 }
 SCRIPT_PACKAGES = {"numpy", "tensorflow", "keras"}  # besides the standard library, at the script's top level
-# before TensorFlow is imported: no C++ log lines (oneDNN notice, absl warning, E0000 ...) in the script's output
-QUIET = 'os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow: no C++ log lines; before it is imported'
 
 
 def _hw5_module(node: ast.AST, where: str) -> str | None:
@@ -165,8 +168,8 @@ def _section(name: str, text: str, tree: ast.Module, imports: dict) -> tuple[str
     return re.sub(r"\n{4,}", "\n\n\n", "".join(out)).strip("\n") + "\n", bound
 
 
-def _import_block(imports: dict) -> str:
-    """isort-like: standard library, then third party; `import x` lines before `from x import ...`."""
+def _import_block(imports: dict) -> tuple[str, str]:
+    """(standard library, third party) import lines, isort-like: `import x` lines before `from x import ...`."""
     groups: dict[bool, list[str]] = {True: [], False: []}
     froms: dict[tuple[bool, str], list[str]] = {}
     for local, ((module, name), where) in sorted(imports.items(), key=lambda kv: (kv[1][0][0] or "", kv[1][0][1])):
@@ -182,9 +185,7 @@ def _import_block(imports: dict) -> str:
     for (std, module), names in sorted(froms.items()):
         groups[std].append(f"from {module} import {', '.join(sorted(names))}")
     std, third = ("\n".join(sorted(g, key=lambda line: line.startswith("from"))) for g in (groups[True], groups[False]))
-    if "import os" not in std.splitlines():
-        std = "\n".join(sorted([*std.splitlines(), "import os"], key=lambda line: (line.startswith("from"), line)))
-    return f"{std}\n\n{QUIET}\n\n{third}\n" if third else f"{std}\n\n{QUIET}\n"
+    return std, third
 
 
 def _provenance(package_dir: Path, paths: list[Path]) -> str:
@@ -241,10 +242,21 @@ from __future__ import annotations
 """
     if owner.get("main") != f"{WHERE}/{order[-1]}.py" or "sys" not in imports:
         raise ValueError(f"{WHERE}/{order[-1]}.py, the last module, must define main() and import sys")
+    guarded = PRELUDE in order   # the script's package; a hand-made one (the generator's tests) may lack it
+    if guarded and (order[0] != PRELUDE or owner.get(GUARD) != f"{WHERE}/{PRELUDE}.py"):
+        raise ValueError(f"{WHERE}/{PRELUDE}.py must come first and define {GUARD}(), which the script's "
+                         f"third-party imports run in")
     _import_block(imports)   # every module's top-level imports are checked, used in the end or not
-    body = _shake("\n\n".join(sections) + '\n\nif __name__ == "__main__":\n    sys.exit(main())\n')
-    used = {n.id for n in ast.walk(ast.parse(body)) if isinstance(n, ast.Name)} | {"os"}   # os: QUIET
-    script = header + _import_block({k: v for k, v in imports.items() if k in used}) + "\n" + body
+    guard = f"with {GUARD}():   # Step 0: importing Keras imports TensorFlow\n    pass\n"   # its imports: below
+    pasted = [sections[0], guard, *sections[1:]] if guarded else sections
+    body = _shake("\n\n".join(pasted) + '\n\nif __name__ == "__main__":\n    sys.exit(main())\n')
+    used = {n.id for n in ast.walk(ast.parse(body)) if isinstance(n, ast.Name)}
+    std, third = _import_block({k: v for k, v in imports.items() if k in used})
+    if guarded:
+        body = body.replace(guard, guard.replace("    pass\n", "".join(f"    {line}\n" for line in third.splitlines())))
+    elif third:
+        std = f"{std}\n\n{third}"
+    script = f"{header}{std}\n\n{body}"
     compile(script, file, "exec")  # a SyntaxError here is a bug of this generator
     return script
 

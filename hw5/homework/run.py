@@ -16,6 +16,7 @@ import numpy as np
 from hw5.homework.compare import agreement, unsure_image
 from hw5.homework.data import CLASS_NAMES, data_source, load_fashion_mnist, preprocess
 from hw5.homework.forward import part2_forward
+from hw5.homework.kernels import DIGITS, kernels
 from hw5.homework.models import SEED, TRAINING, build_part1_model, build_part2_model
 from hw5.homework.toeplitz import _pair, conv2d_as_dense_loop, conv_output_shape, derive_output_shape
 from hw5.homework.training import fit, make_deterministic
@@ -123,7 +124,7 @@ def main(argv=None) -> int:
     (x_train, y_train), (x_test_raw, y_test) = load_fashion_mnist()
     x_test, source = preprocess(x_test_raw), data_source()
     print(f"Fashion-MNIST from {source.directory} (SHA-256 of the 4 files verified); TensorFlow {tf.__version__}, "
-          f"Keras {keras.__version__}, NumPy {np.__version__}")
+          f"Keras {keras.__version__}, NumPy {np.__version__}\nTensorFlow's CPU kernels: {kernels()} -- {DIGITS}")
 
     print("\n=== Part 1: our CNN ===")
     model1, log1 = train_homework_part(1, x_train, y_train, x_test, y_test, args.quick)
