@@ -2,7 +2,8 @@
 
 A cache entry is ``<cache dir>/part<P>-<key>/{model.keras, log.json}``; the key is a SHA-256 of everything
 that changes the result: the architecture's config, seed, epochs, batch size, learning-rate schedule,
-training subset, the data's digests and the TensorFlow/Keras versions. The model is saved without its
+training subset, the data's digests, the TensorFlow/Keras versions and TensorFlow's CPU kernels (oneDNN on or off
+and the CPU flags that decide it: other kernels give other weights). The model is saved without its
 optimizer and loaded with Keras' safe mode (no pickle); log.json carries the model file's SHA-256 and the
 test accuracy, both re-checked on load. A missing, corrupt or mismatching entry gives a warning and the model
 is trained again — never a crash, never a wrong model. Files are written to a temporary name and renamed.
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hw5.deliver.monitor import fit_monitored, positive_int
+from hw5.homework.kernels import kernels
 from hw5.homework.training import TrainLog, _inputs, make_deterministic
 
 FORMAT = 4  # bump when the training procedure or the log format changes (4: steps-only seconds, bar's rest '─')
@@ -173,7 +175,8 @@ def train_part(part: int, *, epochs: int | None = None, seed: int | None = None,
     model = spec.build()
     config = dict(format=FORMAT, part=part, architecture=model.get_config(), seed=seed, epochs=epochs,
                   batch_size=batch_size, learning_rate=spec.learning_rate, cosine=spec.cosine, probes=spec.probes,
-                  subset=subset, data=source.sha256, tensorflow=tf.__version__, keras=keras.__version__)
+                  subset=subset, data=source.sha256, tensorflow=tf.__version__, keras=keras.__version__,
+                  kernels=kernels())
     key = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
     config = json.loads(json.dumps(config, default=str))  # as it reads back from log.json
     entry = (Path(cache) if cache else cache_dir()) / f"part{part}-{key}"

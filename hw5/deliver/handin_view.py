@@ -22,6 +22,7 @@ from pathlib import Path
 from hw5.deliver import evidence
 from hw5.deliver.figures import code, esc, paragraph
 from hw5.deliver.pdf import print_pdf as print_html
+from hw5.homework.kernels import DIGITS, kernels
 
 HANDIN_CSS = Path(__file__).with_name("report.css")
 BASE_CSS = """
@@ -44,6 +45,8 @@ def _section(item: str, heading: str) -> str:
 
 def document(users: list[str], pages: dict[str, int] | None = None, full_report: str = "report/report.pdf") -> str:
     """The hand-in PDF's HTML, self-contained; `pages`: section id -> page number (None: not known yet)."""
+    import tensorflow
+
     pages = pages or {}
     authors = ", ".join(users) if users else "author not set (hw5 report --user NAME)"
     graded = [(item, heading) for item, heading, _ in evidence.ITEMS if item in evidence.HOMEWORK_ITEMS]
@@ -55,7 +58,9 @@ def document(users: list[str], pages: dict[str, int] | None = None, full_report:
               f"the benchmarks, the environment and the converter beyond the homework.")
     body = (f'<div class="hw5-title"><h1>CS/DS 541 Homework 5 — {esc(authors)}</h1>'
             f'<p class="hw5-meta">{datetime.date.today().isoformat()} · files: homework5_{"_".join(users) or "…"}.py '
-            f'(run it: <code>python homework5_{"_".join(users) or "…"}.py</code>, ~3 minutes) and this PDF</p>'
+            f'(run it: <code>python homework5_{"_".join(users) or "…"}.py</code>, 2–5 minutes on 2 cores) and this '
+            f'PDF<br>figures from TensorFlow {esc(tensorflow.__version__)} on this CPU: its kernels {esc(kernels())} '
+            f'— {esc(DIGITS)}</p>'
             f'<p class="hw5-claim">Part 1 trains a Keras CNN on Fashion-MNIST past 90 % test accuracy. Part 2 builds '
             f'the homework net exactly, extracts its weights, rewrites its conv layer as the weight matrix of a '
             f'fully-connected layer and shows that a NumPy network of matrix multiplies, a max-pool loop, ReLU and '

@@ -160,13 +160,15 @@ def environment() -> dict[str, str]:
     import tensorflow
 
     from hw5.homework.data import data_source
+    from hw5.homework.kernels import DIGITS, kernels
 
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() \
         else platform.processor()
     source = data_source()
     return {"Python": platform.python_version(), "TensorFlow": tensorflow.__version__, "Keras": keras.__version__,
-            "NumPy": numpy.__version__, "CPU": f"{cpu} ({os.cpu_count()} cores)", "Platform": platform.platform(),
+            "NumPy": numpy.__version__, "CPU": f"{cpu} ({os.cpu_count()} cores)",
+            "TensorFlow's CPU kernels": f"{kernels()}: {DIGITS}", "Platform": platform.platform(),
             "Data": f"{source.directory} ({source.origin}); SHA-256 of all 4 decompressed files verified",
             **{f"SHA-256 {name}": digest for name, digest in source.sha256.items()}}
 
