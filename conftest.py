@@ -229,7 +229,8 @@ def pytest_sessionfinish(session):
 MODULE_ORDER = ["test_helpers", "test_structure", "test_data", "test_training", "test_cli", "test_models",
                 "test_weights", "test_toeplitz", "test_numpy_net", "test_layers", "test_linear_maps", "test_translate",
                 "test_determinism", "test_compare", "test_compare_layers", "test_relu_only", "test_export",
-                "test_verify", "test_convert_cmd", "test_known_issues", "test_bench", "test_handin", "test_report"]
+                "test_verify", "test_convert_cmd", "test_known_issues", "test_bench", "test_handin", "test_evidence",
+                "test_report"]
 
 
 def pytest_collection_modifyitems(config, items):
