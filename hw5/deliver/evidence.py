@@ -100,7 +100,9 @@ def record_test(report) -> None:
             report.longrepr, tuple) else "")
 
 
-def _source(ref: str):
+def source_of(ref: str):
+    """The object a code reference names: "module:qualname" (e.g. "hw5.homework.forward:max_pool2d",
+    "hw5.homework.numpy_net:NumpyNet.forward"), imported; what a section shows under "The code"."""
     module, _, qualname = ref.partition(":")
     obj = importlib.import_module(module)
     for part in qualname.split("."):

@@ -38,7 +38,7 @@ def _section(item: str, heading: str) -> str:
     parts = evidence.HANDIN.get(item) or [paragraph("<i>No evidence: the tests that produce it did not "
                                                           "run; see the full report.</i>")]
     refs = evidence.HANDIN_CODE.get(item, [])
-    listing = f'<div class="hw5-block"><h3>The code</h3>{code(*map(evidence._source, refs))}</div>' if refs else ""
+    listing = f'<div class="hw5-block"><h3>The code</h3>{code(*map(evidence.source_of, refs))}</div>' if refs else ""
     return (f'<section id="{item}" class="hw5-item hw5-item-{item}"><h2>{esc(heading)}</h2>'
             f'{"".join(parts)}{listing}</section>')
 

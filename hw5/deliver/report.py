@@ -41,10 +41,10 @@ from hw5.deliver.evidence import (  # noqa: F401  (the tests reach them as repor
     REPORTED,
     TESTS,
     TIMINGS,
-    _source,
     contribute,
     item_status,
     record_test,
+    source_of,
     verdict,
 )
 from hw5.deliver.figures import (  # noqa: F401
@@ -103,7 +103,7 @@ def item_section(item: str, heading: str, refs: list[str]) -> str:
         parts = [paragraph("<i>No evidence: the tests that produce it did not run or failed before it "
                            "(see the appendix).</i>")]
     if refs:
-        parts.append(f'<div class="hw5-block"><h3>The code</h3>{code(*map(_source, refs))}</div>')
+        parts.append(f'<div class="hw5-block"><h3>The code</h3>{code(*map(source_of, refs))}</div>')
     return (f'<section id="{item}" class="hw5-item hw5-item-{item}"><h2>{esc(heading)} '
             f'{_badge(item_status(item), item)}</h2>{"".join(parts)}</section>')
 
