@@ -1,7 +1,9 @@
 # The run's records (hw5.deliver.evidence) and what they make of a section: its status ('passed', 'failed',
 # 'not-run', 'missing'), its badge and its key figure on page 1, from synthetic records (no trained model, no
 # report run); and every section's code reference resolves.
+import os
 import re
+import time
 
 import pytest
 
@@ -150,3 +152,24 @@ def test_contributors_of_opt_in_figures_declare_them_not_run(records, nothing_me
     assert records.CONTRIBUTIONS[item], f"{item}: the contributor said nothing"
     assert records.item_status(item) == "not-run"
     assert contents_rows(report.title_page([]))[item] == ("–", "not-run", "not run")
+
+
+# ---- a file of figures: written in this run, or left by an earlier one ------------------------------------
+
+def test_run_start_is_recorded_when_the_session_starts():
+    # conftest's pytest_sessionstart calls evidence.start_run: this session's start is known, and in the past
+    from hw5.deliver import evidence
+
+    assert evidence.STARTED["time"] <= time.time() and evidence.STARTED["clock"] <= time.perf_counter()
+
+
+def test_written_this_run_compares_the_files_mtime_with_the_runs_start(records, tmp_path):
+    path = tmp_path / "figures.json"
+    path.write_text("[]")
+    assert not records.written_this_run(path)                 # no run start recorded: nothing is this run's
+    records.STARTED["time"] = started = time.time() - 3600
+    for mtime, fresh in [(started + 1, True), (started, True), (started - 1, False)]:
+        os.utime(path, (mtime, mtime))
+        assert records.written_this_run(path) is fresh, mtime
+    assert not records.written_this_run(tmp_path / "absent.json")
+

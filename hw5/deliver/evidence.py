@@ -6,10 +6,15 @@ only says the section's figures were not produced in this run (an opt-in tier di
 recorded (`record_test`, from conftest). A section's status (`item_status`) follows from both: 'passed',
 'failed', 'not-run' or 'missing'. hw5.deliver.report lays the full report out of it, hw5.deliver.handin_view
 the hand-in PDF (the graded items only).
+
+`start_run()` (conftest's pytest_sessionstart) empties the records and notes when the run started;
+`written_this_run(path)` tells a file this run wrote from one an earlier run left (e.g. bench/architectures.json).
 """
 from __future__ import annotations
 
 import importlib
+import time
+from pathlib import Path
 
 # ---- the document: one section per homework item, in the homework's order ------------------------------
 
@@ -61,8 +66,25 @@ PRODUCED: dict[str, list[str]] = {}
 TESTS: dict[str, dict] = {}
 # what else the run spent time on (e.g. "training, Part 1") -> seconds or a word ("loaded from the cache")
 TIMINGS: dict[str, float | str] = {}
-# the run's records, emptied when a test session starts (conftest's pytest_sessionstart)
-RECORDS = (CONTRIBUTIONS, HANDIN, KEY_FIGURES, PRODUCED, TESTS, TIMINGS)
+# when the run started: "time" (time.time(), what a file's mtime is compared with) and "clock"
+# (time.perf_counter(), for the run's duration); set by start_run
+STARTED: dict[str, float] = {}
+# the run's records, emptied when a test session starts (start_run, from conftest's pytest_sessionstart)
+RECORDS = (CONTRIBUTIONS, HANDIN, KEY_FIGURES, PRODUCED, TESTS, TIMINGS, STARTED)
+
+
+def start_run() -> None:
+    """Empty the run's records and note when the run started (STARTED)."""
+    for registry in RECORDS:
+        registry.clear()
+    STARTED.update(time=time.time(), clock=time.perf_counter())
+
+
+def written_this_run(path: Path) -> bool:
+    """Whether the file `path` was last written during this run: it exists and its mtime is not before the
+    run's start (STARTED["time"]). False when no run start was recorded (no test session)."""
+    started = STARTED.get("time")
+    return started is not None and path.is_file() and path.stat().st_mtime >= started
 
 
 def contribute(item: str, test: str, fragment: str, key: str | None = None, handin: bool = False,
