@@ -4,6 +4,7 @@
 # one image at a time; float32 within tolerances.ARCHITECTURE_RTOL of the output's scale, the same
 # architecture rebuilt in float64 (hw5.compare.float64_twin) within 1e-9. MobileNetV2 at 224×224×3 in ≤ 60 s
 # and ≤ 6 GiB. The measured table goes to bench/architectures.json for the report.
+import datetime
 import json
 
 import numpy as np
@@ -20,24 +21,37 @@ MOBILENET_V2_224_SECONDS = 60          # the issue's budget for converting Mobil
 MOBILENET_V2_224_PEAK_GIB = 6
 
 
-@pytest.fixture(scope="module", autouse=True)
-def table():
-    yield ROWS
-    if ROWS:   # what `make architectures` measured, in the order of ARCHITECTURES, for the report; a partial run
-        # (-k) replaces only its own rows
-        old = {row["name"]: row for row in json.loads(JSON_PATH.read_text())} if JSON_PATH.exists() else {}
-        merged = {**old, **ROWS}
-        rows = [merged[name] for name in [*ARCHITECTURES, "MobileNetV2@224"] if name in merged]
-        JSON_PATH.parent.mkdir(parents=True, exist_ok=True)
-        JSON_PATH.write_text(json.dumps(rows, indent=1))
+def keep_row(name: str, row: dict) -> None:
+    # a measured row into bench/architectures.json at once, in the order of ARCHITECTURES, so that the report's
+    # table later in the same run reads it as this run's; the file's other rows stay (a partial run, -k, replaces
+    # only its own)
+    ROWS[name] = row
+    old = {r["name"]: r for r in json.loads(JSON_PATH.read_text())} if JSON_PATH.exists() else {}
+    merged = {**old, **ROWS}
+    rows = [merged[name] for name in [*ARCHITECTURES, "MobileNetV2@224"] if name in merged]
+    JSON_PATH.parent.mkdir(parents=True, exist_ok=True)
+    JSON_PATH.write_text(json.dumps(rows, indent=1))
 
+
+def test_a_measured_row_is_in_the_file_at_once(tmp_path, monkeypatch):
+    # each row is written as it is measured, in the order of ARCHITECTURES, beside the file's other rows: the
+    # report's table, later in the same run, reads this run's rows from a file this run wrote
+    monkeypatch.setattr(f"{__name__}.JSON_PATH", tmp_path / "bench" / "architectures.json")
+    monkeypatch.setattr(f"{__name__}.ROWS", {})
+    JSON_PATH.parent.mkdir()
+    JSON_PATH.write_text(json.dumps([{"name": "VGG16", "from": "earlier"}, {"name": "MobileNet", "from": "earlier"}]))
+    keep_row("MobileNet", {"name": "MobileNet", "from": "now"})
+    assert json.loads(JSON_PATH.read_text()) == [{"name": "MobileNet", "from": "now"},
+                                                 {"name": "VGG16", "from": "earlier"}]
+    keep_row("MobileNetV2@224", {"name": "MobileNetV2@224", "from": "now"})
+    assert [r["name"] for r in json.loads(JSON_PATH.read_text())] == ["MobileNet", "VGG16", "MobileNetV2@224"]
 
 @pytest.mark.architectures
 @pytest.mark.parametrize("name", list(ARCHITECTURES))
 def test_architecture_float32_sparse_equals_keras(name):
     # in a fresh process (its own peak memory): convert, compare on 4 images, time batch 32 both ways
     row = measure_in_subprocess(name)
-    ROWS[name] = row
+    keep_row(name, row)
     bound = tol.ARCHITECTURE_RTOL["float32"] * row["output_scale"]
     assert row["max_abs_diff"] <= bound, f"{name}: max |Keras − NumPy| {row['max_abs_diff']:.3e} > {bound:.3e}"
     assert row["bytes_per_nonzero"] <= 12
@@ -59,7 +73,7 @@ def test_architecture_float64_equals_keras(name):
 def test_mobilenet_v2_at_224_converts_in_budget_and_equals_keras():
     # ~301 M multiply-adds, dense ~5,400 GiB: sparse=True in ≤ 60 s and ≤ 6 GiB, equal to Keras on 4 images
     row = measure_in_subprocess("MobileNetV2", 224, images=4, timing=False)
-    ROWS["MobileNetV2@224"] = {**row, "name": "MobileNetV2@224"}
+    keep_row("MobileNetV2@224", {**row, "name": "MobileNetV2@224"})
     assert 290e6 < row["nonzeros"] < 310e6
     assert row["convert_seconds"] <= MOBILENET_V2_224_SECONDS
     assert row["peak_gib"] <= MOBILENET_V2_224_PEAK_GIB
@@ -69,18 +83,23 @@ def test_mobilenet_v2_at_224_converts_in_budget_and_equals_keras():
 
 def test_architectures_table_for_the_report():
     # default run: the table `make architectures` measured (bench/architectures.json), one row per architecture;
-    # every row within its bound and ≤ 12 bytes per stored entry, or the section says how to measure it (and its
-    # badge says "not run")
-    from hw5.deliver import report
+    # every row within its bound and ≤ 12 bytes per stored entry. Written in this run: its figures (badge "pass");
+    # left by an earlier run: the same figures, under when that run wrote them (badge "not run", no key figure);
+    # no file: how to measure it ("not run")
+    from hw5.deliver import evidence, report
 
+    how = "<code>make architectures</code> converts the seven keras.applications models and writes the table."
     if not JSON_PATH.exists():
-        report_section("arch", report.paragraph("Not measured in this run: <code>make architectures</code> converts "
-                                                "the seven keras.applications models and writes the table."),
-                       ran=False)
+        report_section("arch", report.paragraph(f"Not measured in this run: {how}"), ran=False)
         return
     rows = json.loads(JSON_PATH.read_text())
+    fresh = evidence.written_this_run(JSON_PATH)
+    written = datetime.datetime.fromtimestamp(JSON_PATH.stat().st_mtime).astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    earlier = [] if fresh else [report.paragraph(
+        f"Not measured in this run: the table below is from an earlier run, which wrote <code>{JSON_PATH}</code> "
+        f"on {written}. {how}")]
     fmt = lambda v, f: "—" if v is None else format(v, f)  # noqa: E731
-    report_section("arch", report.section(
+    report_section("arch", *earlier, report.section(
         "keras.applications (random weights and BatchNorm statistics) as sparse fully-connected networks",
         report.paragraph("Every linear layer is one explicit scipy.sparse CSR matrix holding exactly its multiply-adds "
                          "on real inputs; the network is a graph of such matrices, merges and elementwise steps run "
@@ -98,7 +117,7 @@ def test_architectures_table_for_the_report():
                      "The NumPy forward pass is one single-threaded sparse matrix product per linear layer (scipy); "
                      "Keras runs fused multi-threaded convolutions. The ratio is bounded by scipy's sparse × dense "
                      "throughput (~1 GFLOP/s here) against oneDNN's convolutions.")),
-        key=f"{len(rows)} models")
+        key=f"{len(rows)} models" if fresh else None, ran=fresh)
     for r in rows:
         assert r["max_abs_diff"] <= tol.ARCHITECTURE_RTOL["float32"] * r["output_scale"], r
         assert r["bytes_per_nonzero"] <= 12, r

@@ -1,6 +1,8 @@
 # The run's records (hw5.deliver.evidence) and what they make of a section: its status ('passed', 'failed',
 # 'not-run', 'missing'), its badge and its key figure on page 1, from synthetic records (no trained model, no
 # report run); and every section's code reference resolves.
+import datetime
+import json
 import os
 import re
 import time
@@ -173,3 +175,58 @@ def test_written_this_run_compares_the_files_mtime_with_the_runs_start(records, 
         assert records.written_this_run(path) is fresh, mtime
     assert not records.written_this_run(tmp_path / "absent.json")
 
+
+# two rows of bench/architectures.json, as `make architectures` writes them
+ARCHITECTURE_ROWS = [
+    dict(name="MobileNet", size=32, keras_layers=86, numpy_layers=60, matrices=33, nonzeros=818_232,
+         bytes_per_nonzero=8.19, convert_seconds=0.1, peak_gib=0.64, max_abs_diff=8.8e-8, output_scale=1.0,
+         keras_ms_per_image=0.5, numpy_ms_per_image=0.75, ratio=1.5),
+    dict(name="MobileNetV2@224", size=224, keras_layers=154, numpy_layers=103, matrices=58, nonzeros=301_000_000,
+         bytes_per_nonzero=8.3, convert_seconds=40.0, peak_gib=4.5, max_abs_diff=5.4e-7, output_scale=1.0,
+         keras_ms_per_image=None, numpy_ms_per_image=None, ratio=None),
+]
+EARLIER_RUN = datetime.datetime(2024, 3, 5, 14, 7)   # local time
+
+
+@pytest.fixture
+def architectures_json(records, monkeypatch, tmp_path):
+    # bench/architectures.json (at a path of the test's own) just written; the run started an hour ago
+    from tests import test_architectures
+
+    path = tmp_path / "architectures.json"
+    path.write_text(json.dumps(ARCHITECTURE_ROWS))
+    monkeypatch.setattr(test_architectures, "JSON_PATH", path)
+    records.STARTED["time"] = time.time() - 3600
+    return path
+
+
+def arch_section() -> str:
+    from hw5.deliver import report
+
+    return report.item_section(*next(entry for entry in report.ITEMS if entry[0] == "arch"))
+
+
+def test_architectures_table_written_in_this_run_passes(records, architectures_json):
+    from hw5.deliver import report
+
+    _architectures()
+    assert records.item_status("arch") == "passed"
+    assert contents_rows(report.title_page([]))["arch"] == ("2 models", "passed", "pass")
+    section = arch_section()
+    assert "818,232" in section and "301,000,000" in section
+    assert "Not measured in this run" not in section and "earlier run" not in section
+
+
+def test_architectures_table_left_by_an_earlier_run_says_not_run_and_when(records, architectures_json):
+    # the same figures, shown under the date and time of the run that wrote them; no "pass", no key figure
+    from hw5.deliver import report
+
+    written = EARLIER_RUN.timestamp()
+    os.utime(architectures_json, (written, written))
+    _architectures()
+    assert records.item_status("arch") == "not-run"
+    assert contents_rows(report.title_page([]))["arch"] == ("–", "not-run", "not run")
+    section = arch_section()
+    assert "818,232" in section and "301,000,000" in section
+    assert re.search(rf"Not measured in this run: the table below is from an earlier run, which wrote "
+                     rf"<code>{re.escape(str(architectures_json))}</code> on 2024-03-05 14:07\b", section), section
