@@ -151,8 +151,9 @@ MARABOU_EVAL_RTOL = 1e-4
 # Lipschitz constants up to ~2 (selu, hard_silu) and exponentials, ×60 → 2e-4. float64: the issue's 1e-9.
 GRAPH_RTOL = {"float32": 2e-4, "float64": 1e-9}
 # Keras computes some layers in float32 inside a float64 model: TF's ResizeBilinear always returns float32
-# (bilinear UpSampling) and Keras' gelu rounds its constant 1/√2 to float32 (5e-9 measured at |x| ≤ 3):
-# float32 accuracy there, 8 ulps of float32 relative.
+# (bilinear UpSampling), Keras' gelu rounds its constant 1/√2 to float32 (5e-9 measured at |x| ≤ 3), and a
+# LoRA layer's factors are float32 variables whose product a@b Keras forms in float32 (~3e-7 of a kernel of
+# scale ~8 measured): float32 accuracy there, 8 ulps of float32 relative.
 KERAS_FLOAT32_INSIDE_F64 = 8 * EPS32
 # keras.applications at 32×32 in float32, relative to the output's scale: their sums reach 9·1024 = 9,216 terms
 # (DenseNet's, ResNet's 3×3 convs over 1,024 channels) and ~50 layers deep; √n·eps per sum (random-walk

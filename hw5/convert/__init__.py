@@ -6,6 +6,8 @@ evidence layer (hw5.deliver). Importing it registers its translations in the one
     registry.py      register() into the one TRANSLATIONS (duplicates refused), MERGES, OPS; Build (the
                      homework's Source + sparse/limit/all input grids); the matrix builder and the dense limit
     graph.py         GraphNet (node = layer + inputs, one loop in topological order); `translate(model)`
+    variables.py     what every translation reads (LoRA merged, weight-only int8/int4 dequantized, float64) and
+                     the quantized layers refused before any translation runs
     conv.py          Conv2D (groups), Conv1D, DepthwiseConv2D, SeparableConv2D, Conv2DTranspose, Dense on any rank
     translations.py  pooling, padding, cropping, upsampling (1-D/2-D), BatchNorm, Normalization, Rescaling, Reshape
     merges.py        Add … Concatenate, and the keras.ops arithmetic nodes

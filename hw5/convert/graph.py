@@ -5,7 +5,9 @@ network's input). A chain is the special case inputs[k] == [k − 1]: Part 2 is 
 
 `translate(model, dtype, sparse, dense_limit)` walks a Keras model — a Sequential one layer after layer, a
 functional one node by node in Keras' own topological order (model._nodes_by_depth, deepest first) — and
-translates every node through the registries: TRANSLATIONS (one input), MERGES (several), OPS (keras.ops).
+translates every node through the registries: TRANSLATIONS (one input), MERGES (several), OPS (keras.ops),
+after refusing any layer whose quantized call is not a linear map; every translation reads its variables from
+one dict, `hw5.convert.variables.model_variables` (LoRA factors merged, weight-only quantization dequantized).
 """
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hw5.convert.registry import MERGES, OPS, Build
-from hw5.homework.numpy_net import NumpyNet, extract_variables
+from hw5.convert.variables import model_variables, refuse_quantized
+from hw5.homework.numpy_net import NumpyNet
 from hw5.homework.registry import TRANSLATIONS
 
 
@@ -146,10 +149,11 @@ def translate(model, dtype, sparse: bool, dense_limit: int) -> GraphNet:
     inputs, outputs = getattr(model, "inputs", None) or [], getattr(model, "outputs", None) or []
     if not chain and (len(inputs) != 1 or len(outputs) != 1):
         raise ValueError("model must have one input and one output")
+    refuse_quantized(model)                # a quantized call no matrix reproduces, before any translation runs
     if not layers and dtype is None:       # only keras.ops nodes: the input's dtype
         dtype = inputs[0].dtype
     dt = _net_dtype(layers or model.layers, dtype)
-    variables = extract_variables(model)
+    variables = model_variables(model)     # what every src.param reads: LoRA merged, weight-only dequantized
     grid = _input_grid(model)
     net = GraphNet(input_shape=grid, compute_dtype=dt)
     env: dict = {"input": (-1, grid)} if chain else {id(inputs[0]): (-1, grid)}
