@@ -88,6 +88,53 @@ def test_float64_twin_is_the_same_model_widened():
                   tol.SOFTMAX_F32_ONE_IMAGE, "twin vs float32 model")
 
 
+def precision_model(dtype: str, **extra):
+    """Conv2D → UpSampling2D → Dense in `dtype`; extra: the conv's activation, the upsampling's interpolation, or
+    lora=True (LoRA on the Dense layer, its factors N(0, 1))."""
+    lora = extra.pop("lora", False)
+    layers = keras.layers
+    model = keras.Sequential([keras.Input((4, 4, 2), dtype=dtype), layers.Conv2D(
+        3, 3, activation=extra.get("activation"), dtype=dtype, name="conv"), layers.UpSampling2D(
+        interpolation=extra.get("interpolation", "nearest"), dtype=dtype, name="up"), layers.Dense(
+        2, dtype=dtype, name="dense")])
+    if lora:
+        model.layers[-1].enable_lora(2)
+    rng = np.random.default_rng(14)
+    for variable in model.weights:
+        variable.assign(rng.normal(size=variable.shape))
+    return model
+
+
+@pytest.mark.parametrize("model_dtype, net_dtype, extra, rtol", [
+    ("float32", "float32", {}, tol.LAYER_F32_RTOL),
+    ("float64", "float64", {}, tol.LAYER_F64_RTOL),
+    ("float32", "float64", {}, tol.LAYER_F32_RTOL),     # Keras' float32 rounding, however wide the net
+    ("float64", "float32", {}, tol.LAYER_F32_RTOL),
+    ("float64", "float64", dict(activation="gelu"), tol.LAYER_F32_RTOL),          # Keras computes these three
+    ("float64", "float64", dict(interpolation="bilinear"), tol.LAYER_F32_RTOL),   # in float32 inside a float64
+    ("float64", "float64", dict(lora=True), tol.LAYER_F32_RTOL),                  # model
+], ids=["f32", "f64", "f32 model, f64 net", "f64 model, f32 net", "f64 gelu", "f64 bilinear", "f64 LoRA"])
+def test_self_check_tolerance_is_the_less_precise_dtypes(model_dtype, net_dtype, extra, rtol):
+    # from_keras's self-check compares at LAYER_RTOL of the less precise of the net's dtype and the one Keras
+    # computes the model in: at the net's alone, a float64 net of a float32 model (~1e-7 apart) would never pass;
+    # the conversion passes its check in each case
+    from hw5.convert.inspect import check_rtol
+
+    model = precision_model(model_dtype, **extra)
+    net = from_keras(model, dtype=net_dtype)
+    assert check_rtol(model, net) == rtol
+
+
+def test_self_check_refuses_to_check_a_half_precision_model():
+    # a mixed_float16 model's own rounding (eps 1e-3) is beyond any tolerance that still sees a wrong
+    # translation: from_keras says so instead of passing or failing it; check=False converts it
+    model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Conv2D(2, 3, dtype="mixed_float16"),
+                              keras.layers.Flatten(dtype="mixed_float16")])
+    with pytest.raises(ValueError, match=r"^from_keras: the Keras model computes in float16 .*check=False$"):
+        from_keras(model, dtype="float32")
+    assert from_keras(model, dtype="float32", check=False).dtype == np.float32
+
+
 @pytest.mark.parametrize("call, error, match", [
     (lambda m, n: layer_by_layer(m, object(), SMALL.x), TypeError, "net must be a NumpyNet made by .*, got object$"),
     (lambda m, n: layer_by_layer(m, n, SMALL.x, rtol=-1.0), ValueError, "rtol must be a number >= 0"),

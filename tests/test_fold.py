@@ -127,3 +127,77 @@ def test_a_product_with_a_sparse_map_is_sparse_and_in_the_asked_dtype():
             out = _product(A, B, dt)
             assert scipy.sparse.issparse(out) and out.format == "csr" and out.dtype == dt, (type(A), type(B), dt)
             np.testing.assert_array_equal(out.toarray(), expected.astype(dt))
+
+
+def broken(monkeypatch, kind: str, spoil):
+    """Make the registered translation of `kind` spoil the first layer it returns (spoil(layer) -> layer)."""
+    from hw5.homework.registry import TRANSLATIONS
+
+    real = TRANSLATIONS[kind]
+
+    def translate(src):
+        layers, out = real(src)
+        return [spoil(layers[0]), *layers[1:]], out
+    monkeypatch.setitem(TRANSLATIONS, kind, translate)
+
+
+def scaled(layer):
+    layer.W = layer.W * 1.01
+    return layer
+
+
+def swapped(layer):   # output channels 0 and 1 of a conv's matrix and bias exchanged
+    c = layer.out_shape[-1]
+    order = np.arange(layer.W.shape[1]).reshape(-1, c)[:, [1, 0, *range(2, c)]].ravel()
+    layer.W, layer.b = layer.W[:, order], layer.b[order]
+    return layer
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_a_wrong_translation_makes_from_keras_raise_naming_the_layer(monkeypatch, dtype, sparse):
+    # the self-check: a Dense translation that scales its kernel by 1.01 makes from_keras refuse, naming the
+    # first Keras layer beyond tolerance (d1; d2 is off too) with its row of the layer-by-layer table;
+    # check=False hands the wrong net back, and it is wrong
+    model = model_with_norms(dtype)
+    broken(monkeypatch, "Dense", scaled)
+    with pytest.raises(ValueError, match=r"^from_keras: the network it built is not the Keras model: layer 'd1' "
+                                         r"\(Dense\) is off by .*\n.*Keras layer +NumPy layer.*\n"
+                                         r"d1 +d1 +\(6,\) .* NO$"):
+        from_keras(model, sparse=sparse)
+    x = np.random.default_rng(44).normal(size=(2, 5, 4, 2)).astype(dtype)
+    expected = keras_outputs(model, x)
+    wrong = from_keras(model, sparse=sparse, check=False).predict(x)
+    assert np.abs(wrong - expected).max() > 100 * tol.LAYER_F32_RTOL * np.abs(expected).max()
+
+
+def test_swapped_conv_channels_make_from_keras_raise_naming_the_conv(monkeypatch):
+    # two output channels of a Conv2D exchanged (an error in the channel order that no shape check sees)
+    keras.utils.set_random_seed(45)
+    model = keras.Sequential([keras.Input((5, 5, 2)), L.Conv2D(3, 3, name="conv"), L.ReLU(name="relu"),
+                              L.Flatten(name="flat"), L.Dense(2, name="dense")])
+    assign_normal(model.weights, 46)
+    from_keras(model)                                   # the real translation passes its own check
+    broken(monkeypatch, "Conv2D", swapped)
+    with pytest.raises(ValueError, match=r"layer 'conv' \(Conv2D\) is off by"):
+        from_keras(model)
+    assert isinstance(from_keras(model, check=False).layers[0], Dense)
+
+
+def test_the_self_check_sees_a_wrong_keras_ops_node_at_the_output(monkeypatch):
+    # a graph ending in a keras.ops node (x * 2.0) has no Keras layer row for its output: the model's output is
+    # compared too
+    from hw5.convert.registry import OPS
+
+    inp = keras.Input((3,))
+    model = keras.Model(inp, L.Dense(2, name="dense")(inp) * 2.0)
+    from_keras(model)
+    real = OPS["Multiply"]
+
+    def halved(src, args):
+        layers, out = real(src, args)
+        layers[0].d = layers[0].d / 2
+        return layers, out
+    monkeypatch.setitem(OPS, "Multiply", halved)
+    with pytest.raises(ValueError, match=r"the Keras model: the model's output is off by .*\n.*\n\(model output\) "):
+        from_keras(model)

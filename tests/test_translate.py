@@ -287,6 +287,7 @@ def test_unsupported_layers_are_named(layer, match):
     (dict(dtype="int32"), TypeError, "dtype must be float32, float64 or None"),
     (dict(fuse="yes"), TypeError, "fuse must be True or False"),
     (dict(sparse=1), TypeError, "sparse must be True or False, got 1"),
+    (dict(check="no"), TypeError, "check must be True or False, got 'no'"),   # a truthy string: the check would run
 ])
 def test_from_keras_rejects_bad_arguments(kwargs, error, match):
     model = SAME_STRIDE2.build("float32")

@@ -6,6 +6,10 @@ only that the softmax is off; its tolerances default to the dtype's (LAYER_RTOL)
 that as a table. `layer_table(net, model)` lists each layer's matrix, non-zeros and neurons (derived vs
 Keras); `banded(net)` multiplies the same matrices by their bands of non-zero rows (for many images);
 `float64_twin(model)` rebuilds any Keras model in float64 with its weights widened exactly.
+
+`self_check(model, net)` is from_keras's last step: layer_by_layer on PROBE_INPUTS seeded inputs, and the
+model's output beside the net's, at the tolerance of the less precise of the net's dtype and the precision Keras
+computes the model in (`keras_precision`); a ValueError names the first layer beyond it.
 """
 from __future__ import annotations
 
@@ -86,8 +90,6 @@ def layer_by_layer(model, net, x, atol: float = 0.0, rtol: float | None = None
     strides (1, s > 1); README, Known issues). Layers folded or fused away (a conv before its
     BatchNormalization) have no NumPy output of their own and no row.
     """
-    import keras
-
     if not getattr(net, "keras_outputs", None):
         raise TypeError(f"net must be a NumpyNet made by hw5.numpy_net.from_keras, got {type(net).__name__}")
     if rtol is None:
@@ -97,21 +99,104 @@ def layer_by_layer(model, net, x, atol: float = 0.0, rtol: float | None = None
             raise ValueError(f"{name} must be a number >= 0, got {value!r}")
     x = np.asarray(x)
     names = list(net.keras_outputs)
-    probe = keras.Model(model.inputs[0], [model.get_layer(name).output for name in names])
+    tensors = [model.get_layer(name).output for name in names]
+    rows = _diffs(net, x, names, [net.keras_outputs[n] for n in names], tensors, _keras_values(model, tensors, x),
+                  atol, rtol)
+    return rows, next((row for row in rows if not row.within), None)
+
+
+def _keras_values(model, tensors: list, x) -> list[np.ndarray]:
+    """Each Keras tensor's value on x, (N, features) float64: a probe model on the same graph, called one input
+    at a time with training=False (see layer_by_layer)."""
+    import keras
+
+    probe = keras.Model(model.inputs[0], list(tensors))
     per_image = [probe(x[i:i + 1], training=False) for i in range(len(x))]
+    return [np.concatenate([np.asarray(outs[k]).reshape(1, -1) for outs in per_image]).astype(np.float64)
+            for k in range(len(tensors))]
+
+
+def _diffs(net, x, names: list, indices: list, tensors: list, values: list, atol: float, rtol: float
+           ) -> list[LayerDiff]:
+    """One LayerDiff per row: Keras' values of `tensors` against the net's outputs `indices` (−1: the input)."""
     ours = net.forward(x)
     rows = []
-    for k, name in enumerate(names):
-        theirs = np.concatenate([np.asarray(outs[k]).reshape(1, -1) for outs in per_image]).astype(np.float64)
-        index = net.keras_outputs[name]
+    for name, index, tensor, theirs in zip(names, indices, tensors, values, strict=True):
         mine = (ours[index] if index >= 0 else x.reshape(len(x), -1)).astype(np.float64)
         scale = float(np.abs(theirs).max(initial=0.0))
         own = index >= 0 and net.sources[index] == name   # Flatten, Dropout...: no NumPy step of their own
         numpy_layer = "input" if index < 0 else net.layers[index].name if own else f"= {net.layers[index].name}"
-        rows.append(LayerDiff(name, numpy_layer,
-                              tuple(int(d) for d in model.get_layer(name).output.shape[1:]),
+        rows.append(LayerDiff(name, numpy_layer, tuple(int(d) for d in tensor.shape[1:]),
                               float(np.abs(theirs - mine).max(initial=0.0)), scale, atol + rtol * scale))
-    return rows, next((row for row in rows if not row.within), None)
+    return rows
+
+
+# from_keras's self-check runs PROBE_INPUTS inputs, N(0, 1) from PROBE_SEED, of the model's input shape. Two: a
+# wrong translation (a kernel read without its LoRA factors, a swapped channel, a wrong padding rule) is off by
+# O(1) of a layer's scale on almost every input, so one input shows it; the second is there for the
+# coincidence one input can hide (a wrong unit behind a ReLU that is off on the whole first input: each input
+# halves that chance) and makes the probe a batch (N > 1: the rows are not mixed up). Each costs one Keras
+# call of the probe model (layer_by_layer runs Keras one input at a time), which is most of the check's time.
+PROBE_INPUTS = 2
+PROBE_SEED = 541
+OUTPUT_ROW = "(model output)"   # the self-check's row for the model's output, when no Keras layer's row is it
+
+
+def _float32_inside(layer) -> bool:
+    """Does Keras compute this layer in float32 even in a float64 model? TF's ResizeBilinear returns float32
+    (bilinear UpSampling2D); Keras rounds gelu's 1/√2 to float32; LoRA's factors are float32 variables, whose
+    product Keras forms in float32 (a float64 model's LoRA kernel is float32-accurate: ~3e-7 measured)."""
+    config = layer.get_config()
+    return config.get("interpolation") == "bilinear" or config.get("activation") == "gelu" \
+        or bool(getattr(layer, "lora_enabled", False))
+
+
+def keras_precision(model) -> np.dtype:
+    """The least precise dtype Keras computes the model in: the layers' compute dtypes (the input's values are
+    exact in any of them), float32 where a float64 model computes a layer in float32 (_float32_inside)."""
+    dtypes = {np.dtype(layer.compute_dtype) for layer in model.layers if type(layer).__name__ != "InputLayer"}
+    if any(_float32_inside(layer) for layer in model.layers):
+        dtypes.add(np.dtype(np.float32))
+    return max(dtypes or {np.dtype(model.inputs[0].dtype)}, key=lambda dt: np.finfo(dt).eps)
+
+
+def check_rtol(model, net) -> float:
+    """LAYER_RTOL of the less precise of the net's dtype and keras_precision(model): a float64 net of a float32
+    model is compared at float32's tolerance (Keras' own rounding is float32's)."""
+    dt = max(np.dtype(net.dtype), keras_precision(model), key=lambda d: np.finfo(d).eps)
+    if dt not in LAYER_RTOL:
+        raise ValueError(f"from_keras: the Keras model computes in {dt.name} (a mixed-precision policy?): at its "
+                         f"precision the self-check cannot tell a wrong translation from rounding; convert a float32 "
+                         f"model, or pass check=False")
+    return LAYER_RTOL[dt]
+
+
+def self_check(model, net) -> None:
+    """Raise a ValueError unless every Keras layer and the model's output match the net on PROBE_INPUTS seeded
+    inputs within check_rtol (relative to each layer's largest output; see layer_by_layer)."""
+    rtol = check_rtol(model, net)
+    dt = np.dtype(model.inputs[0].dtype)
+    dt = dt if np.issubdtype(dt, np.floating) else np.dtype(net.dtype)
+    x = np.random.default_rng(PROBE_SEED).standard_normal((PROBE_INPUTS, *net.input_shape)).astype(dt)
+    names = list(net.keras_outputs)
+    indices, tensors = [net.keras_outputs[n] for n in names], [model.get_layer(n).output for n in names]
+    if net.output_index not in indices:   # the output has no row of its own (a graph ending in keras.ops nodes)
+        names, indices, tensors = [*names, OUTPUT_ROW], [*indices, net.output_index], [*tensors, model.outputs[0]]
+    try:
+        values = _keras_values(model, tensors, x)
+    except Exception as error:   # TF's CPU kernels refuse some layers (a dilated Conv2DTranspose)
+        raise ValueError(f"from_keras: Keras itself cannot run the model here ({type(error).__name__}: "
+                         f"{str(error).strip().splitlines()[0]}), so the self-check has no reference; "
+                         f"from_keras(..., check=False) returns the network unchecked") from error
+    first = next((row for row in _diffs(net, x, names, indices, tensors, values, 0.0, rtol) if not row.within), None)
+    if first is not None:
+        where = "the model's output" if first.layer == OUTPUT_ROW else \
+            f"layer {first.layer!r} ({type(model.get_layer(first.layer)).__name__})"
+        raise ValueError(f"from_keras: the network it built is not the Keras model: {where} is off by "
+                         f"{first.max_abs_diff:.3e}, beyond rtol {rtol:g} of its largest "
+                         f"output {first.scale:.3e}, on {PROBE_INPUTS} seeded N(0, 1) inputs — a wrong "
+                         f"translation (check=False returns the network anyway; "
+                         f"hw5.compare.layer_by_layer shows every layer)\n{format_layer_diffs([first])}")
 
 
 def format_layer_diffs(rows: list[LayerDiff]) -> str:
