@@ -302,6 +302,19 @@ def test_model_without_a_channel_axis_takes_its_input_as_keras_does():
         net.predict(x[..., None])
 
 
+def test_the_grey_image_shortcut_is_for_one_channel_only():
+    # (N, H, W) stands for (N, H, W, 1); a net of C = 2 channels whose first layer is not a Dense (nothing would
+    # catch a wrong width there) refuses an (N, H, W) batch with our message, in forward() and predict(), instead
+    # of NumPy's reshape error from inside the pooling
+    model = keras.Sequential([keras.Input((4, 4, 2)), keras.layers.MaxPooling2D(), keras.layers.ReLU()])
+    net = from_keras(model)
+    assert not isinstance(net.layers[0], Dense)
+    x = np.random.default_rng(10).normal(size=(3, 4, 4)).astype(np.float32)
+    for call in (net.forward, net.predict):
+        with pytest.raises(ValueError, match=r"^x must have shape \(N, 4, 4, 2\) with N >= 1, got \(3, 4, 4\)$"):
+            call(x)
+
+
 def test_a_net_without_layers_is_the_identity_in_its_dtype():
     # a Keras model of identities only (Dropout, Flatten) is a net with no layers: the input, flattened, in
     # the net's dtype
