@@ -171,3 +171,12 @@ def test_tiers_select_what_they_promise():
             (("slow",), False, False, False), (("slow", "full"), False, False, False)]:
         assert (runs(quick, *marks), runs(full, *marks), runs(REPORT_TIERS, *marks)) == (
             in_quick, in_full, in_report), marks
+
+
+def test_every_test_module_has_its_place_in_the_run_order():
+    # conftest.MODULE_ORDER runs the suite in the homework's order with test_report last; a module left out
+    # would sort after it
+    from conftest import MODULE_ORDER
+
+    modules = sorted(p.stem for p in Path(__file__).parent.glob("test_*.py"))
+    assert sorted(MODULE_ORDER) == modules and MODULE_ORDER[-1] == "test_report"
