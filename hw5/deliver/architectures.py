@@ -78,8 +78,8 @@ def measure(name: str, size: int = 32, images: int = 4, batch: int = 32, timing:
     rng = np.random.default_rng(1)
     x = rng.uniform(0, 1, (max(images, batch if timing else 0), size, size, 3)).astype("float32")
     t = time.perf_counter()
-    net = from_keras(model, sparse=True)
-    seconds = time.perf_counter() - t
+    net = from_keras(model, sparse=True, check=False)   # convert s: the conversion alone; the row's own
+    seconds = time.perf_counter() - t                    # comparison with Keras below is its check
     expected = keras_reference(model, x[:images])
     actual = net.predict(x[:images])
     matrices = [layer.W for layer in net.layers if hasattr(layer, "W")]
