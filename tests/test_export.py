@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from hw5.convert.export import atomic_write, npz_predict, run_onnx, to_keras, to_nnet, to_npz, to_onnx
+from hw5.convert.export.keras_dense import keras_file_metadata
 from hw5.convert.export.onnx_graph import op_types
 from hw5.convert.relu_only import logits_model, relu_only
 from hw5.numpy_net import from_keras
@@ -42,10 +43,24 @@ def test_onnx_chain_uses_gemm_and_onnx_ops(small, tmp_path):
 
 
 def test_onnx_relu_only_uses_gemm_and_relu_only(small, tmp_path):
+    # what Dense-only readers load: Gemm (its attributes written out) and Relu on a flat [N, 7·6·2] input, the
+    # batch flattened channels-last (x.reshape(N, -1), as the file says; channels-first would be another net)
+    import onnx
+
     model, x, _, logits = small
     path = to_onnx(relu_only(from_keras(model)), tmp_path / "relu.onnx")
-    assert op_types(path) == ["Flatten", "Gemm", "Relu"]
+    assert op_types(path) == ["Gemm", "Relu"]
+    onnx_file = onnx.load(str(path))
+    assert [d.dim_value for d in onnx_file.graph.input[0].type.tensor_type.shape.dim] == [0, 84]
+    assert all({a.name: onnx.helper.get_attribute_value(a) for a in node.attribute} == dict(
+        alpha=1.0, beta=1.0, transA=0, transB=0) for node in onnx_file.graph.node if node.op_type == "Gemm")
+    props = {p.key: p.value for p in onnx_file.metadata_props}
+    assert props["input_flattening"] == "x.reshape(N, -1) of an (N, H, W, C) batch"
+    assert props["input_image_shape"] == "7,6,2" and "x.reshape(N, -1)" in onnx_file.doc_string
     assert_within(run_onnx(path, x), logits, _rtol(logits), "onnxruntime vs Keras logits")
+    assert_within(run_onnx(path, x.reshape(len(x), -1)), logits, _rtol(logits), "onnxruntime, flat input")
+    channels_first = run_onnx(path, x.transpose(0, 3, 1, 2).reshape(len(x), -1))
+    assert np.abs(channels_first - logits).max() > 100 * _rtol(logits), "the order is not channels-last"
 
 
 def read_nnet(path):
@@ -71,6 +86,7 @@ def test_nnet_read_back_by_our_reader_and_marabou(small, tmp_path):
     model, x, _, logits = small
     path = to_nnet(relu_only(from_keras(model)), tmp_path / "net.nnet")
     weights, biases, header = read_nnet(path)
+    assert "// input [N, 84]: x.reshape(N, -1) of an (N, H, W, C) = (N, 7, 6, 2) batch" in path.read_text()
     assert header == dict(min=[0.0] * 84, max=[1.0] * 84, mean=[0.0] * 85, range=[1.0] * 85)
     a = x.reshape(len(x), -1).astype(np.float64)
     for k, (W, b) in enumerate(zip(weights, biases, strict=True)):
@@ -93,9 +109,15 @@ def test_keras_export_loads_back(small, tmp_path):
 
     model, x, _, logits = small
     path = to_keras(relu_only(from_keras(model)), tmp_path / "dense.keras")
+    # a flat Input and Dense layers only (no Flatten: Dense-only readers refuse it); the order said in the file
     loaded = keras.saving.load_model(path)
-    assert {type(layer).__name__ for layer in loaded.layers} == {"Flatten", "Dense"}
-    assert_within(keras_outputs(loaded, x), logits, _rtol(logits), "Keras Dense-only model vs Keras logits")
+    assert {type(layer).__name__ for layer in loaded.layers} == {"Dense"}
+    assert loaded.input_shape == (None, 84) and loaded.inputs[0].name == "flat_7x6x2_hwc"
+    stated = keras_file_metadata(path)["hw5"]
+    assert stated["input_flattening"] == "x.reshape(N, -1) of an (N, H, W, C) batch"
+    assert stated["input_image_shape"] == "7,6,2"
+    assert_within(keras_outputs(loaded, x.reshape(len(x), -1)), logits, _rtol(logits),
+                  "Keras Dense-only model vs Keras logits")
 
 
 def test_npz_runs_with_numpy_alone(small, tmp_path):

@@ -80,8 +80,9 @@ def test_small_cnn_exports_read_back(verified, test_images):
     x = test_images[0][:1000]
     logits = model.predict(x, batch_size=500, verbose=0)   # no strided conv: batches are safe
     folder = verified[2].parent
+    flat = x.reshape(len(x), -1)   # the Dense-only Keras file's input: the batch channels-last, flattened
     for fmt, write, read in (("Keras Sequential of Dense (.keras)", to_keras, lambda p: keras.saving.load_model(
-            p).predict(x, batch_size=500, verbose=0)), ("npz (NumPy alone)", to_npz, lambda p: npz_predict(p, x))):
+            p).predict(flat, batch_size=500, verbose=0)), ("npz (NumPy alone)", to_npz, lambda p: npz_predict(p, x))):
         path = write(net, folder / ("small.keras" if "keras" in fmt else "small.npz"))
         started = time.perf_counter()
         theirs = read(path)

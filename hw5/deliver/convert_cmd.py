@@ -4,8 +4,10 @@ models) as explicit matrices, checked against Keras, optionally lowered to Dense
 It prints the per-layer table (layer, kind, matrix shape, non-zeros, neurons, memory), then max |Keras − NumPy|
 over N inputs (uniform [0, 1] of the model's input shape; Fashion-MNIST test images for part1/part2), then for
 every file written max |Keras − the file re-read by its runtime| (onnxruntime, Marabou's NNet reader, Keras,
-NumPy). Exit 0 when every figure is within its tolerance (TOLERANCE, relative to max |Keras output|), 1
-otherwise, 2 with a one-line reason for bad arguments, unreadable files or unsupported layers.
+NumPy). The Dense-only files (Keras, NNet, a Dense+ReLU ONNX graph) take the batch flat, x.reshape(N, -1) of
+(N, H, W, C), channels-last: the command says so for each. Exit 0 when every figure is within its tolerance
+(TOLERANCE, relative to max |Keras output|), 1 otherwise, 2 with a one-line reason for bad arguments,
+unreadable files or unsupported layers.
 """
 from __future__ import annotations
 
@@ -111,10 +113,10 @@ def _rereaders(args):
         net = read_network(path)
         return np.stack([net.evaluateWithoutMarabou(image.reshape(1, -1))[0].ravel() for image in x])
 
-    def keras_file(path, x):
+    def keras_file(path, x):   # its input is flat: the batch channels-last, x.reshape(N, -1)
         import keras
 
-        return keras_outputs(keras.saving.load_model(path), x)
+        return keras_outputs(keras.saving.load_model(path), x.reshape(len(x), -1))
 
     return {"onnx": ("onnxruntime", run_onnx), "nnet": ("Marabou's NNet reader", nnet),
             "keras": ("keras.saving.load_model", keras_file), "npz": ("NumPy (npz_predict)", npz_predict)}
@@ -124,6 +126,8 @@ def run(args) -> int:
     """The command's body; raises Refused for exit 2."""
     from hw5.convert import from_keras
     from hw5.convert.export import to_keras, to_nnet, to_npz, to_onnx
+    from hw5.convert.export.layout import input_note
+    from hw5.convert.export.onnx_graph import is_dense_relu
     from hw5.convert.relu_only import cost_table, logits_model, relu_only
 
     if args.nnet and not args.relu_only:
@@ -167,6 +171,8 @@ def run(args) -> int:
             writers[fmt](net, path)
         except (ValueError, TypeError) as exc:
             raise Refused(f"--{fmt}: {str(exc).splitlines()[0]}") from None
+        if fmt != "npz" and (fmt != "onnx" or is_dense_relu(net)):
+            _say(f"{path}: {input_note(net.input_shape)} (stated in the file)")
         runtime, reread = _rereaders(args)[fmt]
         m = min(n, 4) if fmt == "nnet" else n   # Marabou's NNet evaluator is a Python loop per weight
         _say(f"re-reading {path} with {runtime} on {m:,} inputs")

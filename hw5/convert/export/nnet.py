@@ -8,13 +8,15 @@ Wᵀ: its fan_in weights), and its biases, one a line. Every line ends with a co
 but the last. Readers clip an input to [min, max] and normalise it, (x − mean)/range, and map an output y
 to y·range + mean: with means 0 and ranges 1 (the default) the file computes exactly the net, for inputs
 inside the bounds (images in [0, 1]). Values are written with enough digits to read back exactly
-(9 significant digits for float32, 17 for float64).
+(9 significant digits for float32, 17 for float64). The last comment line says how the inputs are laid out
+(x.reshape(N, -1) of an (N, H, W, C) batch, channels-last: hw5.convert.export.layout).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from hw5.convert.export.files import atomic_write, dense_array
+from hw5.convert.export.layout import input_note
 from hw5.homework.layers import Dense, ReLU
 from hw5.homework.numpy_net import NumpyNet
 
@@ -53,7 +55,7 @@ def to_nnet(net: NumpyNet, path, input_min=0.0, input_max=1.0, mean=0.0, value_r
 
     def write(tmp):
         with open(tmp, "w") as fh:
-            for line in comment.splitlines() or [""]:
+            for line in [*(comment.splitlines() or [""]), input_note(net.input_shape)]:
                 fh.write(f"// {line}\n")
             fh.write(f"{len(dense)},{n_in},{sizes[-1]},{max(sizes[1:])},\n")
             fh.write("".join(f"{s}," for s in sizes) + "\n0,\n")
