@@ -46,10 +46,15 @@ test: setup
 test-full: setup
 	HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-ci} $(PY) -m pytest -m "(full or property) and not slow and not heavy and not architectures"
 
-# the heavy tier (~2 min): Part 2 through onnxruntime on all 10,000 test images, Part 1's Dense+ReLU form
-# (a 1.4 GB ONNX file) on 1,000, Marabou's evaluations and robustness queries (CI runs it after `make test`)
-test-heavy: setup
+# the heavy tier (~3 min): Part 2 through onnxruntime on all 10,000 test images, Part 1's Dense+ReLU form
+# (a 1.4 GB ONNX file) on 1,000, Marabou's evaluations and robustness queries, the Dense+ReLU exports loaded by
+# gurobi-machinelearning and OMLT (the `milp` extra, installed here only: CI runs it after `make test`)
+test-heavy: setup $(VENV)/.milp-installed
 	$(PY) -m pytest -m heavy
+
+$(VENV)/.milp-installed: $(VENV)/.installed
+	$(PY) -m pip install -e '.[milp]'
+	touch $@
 
 report: setup
 	$(VENV)/bin/hw5 report $(foreach user,$(USERS),--user '$(user)')
