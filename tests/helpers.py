@@ -142,8 +142,11 @@ def net_atol(model, x, eps: float, tiny: float, fuse: bool = False) -> np.ndarra
 
 
 # "The network in others' hands" (report item "others"): row id -> (runtime, format, ops used, images,
-# max |difference|, same-class fraction, seconds), filled by tests/test_export.py and tests/test_verify.py
+# max |difference|, same-class fraction, seconds), filled by tests/test_export.py, test_milp.py and test_verify.py
 OTHERS: dict[str, tuple] = {}
+# the same report item's robustness table for the MILP readers and Marabou (tests/test_milp.py):
+# (reader, file format, ε) -> its answer (test_milp.Answer, or hw5.convert.verify.Robustness for Marabou)
+MILP_ROBUSTNESS: dict[tuple, object] = {}
 
 
 def assign_normal(variables, seed: int, scale: float = 1.0) -> None:

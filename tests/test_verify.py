@@ -11,7 +11,7 @@ from hw5.convert.export import to_keras, to_nnet, to_npz, to_onnx
 from hw5.convert.export.onnx_graph import op_types
 from hw5.convert.relu_only import relu_only
 from hw5.numpy_net import from_keras
-from tests.helpers import OTHERS, assert_within, keras_outputs, report_section
+from tests.helpers import MILP_ROBUSTNESS, OTHERS, assert_within, keras_outputs, report_section
 from tests.tolerances import MARABOU_EVAL_RTOL
 
 ROBUST_EPSILON, FRAGILE_EPSILON, MARGIN = 0.01, 0.05, 0.01   # radii on [0, 1] pixels; margin in logits
@@ -97,9 +97,9 @@ def test_report_the_network_in_others_hands():
     # tier measured none of them, only how to measure them (the badge says "not run", no "0 runtimes")
     from hw5.deliver.figures import esc, table
 
-    heavy = "the heavy tier (onnxruntime on Part 2 and Part 1, Marabou)"
+    heavy = "the heavy tier (onnxruntime on Part 2 and Part 1, Marabou, the MILP readers)"
     how = "<code>make test-heavy</code>, or <code>" + esc("hw5 report -m 'not slow'") + "</code>"
-    if not OTHERS and not ROBUSTNESS:
+    if not OTHERS and not ROBUSTNESS and not MILP_ROBUSTNESS:
         report_section("others", f"<p>Not measured in this run: {heavy} did not run: {how}.</p>", ran=False)
         return
     rows = [(r[0], r[1], r[2], f"{r[3]:,}", f"{r[4]:.2e}", f"{r[5]:.2%}", f"{r[6]:.1f} s") for r in OTHERS.values()]
@@ -115,6 +115,14 @@ def test_report_the_network_in_others_hands():
              f"{r.seconds:.1f} s") for r in ROBUSTNESS["results"]],
             f"robustness of the small CNN around test image {ROBUSTNESS['image']} (class {ROBUSTNESS['label']}), "
             f"margin {MARGIN} in logits"))
+    if MILP_ROBUSTNESS:   # tests/test_milp.py: (reader, file, ε) → its answer; Marabou's has no optima
+        answers = sorted(MILP_ROBUSTNESS.items(), key=lambda kv: (kv[0][2], kv[0][:2]))
+        milp_rows = [(reader, fmt, f"{eps:g}", r.answer + (f" (class {r.target})" if r.target is not None else ""),
+                      f"{max(r.optima.values()):.4f}" if getattr(r, "optima", None) else "–", f"{r.seconds:.2f} s")
+                     for (reader, fmt, eps), r in answers]
+        parts.append(table(["reader", "file", "ε (L∞)", "answer", "max over j of max (y_j − y_c)", "time"], milp_rows,
+                           "the 8×8 CNN's Dense+ReLU exports around a test image, loaded by gurobi-machinelearning "
+                           f"(Gurobi) and OMLT (HiGHS) and by Marabou: the same answers; margin {MARGIN}"))
     parts += [f"<p>{m}</p>" for m in missing]
     report_section("others", *parts, key=f"{len(rows)} runtimes" if rows else None)
     assert all(r[5] == 1.0 for r in OTHERS.values()), "an export changed a class"

@@ -143,6 +143,21 @@ EXPORT_F32_RTOL = 1e-4
 # measured ≤ 3e-6 on logits of size ~10 (small_cnn); 1e-4 of the largest |logit| leaves ×30 and still
 # sees a wrong parse (O(1)).
 MARABOU_EVAL_RTOL = 1e-4
+# A MILP reader's outputs with the inputs fixed (tests/test_milp.py): no floating-point forward pass either,
+# but a solver's point that meets each constraint within its feasibility tolerance (Gurobi 1e-6, HiGHS 1e-7,
+# absolute) and each big-M ReLU's binary within the integrality tolerance (1e-5, times a big-M of ≲ 10 here:
+# ≤ 1e-4 a neuron where presolve leaves the binary free); measured 2.2e-6 from all four readers, equal among
+# them to 4e-15: Keras' own float32 rounding of logits up to ~16, the solvers' slack below it. 1e-4 of the
+# largest |logit| leaves ×700 and still sees a dropped bias, a 1 % weight or a wrong flattening order (O(0.1)).
+MILP_EVAL_RTOL = 1e-4
+# A counterexample from a solver lies in the box [x − ε, x + ε] ∩ [0, 1] up to the bounds' feasibility
+# tolerance (Gurobi 1e-6, HiGHS 1e-7; Marabou's, which tests/test_verify.py allows the same 1e-6), and Keras
+# replays it in float32 (a value in [0, 1] moves ≤ 6e-8): 1e-6.
+MILP_BALL_ATOL = 1e-6
+# Two MILP solvers' optima of one query (max y_j − y_c on the ball): each stops at a relative MIP gap of 1e-4
+# (Gurobi's MIPGap, HiGHS' mip_rel_gap, defaults), so the two incumbents differ by ≤ 2e-4 of the optimum's
+# size, plus MILP_EVAL_RTOL-sized feasibility slack; ×5: 1e-3 of max(|optimum|, 1).
+MILP_OPTIMUM_RTOL = 1e-3
 
 
 # Random graph CNNs (tests/test_graph.py) against Keras, relative to the output's scale (at least 1, the
