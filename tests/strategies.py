@@ -461,3 +461,36 @@ def graph_cases(draw, max_nodes: int = 6):
     seed = draw(st.integers(0, 2 ** 16))
     x = np.random.default_rng(seed + 1).normal(0, 1, (n, h, w, c))
     return GraphCase(x, tuple(nodes), seed)
+
+
+# ---- random piecewise-linear graph CNNs, for the Dense+ReLU form (hw5.convert.relu_only) -------------------
+
+# every smooth activation of graph_cases made a member of the ReLU family (relu_only lowers those exactly)
+PIECEWISE_LINEAR_ACTIVATIONS = {
+    "elu": "leaky_relu", "selu": "relu6", "gelu": "relu", "silu": "hard_sigmoid", "swish": "relu6",
+    "hard_silu": "hard_sigmoid", "hard_swish": "relu6", "softplus": "relu", "softsign": "hard_sigmoid",
+    "exponential": "relu6", "mish": "leaky_relu", "sigmoid": "hard_sigmoid", "tanh": "relu6"}
+
+
+def _piecewise_linear_node(cls: str, kw: dict) -> tuple[str, dict]:
+    if cls == "ELU":
+        return "LeakyReLU", dict(negative_slope=0.3)
+    if cls == "LayerNormalization":                       # per sample: a BatchNorm (per channel) in its place
+        return "BatchNormalization", dict(epsilon=0.1)
+    if cls == "Multiply":                                 # a product of two tensors: a max of them instead
+        return "Maximum", kw
+    if cls == "ReLU":                                     # threshold > 0 jumps (refused by name): none here
+        return cls, {**kw, "threshold": 0.0}
+    if cls == "Activation":
+        return cls, dict(activation=PIECEWISE_LINEAR_ACTIVATIONS.get(kw["activation"], kw["activation"]))
+    if cls == "UpSampling2D":                             # Keras computes bilinear in float32 even in float64
+        return cls, {**kw, "interpolation": "nearest"}
+    return cls, kw
+
+
+@st.composite
+def piecewise_linear_graph_cases(draw, max_nodes: int = 6):
+    # graph_cases with every node relu_only cannot lower replaced by one it can, grids unchanged
+    case = draw(graph_cases(max_nodes))
+    return GraphCase(case.x, tuple((*_piecewise_linear_node(cls, kw), ins) for cls, kw, ins in case.nodes),
+                     case.seed)

@@ -1,17 +1,29 @@
 # The Dense+ReLU-only form equals the Keras model's logits: float64 within 1e-9 relative, float32 within its
 # own running error bound, on random piecewise-linear CNNs and on our trained Part-1 CNN; non-piecewise-linear
 # layers are refused by name. Reference: the Keras model (its softmax left out, hw5.convert.relu_only.logits_model).
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import given
 
 from hw5.compare import float64_twin
-from hw5.convert.relu_only import logits_model, pool_windows, relu_only, width_and_depth
+from hw5.convert.relu_only import cost_table, logits_model, pool_windows, relu_only, width_and_depth
 from hw5.homework.layers import Dense, MaxPool, ReLU
 from hw5.numpy_net import from_keras
 from tests.helpers import assert_exact, assert_within, example_note, keras_outputs
-from tests.strategies import piecewise_linear_cnn_cases
-from tests.tolerances import RELU_ONLY_F64_RTOL, relu_only_f32_atol
+from tests.strategies import piecewise_linear_cnn_cases, piecewise_linear_graph_cases
+from tests.tolerances import RELU_ONLY_F32_RTOL, RELU_ONLY_F64_RTOL, relu_only_f32_atol
+
+
+def rounded_to_float32(net64):
+    # float_error_bound assumes the exact matrices rounded once: the float64 form rounded to float32. (A float32
+    # net built by from_keras rounds the BatchNorm statistics *before* folding them — the bias β − μ·s then errs
+    # relative to |μ·s|, which the fold cancels; test_graph.py bounds that path with tests.tolerances.network_atol.
+    # A lone BatchNorm with |μ·s| ≈ |β| went 10 % over this bound once in `make flakes`.)
+    layers = [replace(layer, W=layer.W.astype(np.float32), b=layer.b.astype(np.float32))
+              if isinstance(layer, Dense) else layer for layer in net64.layers]
+    return replace(net64, layers=layers, compute_dtype=np.float32)
 
 
 def _is_chain(net):
@@ -33,16 +45,7 @@ def test_relu_only_equals_keras_logits_on_random_cnns(case):
     x32 = case.x.astype(np.float32)
     reference32 = keras_outputs(logits64, x32.astype(np.float64))   # exact logits of the f32 inputs
     assert relu_only(from_keras(case.build("float32"))).dtype == np.float32
-    # float_error_bound assumes the exact matrices rounded once: the float64 form rounded to float32. (A float32
-    # net built by from_keras rounds the BatchNorm statistics *before* folding them — the bias β − μ·s then errs
-    # relative to |μ·s|, which the fold cancels; test_graph.py bounds that path with tests.tolerances.network_atol.
-    # A lone BatchNorm with |μ·s| ≈ |β| went 10 % over this bound once in `make flakes`.)
-    net32 = relu_only(from_keras(model64))
-    for layer in net32.layers:
-        if isinstance(layer, Dense):
-            layer.W, layer.b = layer.W.astype(np.float32), layer.b.astype(np.float32)
-    net32.compute_dtype = np.float32
-    assert_within(net32.predict(x32), reference32, relu_only_f32_atol(net64, x32, reference32),
+    assert_within(rounded_to_float32(net64).predict(x32), reference32, relu_only_f32_atol(net64, x32, reference32),
                   "float32 Dense+ReLU vs exact logits")
 
 
@@ -119,3 +122,273 @@ def test_relu_only_part1_same_class_on_1000_images(part1, test_images, progress)
     assert_within(net64.predict(x64), exact, RELU_ONLY_F64_RTOL * float(np.abs(exact).max()), "float64 Part 1")
     assert_within(logits[:100], exact, relu_only_f32_atol(net64, x[:100], exact), "float32 Part 1")
     assert np.abs(logits - reference).max() < 1e-3 * np.abs(reference).max()
+
+
+# ---- graphs and the ReLU family (issue 30 item 3): every model compared with Keras' logits -----------------
+
+def _randomize(model, seed: int):
+    # kernels N(0, 1/fan_in), biases and BN offsets/means N(0, 0.5²), BN scales U(0.5, 1.5), variances U(0.05, 2),
+    # PReLU slopes U(−0.5, 0.5) (both signs: the form must not assume α ≥ 0)
+    rng = np.random.default_rng(seed)
+    for var in model.variables:
+        kind, shape = var.path.split("/")[-1], tuple(var.shape)
+        if kind == "kernel":
+            value = rng.normal(0, 1 / np.sqrt(np.prod(shape[:-1])), shape)
+        elif kind in ("gamma", "moving_variance"):
+            value = rng.uniform(0.5, 1.5, shape) if kind == "gamma" else rng.uniform(0.05, 2, shape)
+        elif kind == "alpha":
+            value = rng.uniform(-0.5, 0.5, shape)
+        else:
+            value = rng.normal(0, 0.5, shape)
+        var.assign(value.astype(var.dtype))
+    return model
+
+
+def check_against_keras(model32, x, what: str):
+    # the float64 twin's form within 1e-9 of its Keras logits; that form rounded to float32 within its error
+    # bound of the exact logits; the float32 model's own form within RELU_ONLY_F32_RTOL of its Keras logits
+    model64 = float64_twin(model32)
+    logits64 = logits_model(model64)
+    reference = keras_outputs(logits64, x.astype(np.float64))
+    net64 = relu_only(from_keras(model64))
+    assert _is_chain(net64)
+    assert_within(net64.predict(x.astype(np.float64)), reference, RELU_ONLY_F64_RTOL * float(np.abs(reference).max()),
+                  f"{what}: float64 Dense+ReLU vs Keras logits")
+    x32 = x.astype(np.float32)
+    exact = keras_outputs(logits64, x32.astype(np.float64))
+    assert_within(rounded_to_float32(net64).predict(x32), exact, relu_only_f32_atol(net64, x32, exact),
+                  f"{what}: float32 Dense+ReLU vs exact logits (its error bound)")
+    net32 = relu_only(from_keras(model32))
+    assert _is_chain(net32) and net32.dtype == np.float32
+    theirs = keras_outputs(logits_model(model32), x32)
+    assert_within(net32.predict(x32), theirs, RELU_ONLY_F32_RTOL * float(np.abs(theirs).max()),
+                  f"{what}: float32 Dense+ReLU vs float32 Keras logits")
+    return net64
+
+
+def _hidden_widths(net):
+    return [r["neurons"] for r in cost_table(net) if r["kind"] == "ReLU"]
+
+
+def _carried(net):
+    return [r["carried"] for r in cost_table(net) if r["kind"] == "ReLU"]
+
+
+FAMILY = [   # (id, the layer after a 5×5×3 conv, hidden neurons per neuron: its ramps)
+    ("ReLU(max_value=6)", lambda L: L.ReLU(max_value=6.0, name="act"), 2),
+    ("ReLU(negative_slope)", lambda L: L.ReLU(negative_slope=0.1, name="act"), 2),
+    ("ReLU(max_value, negative_slope)", lambda L: L.ReLU(max_value=6.0, negative_slope=0.1, name="act"), 3),
+    ("ReLU(max_value=0, threshold)", lambda L: L.ReLU(max_value=0.0, negative_slope=0.2, threshold=0.5,
+                                                     name="act"), 1),   # −α·relu(θ − x): continuous
+    ("LeakyReLU", lambda L: L.LeakyReLU(negative_slope=0.3, name="act"), 2),
+    ("PReLU per neuron", lambda L: L.PReLU(name="act"), 2),
+    ("PReLU per channel", lambda L: L.PReLU(shared_axes=[1, 2], name="act"), 2),
+    ("relu6", lambda L: L.Activation("relu6", name="act"), 2),
+    ("leaky_relu", lambda L: L.Activation("leaky_relu", name="act"), 2),
+    ("hard_sigmoid", lambda L: L.Activation("hard_sigmoid", name="act"), 2),
+]
+
+
+@pytest.mark.parametrize("make, ramps", [pytest.param(m, r, id=i) for i, m, r in FAMILY])
+def test_relu_only_lowers_each_relu_family_layer_exactly(make, ramps):
+    # conv → the layer → conv → dense softmax: one hidden layer of `ramps` neurons per neuron, Keras' logits
+    import keras
+
+    L = keras.layers
+    model = _randomize(keras.Sequential([keras.Input((5, 5, 2)), L.Conv2D(3, 3, padding="same", name="pre"),
+                                         make(L), L.Conv2D(2, 2), L.Flatten(), L.Dense(4, activation="softmax")]), 3)
+    x = 4 * np.random.default_rng(4).normal(size=(3, 5, 5, 2))
+    pre = keras_outputs(keras.Model(model.inputs[0], model.get_layer("pre").output), x.astype(np.float32))
+    assert pre.min() < -1 and pre.max() > 7       # every piece is used: below 0, past the threshold, past 6
+    net = check_against_keras(model, x, make(L).__class__.__name__)
+    assert _hidden_widths(net) == [ramps * 5 * 5 * 3] and width_and_depth(net) == (ramps * 75, 2)
+
+
+def test_relu_only_lowers_a_conv_with_relu6_activation():
+    # Conv2D(activation="relu6") (MobileNet's) is the conv's matrix then relu(x) − relu(x − 6)
+    import keras
+
+    L = keras.layers
+    model = _randomize(keras.Sequential([keras.Input((4, 4, 1)), L.Conv2D(2, 3, activation="relu6"), L.Flatten(),
+                                         L.Dense(3, activation="leaky_relu"), L.Dense(2)]), 5)
+    net = check_against_keras(model, 8 * np.random.default_rng(5).normal(size=(4, 4, 4, 1)), "relu6 conv")
+    assert _hidden_widths(net) == [2 * 8, 2 * 3]
+
+
+@pytest.mark.parametrize("layer, message", [
+    (dict(threshold=0.5), r"layer 'act' \(ClippedReLU\) is ReLU\(threshold=0\.5\).* a jump of 0\.5 at x = 0\.5; "
+                          r"a Dense\+ReLU network is continuous"),
+    (dict(threshold=1.0, max_value=0.5, negative_slope=0.1), r"a jump of 0\.5 at x = 1;"),
+])
+def test_relu_only_refuses_a_relu_with_a_threshold_by_its_jump(layer, message):
+    # Keras' ReLU(threshold=θ) is x for x > θ: it jumps at θ, and no continuous network equals it
+    import keras
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(3), keras.layers.ReLU(**layer, name="act"),
+                              keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match=message):
+        relu_only(from_keras(model))
+
+
+def _model_with(make):
+    import keras
+
+    inp = keras.Input((3, 3, 2))
+    out = make(keras.layers, keras.layers.Conv2D(2, 1, name="c")(inp))
+    return keras.Model(inp, keras.layers.Dense(2)(keras.layers.Flatten()(out)))
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda L, x: L.ELU(name="act")(x), r"layer 'act' \(Elementwise 'elu'\) is not piecewise linear"),
+    (lambda L, x: L.ELU(alpha=0.5, name="act")(x), r"layer 'act' \(_AlphaELU\) is not piecewise linear"),
+    (lambda L, x: L.Activation("hard_silu", name="act")(x), r"'act' \(Elementwise 'hard_silu'\) is not piecewise"),
+    (lambda L, x: L.LayerNormalization(name="act")(x), r"layer 'act' \(LayerNorm\) is not piecewise linear"),
+    (lambda L, x: L.Activation("tanh", name="act")(x), r"layer 'act' \(Tanh\) is not piecewise linear"),
+    (lambda L, x: L.Multiply(name="act")([x, L.Conv2D(2, 1)(x)]),
+     r"layer 'act' \(Merge 'Multiply'\) multiplies two tensors, which is not piecewise linear"),
+])
+def test_relu_only_refuses_what_no_dense_relu_network_computes(make, message):
+    with pytest.raises(ValueError, match=message):
+        relu_only(from_keras(_model_with(make)))
+
+
+def test_relu_only_refuses_a_layer_type_it_does_not_know():
+    # a NumPy layer type with no lowering (a new translation, a hand-made net) is named, never skipped
+    from dataclasses import dataclass
+
+    from hw5.convert.graph import GraphNet
+
+    @dataclass
+    class Cube:
+        name: str
+        out_shape: tuple
+
+        def __call__(self, x):
+            return x ** 3
+
+    net = GraphNet((2,), [Dense(np.eye(2), np.zeros(2), "d", (2,)), Cube("cube", (2,))], np.float64)
+    with pytest.raises(ValueError, match=r"layer 'cube' \(Cube\) has no Dense\+ReLU lowering"):
+        relu_only(net)
+
+
+def residual_cnn(shortcut: str, after: str):
+    # the issue's model: conv → BN → ReLU → conv, plus a shortcut (a 1×1 conv of the input, or the identity of a
+    # ReLU stem), Add, ReLU/ReLU6, max-pool, global max-pool, Dense softmax
+    import keras
+
+    L = keras.layers
+    inp = keras.Input((8, 8, 3))
+    x = inp if shortcut == "conv" else L.ReLU()(L.Conv2D(4, 3, padding="same")(inp))
+    y = L.Conv2D(4, 3, padding="same")(L.ReLU()(L.BatchNormalization()(L.Conv2D(4, 3, padding="same")(x))))
+    z = L.Add()([y, L.Conv2D(4, 1)(x) if shortcut == "conv" else x])
+    z = L.ReLU(max_value=6.0)(z) if after == "relu6" else L.ReLU()(z)
+    out = L.Dense(3, activation="softmax")(L.GlobalMaxPooling2D()(L.MaxPooling2D()(z)))
+    return _randomize(keras.Model(inp, out), 11)
+
+
+@pytest.mark.parametrize("after", ["relu", "relu6"])
+@pytest.mark.parametrize("shortcut", ["conv", "identity"])
+def test_relu_only_lowers_a_residual_cnn(shortcut, after):
+    # the skip crosses the branch's ReLU as extra neurons: the 1×1 conv through the 8·8·3 input it reads (either
+    # sign: 2 neurons each, fewer than its 8·8·4 outputs ×2), the identity as the stem's 256 ReLU outputs (1 each)
+    x = 2 * np.random.default_rng(12).normal(size=(3, 8, 8, 3))
+    net = check_against_keras(residual_cnn(shortcut, after), x, f"residual ({shortcut}, {after})")
+    carry = 2 * 8 * 8 * 3 if shortcut == "conv" else 8 * 8 * 4
+    stem = [] if shortcut == "conv" else [256]
+    add = [2 * 256] if after == "relu6" else [256]
+    pools = [256, 128] + [64, 32, 16, 8]          # the 2×2 pool's 2 levels, the global pool's 4 (16 inputs each)
+    assert _hidden_widths(net) == stem + [256 + carry] + add + pools
+    assert _carried(net) == [0] * len(stem) + [carry] + [0] * (1 + len(pools))
+
+
+def test_relu_only_carries_a_tensor_read_by_several_layers_once():
+    # a ReLU stem (6·6·6 = 216 neurons) read by three layers: the branch (conv → ReLU → conv), a 1×1 conv
+    # shortcut (216 outputs of either sign: 432 neurons whole, so it crosses as the 216 stem neurons it reads) and
+    # the identity (216 neurons whole, or the same 216 stem neurons, already carried: free); summed by one Add
+    import keras
+
+    L = keras.layers
+    inp = keras.Input((6, 6, 2))
+    stem = L.ReLU()(L.Conv2D(6, 3, padding="same")(inp))
+    branch = L.Conv2D(6, 1)(L.ReLU()(L.Conv2D(3, 3, padding="same")(stem)))
+    out = L.Dense(2)(L.Flatten()(L.Add()([branch, L.Conv2D(6, 1)(stem), stem])))
+    model = _randomize(keras.Model(inp, out), 41)
+    net = check_against_keras(model, np.random.default_rng(42).normal(size=(3, 6, 6, 2)), "stem read thrice")
+    assert _hidden_widths(net) == [216, 108 + 216] and _carried(net) == [0, 216]
+
+
+def inception_cnn():
+    # one stem read by four branches (a 1×1 conv; 3×3 conv → BN → ReLU6; a 3×3 stride-1 max-pool → 1×1 conv;
+    # LeakyReLU → average pool), Concatenate on the channels, ReLU, max-pool, Dense, softmax
+    import keras
+
+    L = keras.layers
+    inp = keras.Input((6, 6, 2))
+    stem = L.Conv2D(3, 3, padding="same", activation="relu")(inp)
+    b1 = L.Conv2D(2, 1)(stem)
+    b2 = L.ReLU(max_value=6.0)(L.BatchNormalization()(L.Conv2D(2, 3, padding="same")(stem)))
+    b3 = L.Conv2D(2, 1, activation="relu")(L.MaxPooling2D(3, strides=1, padding="same")(stem))
+    b4 = L.AveragePooling2D(3, strides=1, padding="same")(L.LeakyReLU(0.2)(L.Conv2D(1, 1)(stem)))
+    z = L.ReLU()(L.Concatenate()([b1, b2, b3, b4]))
+    out = L.Activation("softmax")(L.Dense(4)(L.Flatten()(L.MaxPooling2D()(z))))
+    return _randomize(keras.Model(inp, out), 21)
+
+
+def test_relu_only_lowers_an_inception_cnn():
+    # the branches' non-linear layers share hidden layers (the leaky, the ReLU6 and the 3×3 max-pool's first level
+    # in one), so the depth is the longest path's: stem 1 + max-pool 4 + its conv's ReLU 1 + the ReLU after the
+    # Concatenate 1 + the 2×2 max-pool 2, then the output: 10 Dense layers (12 one branch after another). The
+    # shallow branches cross the max-pool's levels: the 1×1 conv (72 outputs of either sign) as the 108 stem
+    # neurons it reads, the ReLU6's 72 outputs (≥ 0: 1 each), the leaky's 36 (2 each): 108 + 72 + 72 = 252
+    net = check_against_keras(inception_cnn(), 2 * np.random.default_rng(22).normal(size=(3, 6, 6, 2)), "inception")
+    assert width_and_depth(net)[1] == 10
+    assert _carried(net) == [0, 108, 252, 252, 252, 252, 0, 0, 0]
+
+
+def test_relu_only_lowers_subtract_average_maximum_minimum_and_a_broadcast():
+    # the other merges of two branches, and a (1, 1, C) squeeze-and-excite style branch broadcast over the grid
+    import keras
+
+    L = keras.layers
+    inp = keras.Input((4, 5, 2))
+    a, b = L.Conv2D(2, 3, padding="same")(inp), L.ReLU()(L.Conv2D(2, 1)(inp))
+    merged = [L.Subtract()([a, b]), L.Average()([a, b]), L.Maximum()([a, b]), L.Minimum()([a, b]),
+              L.Add()([a, L.GlobalAveragePooling2D(keepdims=True)(b)])]
+    out = L.Dense(3)(L.Flatten()(L.Concatenate(axis=-2)(merged)))
+    model = _randomize(keras.Model(inp, out), 31)
+    check_against_keras(model, np.random.default_rng(32).normal(size=(3, 4, 5, 2)), "merges")
+
+
+@given(piecewise_linear_graph_cases())
+def test_relu_only_equals_keras_logits_on_random_graph_cnns(case):
+    # graph_cases with every node made lowerable: float64 within 1e-9 relative (to at least the inputs' N(0, 1)
+    # scale), float32 within the form's bound
+    example_note(case.describe())
+    model64 = case.build("float64")
+    logits64 = logits_model(model64)
+    reference = keras_outputs(logits64, case.x)
+    net64 = relu_only(from_keras(model64))
+    assert _is_chain(net64)
+    scale = max(1.0, float(np.abs(reference).max()))
+    assert_within(net64.predict(case.x), reference, RELU_ONLY_F64_RTOL * scale, "float64 Dense+ReLU vs Keras logits")
+    x32 = case.x.astype(np.float32)
+    exact = keras_outputs(logits64, x32.astype(np.float64))
+    assert_within(rounded_to_float32(net64).predict(x32), exact, relu_only_f32_atol(net64, x32, exact)
+                  + RELU_ONLY_F64_RTOL * scale, "float32 Dense+ReLU vs exact logits")
+
+
+def test_relu_only_checks_itself_and_refuses_a_wrong_lowering(monkeypatch):
+    # a lowering that reads the Concatenate's inputs in the wrong order builds a wrong chain of the right shape:
+    # the self-check on the probe inputs refuses it; check=False returns it, wrong
+    from hw5.convert.merges import Concat
+    from hw5.convert.relu_only import LOWERINGS
+
+    net = from_keras(inception_cnn())
+    right = LOWERINGS[Concat]
+    monkeypatch.setitem(LOWERINGS, Concat, lambda state, layer, *xs: right(state, layer, *xs[1:], xs[0]))
+    with pytest.raises(ValueError, match=r"relu_only: the Dense\+ReLU network it built is not the net: its output "
+                                         r"is off by .* beyond rtol 0\.0001 of their largest"):
+        relu_only(net)
+    wrong = relu_only(net, check=False)
+    x = np.random.default_rng(0).normal(size=(2, 6, 6, 2)).astype(np.float32)
+    assert np.abs(wrong.predict(x) - net.forward(x)[net.inputs[net.output_index][0]]).max() > 1e-2

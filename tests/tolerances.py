@@ -135,6 +135,13 @@ def relu_only_f32_atol(net64, x, reference) -> np.ndarray:
     return bound + RELU_ONLY_F64_RTOL * float(np.abs(reference).max())
 
 
+# a float32 model's Dense+ReLU form vs its own float32 Keras logits, relative to the largest |logit|: both sides
+# round float32 sums of ≤ a few hundred terms (~√n·eps, 2e-6) in different orders and through different
+# intermediate values (the form's composed matrices, Keras' layer by layer); ×50 for cancellation. A wrong
+# lowering is off by O(1).
+RELU_ONLY_F32_RTOL = 1e-4
+
+
 # onnxruntime (MLAS) and NumPy (OpenBLAS) run the same float32 Gemm in different orders; relative to the
 # largest |output| of the batch, as hw5 convert's TOLERANCE: ~√n·eps for sums of n ≤ 10,816 terms, ×10.
 EXPORT_F32_RTOL = 1e-4
