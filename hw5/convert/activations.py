@@ -173,6 +173,9 @@ class _AlphaELU:
         return _elu(x, self.alpha).astype(x.dtype, copy=False)
 
 
+AlphaELU = _AlphaELU   # the public name of ELU(α ≠ 1)'s layer (its class name stays: relu_only refuses it by name)
+
+
 @register("PReLU")
 def _prelu(src: Build) -> Translation:
     alpha = src.param("alpha")          # (grid) with 1 on the shared axes
