@@ -139,7 +139,8 @@ def check_lowering(net: NumpyNet, lowered: NumpyNet, logits: int) -> None:
     outs = net.forward(x)
     theirs = (outs[logits] if logits >= 0 else x.reshape(len(x), -1)).astype(np.float64)
     mine = lowered.forward(x)[-1].astype(np.float64)
-    scale = float(np.abs(theirs).max(initial=0.0)) or max(float(np.abs(o).max(initial=0.0)) for o in outs)
+    scale = float(np.abs(theirs).max(initial=0.0)) or max((float(np.abs(o).max(initial=0.0)) for o in outs),
+                                                           default=0.0)
     diff, bound = float(np.abs(mine - theirs).max(initial=0.0)), CHECK_RTOL[dt] * scale
     if not diff <= bound:                         # NaN too
         raise ValueError(f"relu_only: the Dense+ReLU network it built is not the net: its output is off by "
