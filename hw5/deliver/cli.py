@@ -2,30 +2,20 @@
 `hw5 handin --user NAME [--user NAME ...]` and `hw5 convert MODEL [...]` (hw5.deliver.convert_cmd)."""
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
+from hw5.deliver.arguments import OneLineParser, positive, seed
 from hw5.deliver.users import user_name
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hw5", description=__doc__)
+def parser() -> OneLineParser:
+    p = OneLineParser(prog="hw5", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train a homework model (or load it from the cache) and report its accuracy")
     train.add_argument("--part", type=int, choices=(1, 2), default=1, help="homework part (default 1)")
-    train.add_argument("--epochs", type=_positive, default=None, help="epochs (default: the part's own)")
-    train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    train.add_argument("--epochs", type=positive, default=None, help="epochs (default: the part's own)")
+    train.add_argument("--seed", type=seed, default=0, help="random seed, >= 0 (default 0)")
     train.add_argument("--retrain", action="store_true", help="ignore the cache and train again")
     sub.add_parser("report", add_help=False,
                    help="run the suite with benchmarks; write report/report.html and report/report.pdf")

@@ -7,17 +7,19 @@ every file written max |Keras − the file re-read by its runtime| (onnxruntime,
 NumPy). The Dense-only files (Keras, NNet, a Dense+ReLU ONNX graph) take the batch flat, x.reshape(N, -1) of
 (N, H, W, C), channels-last: the command says so for each. Exit 0 when every figure is within its tolerance
 (TOLERANCE, relative to max |Keras output|), 1 otherwise, 2 with a one-line reason for bad arguments,
-unreadable files or unsupported layers.
+unreadable or corrupt files, unwritable paths or unsupported layers. The asked files are written all or none.
 """
 from __future__ import annotations
 
+import argparse
 import inspect
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from hw5.deliver.arguments import Outputs, Refused, check_model_file, fail, one_line, positive, seed
 
 # max |Keras − ours| ≤ TOLERANCE[dtype] · max |Keras output| over the checked inputs. The widest sums (Part 2's
 # 10,816 terms) err like a random walk, ~√n·eps of their scale (1.2e-5 in float32); ×10 for cancellation and
@@ -25,22 +27,41 @@ import numpy as np
 TOLERANCE = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-9}
 
 
-class Refused(Exception):
-    """A bad argument, an unreadable file or an unsupported layer: exit 2 with this one line."""
+EPILOG = """\
+needs: --nnet needs --relu-only (NNet holds Dense layers with ReLU between them only); --keras needs a net of
+  Dense layers, so --relu-only for any conv/pool model, and a name ending .keras; --npz a name ending .npz.
+  Each output's directory must exist and be writable; no two outputs, nor an output and MODEL, share a path.
+check inputs: --check N inputs, uniform [0, 1] of the model's input shape drawn with --seed S (numpy
+  default_rng), or for part1/part2 the first N Fashion-MNIST test images (--seed unused).
+files: written to temporary names and renamed once all are written: all or none, never a partial file.
+exit codes:
+  0  every figure (NumPy and each re-read file vs Keras) within its tolerance
+  1  a figure past its tolerance (the files are written all the same)
+  2  a bad argument, a missing, unreadable or corrupt model file, an unwritable path, a layer without the asked
+     form: one line on stderr, no file written"""
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("convert", help="a Keras model as explicit matrices, checked against Keras; exports")
-    p.add_argument("model", help="a .keras/.h5 file, or part1/part2 (the homework's trained models)")
-    p.add_argument("--sparse", action="store_true", help="scipy.sparse matrices (if the converter offers it)")
-    p.add_argument("--fuse", action="store_true", help="multiply runs of linear layers into one matrix")
-    p.add_argument("--relu-only", action="store_true", help="lower to Dense, ReLU, ..., Dense (output: logits)")
-    for fmt in ("onnx", "nnet", "keras", "npz"):
-        p.add_argument(f"--{fmt}", metavar="PATH", type=Path, help=f"write the network as .{fmt}")
-    p.add_argument("--check", type=int, default=None, metavar="N",
-                   help="inputs to compare on (default 16; for part1/part2 with --onnx: all 10,000 test images, "
-                        "1,000 with --relu-only)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random check inputs (default 0)")
+    p = sub.add_parser("convert", help="a Keras model as explicit matrices, checked against Keras; exports",
+                       description=__doc__.split("\n\n")[0], epilog=EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", metavar="MODEL", help="a .keras/.h5 file, or part1/part2 (the homework's trained models)")
+    p.add_argument("--sparse", action="store_true",
+                   help="scipy.sparse matrices (if the converter offers it, else refused; default: dense)")
+    p.add_argument("--fuse", action="store_true", help="multiply runs of linear layers into one matrix (default: off)")
+    p.add_argument("--relu-only", action="store_true",
+                   help="lower to Dense, ReLU, ..., Dense (output: logits; needs piecewise-linear layers)")
+    p.add_argument("--onnx", metavar="PATH", type=Path, help="write the network as ONNX (onnxruntime re-reads it)")
+    p.add_argument("--nnet", metavar="PATH", type=Path,
+                   help="write the NNet file (needs --relu-only; Marabou's reader re-reads it on 4 inputs)")
+    p.add_argument("--keras", metavar="PATH", type=Path,
+                   help="write a Keras file of Dense layers (a .keras name; needs a Dense net: --relu-only)")
+    p.add_argument("--npz", metavar="PATH", type=Path, help="write the matrices as a NumPy .npz (a .npz name)")
+    p.add_argument("--check", type=positive, default=None, metavar="N",
+                   help="inputs to compare on, N >= 1 (default 16; for part1/part2 with --onnx: all 10,000 test "
+                        "images, 1,000 with --relu-only)")
+    p.add_argument("--seed", type=seed, default=0, metavar="S",
+                   help="seed of the random check inputs, S >= 0 (default 0)")
 
 
 def _say(msg: str) -> None:
@@ -54,15 +75,13 @@ def load_model(name: str):
 
         _say(f"{name}: loading the trained model (training it first if the cache lacks it)")
         return train_part(int(name[-1]), progress=_say).model, int(name[-1])
-    path = Path(name)
-    if path.suffix not in (".keras", ".h5") or not path.is_file():
-        raise Refused(f"model {name!r}: not part1/part2 nor an existing .keras/.h5 file")
+    path = check_model_file(name)
     import keras
 
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True), None
-    except Exception as exc:  # any unreadable file: one line, exit 2
-        raise Refused(f"model {name!r} cannot be read: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+    except Exception as exc:  # a whole archive Keras still cannot read: one line, exit 2
+        raise Refused(f"model {name!r} cannot be read as a Keras model: {one_line(exc)}") from None
 
 
 def check_inputs(model, part, n: int, seed: int) -> np.ndarray:
@@ -82,14 +101,24 @@ def keras_outputs(model, x) -> np.ndarray:
     return np.concatenate([np.asarray(model(x[i:i + step], training=False)) for i in range(0, len(x), step)])
 
 
+def size(n_bytes: int) -> str:
+    """Bytes in binary units: KiB below 1 MiB, MiB below 1 GiB, else GiB."""
+    for unit, power in (("GiB", 30), ("MiB", 20)):
+        if n_bytes >= 2 ** power:
+            return f"{n_bytes / 2 ** power:.1f} {unit}"
+    return f"{n_bytes / 2 ** 10:.1f} KiB"
+
+
 def _table(rows) -> str:
-    head = f"{'layer':<40} {'kind':<15} {'matrix':>16} {'non-zeros':>12} {'neurons':>9} {'memory':>10}"
+    """The per-layer table; the layer column as wide as the longest name (never cut)."""
+    width = max([len("layer")] + [len(r["layer"]) for r in rows])
+    head = f"{'layer':<{width}} {'kind':<15} {'matrix':>16} {'non-zeros':>12} {'neurons':>9} {'memory':>10}"
     lines = [head]
     for r in rows:
         matrix = "—" if r["matrix"] is None else " × ".join(f"{d:,}" for d in r["matrix"])
         nnz = "—" if r["nonzeros"] is None else f"{r['nonzeros']:,}"
-        lines.append(f"{r['layer'][:40]:<40} {r['kind']:<15} {matrix:>16} {nnz:>12} {r['neurons']:>9,} "
-                     f"{r['bytes'] / 2 ** 20:>7.1f} MB")
+        lines.append(f"{r['layer']:<{width}} {r['kind']:<15} {matrix:>16} {nnz:>12} {r['neurons']:>9,} "
+                     f"{size(r['bytes']):>10}")
     return "\n".join(lines)
 
 
@@ -123,27 +152,30 @@ def _rereaders(args):
 
 
 def run(args) -> int:
-    """The command's body; raises Refused for exit 2."""
+    """The command's body; raises Refused for exit 2, before any work for every argument and path."""
     from hw5.convert import from_keras
-    from hw5.convert.export import to_keras, to_nnet, to_npz, to_onnx
-    from hw5.convert.export.layout import input_note
-    from hw5.convert.export.onnx_graph import is_dense_relu
-    from hw5.convert.relu_only import cost_table, logits_model, relu_only
 
     if args.nnet and not args.relu_only:
         raise Refused("--nnet needs --relu-only: the NNet format holds Dense layers with ReLU between them only")
-    if args.check is not None and args.check < 1:
-        raise Refused(f"--check must be a positive number of inputs, got {args.check}")
     kwargs = dict(fuse=args.fuse)
     if args.sparse:
         if "sparse" not in inspect.signature(from_keras).parameters:
             raise Refused("--sparse: this version's from_keras has no sparse option (it builds dense matrices)")
         kwargs["sparse"] = True
-    outputs = {fmt: getattr(args, fmt) for fmt in ("onnx", "nnet", "keras", "npz") if getattr(args, fmt)}
-    for fmt, path in outputs.items():
-        directory = path.parent if str(path.parent) else Path(".")
-        if path.is_dir() or not directory.is_dir() or not os.access(directory, os.W_OK):
-            raise Refused(f"--{fmt} {str(path)!r}: not a writable file path (its directory must exist)")
+    model_path = None if args.model in ("part1", "part2") else check_model_file(args.model)
+    paths = {fmt: getattr(args, fmt) for fmt in ("onnx", "nnet", "keras", "npz") if getattr(args, fmt)}
+    with Outputs(paths, model=model_path) as outputs:   # checked and reserved; removed unless committed
+        code = _convert(args, from_keras, kwargs, outputs)
+        outputs.commit()
+    return code
+
+
+def _convert(args, from_keras, kwargs, outputs: Outputs) -> int:
+    from hw5.convert.export import to_keras, to_nnet, to_npz, to_onnx
+    from hw5.convert.export.layout import input_note
+    from hw5.convert.export.onnx_graph import is_dense_relu
+    from hw5.convert.relu_only import cost_table, logits_model, relu_only
+
     model, part = load_model(args.model)
     started = time.perf_counter()
     try:
@@ -156,7 +188,7 @@ def run(args) -> int:
         raise Refused(str(exc).splitlines()[0]) from None
     _say(f"converted in {time.perf_counter() - started:.1f} s")
     print(_table(cost_table(net)), flush=True)
-    n = args.check or (16 if part is None or "onnx" not in outputs else 1000 if args.relu_only else 10_000)
+    n = args.check or (16 if part is None or "onnx" not in outputs.paths else 1000 if args.relu_only else 10_000)
     x = check_inputs(model, part, n, args.seed)
     what = "Fashion-MNIST test images" if part is not None else f"uniform [0, 1] inputs, seed {args.seed}"
     _say(f"Keras and NumPy on {n:,} {what}")
@@ -165,18 +197,21 @@ def run(args) -> int:
     ok = _figure(f"NumPy ({'logits' if args.relu_only else 'output'}) on {n:,} inputs", theirs,
                  net.predict(x, batch_size=500), tol)
     writers = {"onnx": to_onnx, "nnet": to_nnet, "keras": to_keras, "npz": to_npz}
-    for fmt, path in outputs.items():
+    for fmt, path in outputs.paths.items():
         _say(f"writing {path}")
         try:
-            writers[fmt](net, path)
+            writers[fmt](net, outputs.staged(fmt))
         except (ValueError, TypeError) as exc:
-            raise Refused(f"--{fmt}: {str(exc).splitlines()[0]}") from None
+            raise Refused(f"--{fmt}: {str(exc).splitlines()[0]} (no file written)") from None
+        except OSError as exc:
+            raise Refused(f"--{fmt} {str(path)!r}: cannot be written: {exc.strerror or exc} (no file written)") \
+                from None
         if fmt != "npz" and (fmt != "onnx" or is_dense_relu(net)):
             _say(f"{path}: {input_note(net.input_shape)} (stated in the file)")
         runtime, reread = _rereaders(args)[fmt]
         m = min(n, 4) if fmt == "nnet" else n   # Marabou's NNet evaluator is a Python loop per weight
         _say(f"re-reading {path} with {runtime} on {m:,} inputs")
-        ok &= _figure(f"{path} ({runtime}, {m:,} inputs)", theirs[:m], reread(path, x[:m]), tol)
+        ok &= _figure(f"{path} ({runtime}, {m:,} inputs)", theirs[:m], reread(outputs.staged(fmt), x[:m]), tol)
     return 0 if ok else 1
 
 
@@ -185,5 +220,4 @@ def main(args) -> int:
     try:
         return run(args)
     except Refused as exc:
-        print(f"hw5 convert: error: {exc}", file=sys.stderr)
-        return 2
+        return fail("hw5 convert", str(exc))
