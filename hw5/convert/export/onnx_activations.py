@@ -6,9 +6,9 @@ float64 constant to float32):
     ReLU, Sigmoid, Tanh, PReLU(α)      Relu, Sigmoid, Tanh, PRelu
     ClippedReLU(max, α, θ)             θ = 0, α = 0: Clip(x, 0, max) (ReLU6); max = None, θ = 0: LeakyRelu(α);
                                        else its rule: Where(x > θ, x, 0), Min(·, max), − α·Relu(θ − x)
-    relu6, leaky_relu, softsign        Clip, LeakyRelu, Softsign
+    relu6, leaky_relu, softsign        Clip, LeakyRelu, x / (1 + Abs(x)) (onnxruntime has no float64 Softsign)
     elu, selu, ELU(α)                  Where(x > 0, x, α·(Exp(Min(x, 0)) − 1)) (· scale)
-    gelu                               0.5·x·(1 + Erf(x/√2))
+    gelu                               0.5·x·(1 + Erf(x/√2)), Erf in float32 in a float64 net (no float64 kernel)
     gelu_tanh                          0.5·x·(1 + Tanh(√(2/π)·(c + 0.044715·c³))), c = Clip(x, −20, 20)
     silu, swish, hard_sigmoid, hard_silu, hard_swish, softplus, exponential, mish   their formulas
 """
@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from onnx import TensorProto
 
 from hw5.convert.activations import LEAKY_DEFAULT, SELU_ALPHA, SELU_SCALE, AlphaELU, ClippedReLU, Elementwise, PReLU
 from hw5.convert.export.onnx_ops import Emitter, exports
@@ -72,9 +73,18 @@ def softplus(e: Emitter, x: str) -> str:   # max(x, 0) + log(1 + exp(−|x|)): n
     return e.node("Add", [e.node("Relu", [x]), tail])
 
 
+def erf(e: Emitter, x: str) -> str:
+    """Erf; onnxruntime has no float64 Erf kernel, so a float64 net takes it in float32 (float32-accurate
+    there, as Keras' own gelu in a float64 model)."""
+    if e.dtype != np.float64:
+        return e.node("Erf", [x])
+    narrow = e.node("Erf", [e.node("Cast", [x], to=TensorProto.FLOAT)])
+    return e.node("Cast", [narrow], to=TensorProto.DOUBLE)
+
+
 def gelu(e: Emitter, x: str) -> str:
-    erf = e.node("Erf", [e.node("Div", [x, e.const(math.sqrt(2), "sqrt2")])])
-    return e.node("Mul", [e.node("Mul", [e.const(0.5, "half"), x]), e.node("Add", [e.const(1, "one"), erf])])
+    erf_ = erf(e, e.node("Div", [x, e.const(math.sqrt(2), "sqrt2")]))
+    return e.node("Mul", [e.node("Mul", [e.const(0.5, "half"), x]), e.node("Add", [e.const(1, "one"), erf_])])
 
 
 def gelu_tanh(e: Emitter, x: str) -> str:
@@ -97,7 +107,8 @@ FORMULAS = {   # Elementwise.kind -> fn(emitter, x) -> output, as hw5.convert.ac
     "gelu": gelu, "gelu_tanh": gelu_tanh, "silu": sigmoid_times, "swish": sigmoid_times,
     "hard_sigmoid": hard_sigmoid, "hard_silu": lambda e, x: e.node("Mul", [x, hard_sigmoid(e, x)]),
     "hard_swish": lambda e, x: e.node("Mul", [x, hard_sigmoid(e, x)]),
-    "softplus": softplus, "softsign": lambda e, x: e.node("Softsign", [x]), "exponential": exponential,
+    "softplus": softplus, "exponential": exponential,
+    "softsign": lambda e, x: e.node("Div", [x, e.node("Add", [e.const(1, "one"), e.node("Abs", [x])])]),
     "mish": lambda e, x: e.node("Mul", [x, e.node("Tanh", [softplus(e, x)])]),
 }
 
