@@ -156,3 +156,36 @@ def assign_normal(variables, seed: int, scale: float = 1.0) -> None:
     for variable in variables:
         value = rng.normal(scale=scale, size=variable.shape)
         variable.assign(np.abs(value) + 0.5 if "variance" in variable.path else value)
+
+
+def residual_cnn(seed: int = 0):
+    # issue 30's residual CNN: conv → BN → ReLU → conv, plus a 1×1-conv shortcut, Add, ReLU6, max-pool,
+    # global max-pool, Dense; BatchNorm statistics away from (0, 1) so folding them matters
+    import keras
+
+    L = keras.layers
+    inp = keras.Input((8, 7, 3))
+    a = L.ReLU()(L.BatchNormalization()(L.Conv2D(4, 3, padding="same")(inp)))
+    a = L.Conv2D(4, 3, padding="same")(a)
+    x = L.ReLU(max_value=6)(L.Add()([a, L.Conv2D(4, 1)(inp)]))
+    x = L.GlobalMaxPooling2D()(L.MaxPooling2D(2, padding="same")(x))
+    model = keras.Model(inp, L.Dense(5)(x), name="resid")
+    assign_normal(model.variables, seed)
+    return model
+
+
+def inception_cnn(seed: int = 0):
+    # inception-style: parallel 1×1, 3×3 and pool → 1×1 branches of one tensor, Concatenate, ReLU, global
+    # average pool, Dense softmax
+    import keras
+
+    L = keras.layers
+    inp = keras.Input((7, 6, 2))
+    stem = L.Conv2D(3, 3, padding="same", activation="relu")(inp)
+    b1 = L.Conv2D(2, 1, activation="relu")(stem)
+    b2 = L.Conv2D(3, 3, padding="same", activation="relu")(L.Conv2D(2, 1, activation="relu")(stem))
+    b3 = L.Conv2D(2, 1)(L.MaxPooling2D(3, 1, padding="same")(stem))
+    x = L.ReLU()(L.Concatenate()([b1, b2, b3]))
+    model = keras.Model(inp, L.Dense(4, activation="softmax")(L.GlobalAveragePooling2D()(x)), name="inception")
+    assign_normal(model.variables, seed)
+    return model

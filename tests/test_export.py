@@ -6,14 +6,17 @@ import time
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hw5.convert.export import atomic_write, npz_predict, run_onnx, to_keras, to_nnet, to_npz, to_onnx
 from hw5.convert.export.keras_dense import keras_file_metadata
 from hw5.convert.export.onnx_graph import op_types
 from hw5.convert.relu_only import logits_model, relu_only
 from hw5.numpy_net import from_keras
-from tests.helpers import OTHERS, assert_within, keras_outputs
-from tests.tolerances import EXPORT_F32_RTOL, MARABOU_EVAL_RTOL, RELU_ONLY_F64_RTOL
+from tests.helpers import OTHERS, assert_within, example_note, inception_cnn, keras_outputs, residual_cnn
+from tests.strategies import graph_cases
+from tests.tolerances import EXPORT_F32_RTOL, MARABOU_EVAL_RTOL, ONNX_VS_NUMPY_RTOL, RELU_ONLY_F64_RTOL
 
 
 @pytest.fixture(scope="module")
@@ -177,3 +180,143 @@ def test_onnx_relu_only_part1_on_1000_images(part1, test_images, tmp_path, progr
 def test_marabou_rtol_is_looser_than_float64():
     # the named tolerances keep their order: Marabou's solver ≥ float32 runtimes ≥ float64 arithmetic
     assert MARABOU_EVAL_RTOL >= EXPORT_F32_RTOL > RELU_ONLY_F64_RTOL
+
+
+# ---- graphs and every NumPy layer type through ONNX (issue 30 item 3) -------------------------------------
+
+@pytest.mark.parametrize("build", [residual_cnn, inception_cnn], ids=["residual", "inception"])
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
+def test_onnx_graph_cnn_equals_keras(build, sparse, tmp_path):
+    # the graph, not the layer list: a branch read from the wrong node is off by O(1); never a Conv. sparse:
+    # the matrices kept as their entries (Gather, Mul, ReduceSum), as for a net past 2 GB dense
+    model = build()
+    x = np.random.default_rng(1).normal(0, 2, (16, *model.input_shape[1:])).astype(np.float32)
+    expected = keras_outputs(model, x)
+    path = to_onnx(from_keras(model, sparse=sparse), tmp_path / "g.onnx", densify=not sparse)
+    ops = op_types(path)
+    assert "Conv" not in ops and ("Gather" in ops) == sparse and ("Gemm" in ops) != sparse
+    assert {"Add", "Clip"} <= set(ops) if build is residual_cnn else "Concat" in ops
+    assert_within(run_onnx(path, x), expected, _rtol(expected), f"onnxruntime vs Keras ({model.name})")
+
+
+def _layer_cases():
+    # one NumPy net per layer type (and per ONNX composition of a type): (id, layer, input grid); the slopes,
+    # thresholds and caps are the ones the converter makes (float32-rounded where Keras rounds them)
+    from hw5.convert.activations import FUNCTIONS, AlphaELU, ClippedReLU, Elementwise, LayerNorm, PReLU
+    from hw5.convert.layers import BandedDense, Scale, Sigmoid, Tanh
+    from hw5.numpy_net import Dense, MaxPool, ReLU, Softmax
+
+    rng = np.random.default_rng(0)
+    img, n = (4, 5, 3), 60
+    f32 = lambda v: float(np.float32(v))  # noqa: E731
+    cases = [("Dense", Dense(rng.normal(size=(n, 7)), rng.normal(size=7), "d", (7,)), img),
+             ("BandedDense", BandedDense(np.kron(np.eye(5), rng.normal(size=(12, 6))), rng.normal(size=30), "bd",
+                                         (5, 3, 2)), img),
+             ("Scale", Scale(rng.normal(size=n), rng.normal(size=n), "s", img), img),
+             ("MaxPool", MaxPool(img, (3, 2), (2, 1), "mp", (2, 5, 3), "same"), img),
+             ("MaxPool-global", MaxPool(img, (4, 5), (4, 5), "gmp", (3,)), img),
+             ("Softmax", Softmax("sm", img), img), ("ReLU", ReLU("r", img), img),
+             ("Sigmoid", Sigmoid("sg", img), img), ("Tanh", Tanh("t", img), img),
+             ("PReLU", PReLU(rng.uniform(0, 0.5, n), "p", img), img),
+             ("AlphaELU", AlphaELU(0.5, "e", img), img),
+             ("LayerNorm", LayerNorm((2,), rng.normal(size=(1, 1, 3)), rng.normal(size=(1, 1, 3)), 1e-3, "ln", img),
+              img),
+             ("LayerNorm-hw", LayerNorm((0, 1), None, None, 1e-5, "ln2", img), img)]
+    for top, slope, theta in [(6.0, 0.0, 0.0), (None, f32(0.3), 0.0), (None, 0.0, 0.5), (6.0, 0.1, 0.5),
+                              (4.0, 0.2, 0.0), (None, 0.1, -1.0)]:
+        cases.append((f"ClippedReLU-{top}-{slope}-{theta}", ClippedReLU(top, slope, theta, "c", img,
+                                                                        cut=f32(theta)), img))
+    cases += [(f"Elementwise-{kind}", Elementwise(kind, kind, img), img) for kind in FUNCTIONS]
+    return cases
+
+
+def _merge_cases():
+    from hw5.convert.merges import Concat, Merge
+
+    grids = ((4, 5, 3), (1, 1, 3))
+    cases = [(f"Merge-{kind}", Merge(kind, grids, "m", (4, 5, 3))) for kind in
+             ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum")]
+    return cases + [("Concat", Concat(2, ((4, 5, 3), (4, 5, 3)), "cat", (4, 5, 6)))]
+
+
+def _grid_net(layers, inputs, dtype, image=(4, 5, 3)):
+    from hw5.numpy_net import GraphNet
+
+    return GraphNet(image, layers, np.dtype(dtype), inputs=inputs)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", _layer_cases(), ids=lambda c: c[0])
+def test_onnx_every_layer_type_equals_numpy(case, dtype, tmp_path):
+    # each layer after a Dense (so it reads a computed value): onnxruntime equals net.predict
+    from hw5.numpy_net import Dense
+
+    _, layer, grid = case
+    rng = np.random.default_rng(2)
+    size = int(np.prod(grid))
+    first = Dense(np.eye(size) + rng.normal(0, 0.1, (size, size)), rng.normal(size=size), "in", grid)
+    net = _grid_net([first, layer], [[-1], [0]], dtype, grid)
+    x = rng.normal(0, 3, (8, *grid)).astype(dtype)
+    expected = net.predict(x)
+    path = to_onnx(net, tmp_path / "layer.onnx")
+    assert_within(run_onnx(path, x).reshape(len(x), -1), expected.reshape(len(x), -1), _onnx_atol(net, expected),
+                  f"onnxruntime vs NumPy ({case[0]}, {dtype})")
+
+
+def _onnx_atol(net, expected) -> float:
+    # ONNX_VS_NUMPY_RTOL of the output's scale; float32's where a float64 net has a gelu (its Erf in float32)
+    gelu = any(getattr(layer, "kind", None) == "gelu" for layer in net.layers)
+    rtol = ONNX_VS_NUMPY_RTOL["float32" if gelu else np.dtype(net.dtype).name]
+    return rtol * max(1.0, float(np.abs(expected).max()))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", _merge_cases(), ids=lambda c: c[0])
+def test_onnx_every_merge_equals_numpy(case, dtype, tmp_path):
+    # two branches of the input, the second pooled to (1, 1, C) for the broadcasting merges: node order matters
+    from hw5.numpy_net import Dense, MaxPool
+
+    _, merge = case
+    rng = np.random.default_rng(3)
+    second = merge.in_shapes[1]
+    branch = (Dense(rng.normal(size=(60, 60)), rng.normal(size=60), "b", (4, 5, 3)) if second == (4, 5, 3) else
+              MaxPool((4, 5, 3), (4, 5), (4, 5), "gp", second))
+    net = _grid_net([Dense(rng.normal(size=(60, 60)), rng.normal(size=60), "a", (4, 5, 3)), branch, merge],
+                    [[-1], [-1], [0, 1]], dtype)
+    x = rng.normal(0, 1, (8, 4, 5, 3)).astype(dtype)
+    expected = net.predict(x)
+    assert_within(run_onnx(to_onnx(net, tmp_path / "m.onnx"), x), expected, _onnx_atol(net, expected),
+                  f"onnxruntime vs NumPy ({case[0]}, {dtype})")
+
+
+def test_onnx_exports_every_numpy_layer_type():
+    # every NumPy layer class the converter makes (a dataclass with an out_shape in its layer modules) has an
+    # ONNX export, and the cases above try each one
+    import dataclasses
+
+    import hw5.convert.activations as activations
+    import hw5.convert.layers as layers
+    import hw5.convert.merges as merges
+    import hw5.homework.layers as homework
+    from hw5.convert.export.onnx_ops import EXPORTS
+
+    made = {cls for module in (activations, layers, merges, homework) for cls in vars(module).values()
+            if isinstance(cls, type) and dataclasses.is_dataclass(cls) and "out_shape" in
+            {f.name for f in dataclasses.fields(cls)}}
+    assert made - set(EXPORTS) == set()
+    tried = {type(layer) for _, layer, _ in _layer_cases()} | {type(m) for _, m in _merge_cases()}
+    assert tried == set(EXPORTS)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@given(case=graph_cases(), densify=st.booleans())
+def test_onnx_random_graph_cnns_equal_numpy(dtype, case, densify, tmp_path_factory):
+    # every drawn graph CNN (branches, merges, keras.ops nodes, every converter layer) exports and runs in
+    # onnxruntime equal to net.predict, its matrices dense (Gemm) or kept as entries (Gather)
+    example_note(case.describe())
+    net = from_keras(case.build(dtype), sparse=not densify, check=False)
+    x = case.x.astype(dtype)
+    expected = net.predict(x)
+    path = to_onnx(net, tmp_path_factory.mktemp("g") / "g.onnx", densify=densify)
+    assert_within(run_onnx(path, x).reshape(len(x), -1), expected.reshape(len(x), -1), _onnx_atol(net, expected),
+                  f"onnxruntime vs NumPy ({dtype}, densify={densify}; a Dense+ReLU graph's output is flat)")
