@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from hw5.deliver.cli import main
+from tests.helpers import inception_cnn, residual_cnn
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +73,15 @@ def test_convert_sparse_only_when_the_converter_has_it(saved, capsys):
     else:
         assert code == 2 and "no sparse option" in capsys.readouterr().err
     assert np.isfinite(code)
+
+
+@pytest.mark.parametrize("build", [residual_cnn, inception_cnn], ids=["residual", "inception"])
+def test_convert_graph_to_onnx_and_back(build, tmp_path, capsys):
+    # a graph leaves through --onnx (it exited 2 with "layer 'add' of type Merge has no ONNX export"):
+    # the file, re-read by onnxruntime, within the tolerance of Keras
+    model = build()
+    model.save(tmp_path / "g.keras")
+    assert main(["convert", str(tmp_path / "g.keras"), "--onnx", str(tmp_path / "g.onnx"), "--check", "8"]) == 0
+    text = capsys.readouterr().out
+    assert text.count(": ok") == 2 and "TOO FAR" not in text and "onnxruntime, 8 inputs" in text
+    assert (tmp_path / "g.onnx").is_file()
