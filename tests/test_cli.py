@@ -79,6 +79,9 @@ BAD_INVOCATIONS = [
     (["handin"], "the following arguments are required: --user"),
     (["handin", "--user", "a.b"], "argument --user: expected a name of letters, digits, '_' and '-', got 'a.b'"),
     (["handin", "--user", "a", "--user", "a"], "--user: the names must differ"),
+    (["handin", "--user", "a", "--out", "/proc/x"], "argument --out: '/proc/x': cannot write in '/proc'"),
+    (["handin", "--user", "a", "--out", "{m}/m.keras/zips"],
+     "argument --out: '{m}/m.keras/zips': '{m}/m.keras' is a file"),
 ]
 
 

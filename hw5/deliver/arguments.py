@@ -48,6 +48,24 @@ def seed(text: str) -> int:
     return value
 
 
+def writable_directory(text: str) -> Path:
+    """argparse type: a directory that is, or can be made, writable (its nearest existing ancestor takes a file)."""
+    path = Path(text)
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r}: {str(existing)!r} is a file, not a directory")
+    try:
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".hw5-probe.")
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: cannot write in {str(existing)!r}: {exc.strerror or exc}") \
+            from None
+    os.close(fd)
+    os.unlink(probe)
+    return path
+
+
 def check_model_file(name: str) -> Path:
     """The path of MODEL if it looks like a Keras model file; Refused saying what it is otherwise.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-from hw5.deliver.arguments import OneLineParser, positive, seed
+from hw5.deliver.arguments import OneLineParser, positive, seed, writable_directory
 from hw5.deliver.users import user_name
 
 
@@ -23,7 +23,8 @@ def parser() -> OneLineParser:
                                            "generated one-file script (runs the report first if needed)")
     handin.add_argument("--user", action="append", required=True, type=user_name, metavar="NAME",
                         help="an author's name, letters, digits, '_' and '-' (repeat for a team of 2 or 3)")
-    handin.add_argument("--out", default="handin", help="directory of the zip (default: handin)")
+    handin.add_argument("--out", default="handin", type=writable_directory,
+                        help="directory of the zip, made if missing; must be writable (default: handin)")
     handin.add_argument("--report", default="report", help="the report's directory (default: report)")
     from hw5.deliver.convert_cmd import add_parser
 
@@ -40,6 +41,9 @@ def handin(args) -> int:
     except HandinError as exc:
         print(f"[hw5] no zip written: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:   # the zip's directory or file could not be written: a path problem, one line
+        print(f"hw5 handin: error: --out {str(args.out)!r}: no zip written: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     return 0
 
 
