@@ -29,7 +29,8 @@ TOLERANCE = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-9}
 
 EPILOG = """\
 needs: --nnet needs --relu-only (NNet holds Dense layers with ReLU between them only); --keras needs a net of
-  Dense layers, so --relu-only for any conv/pool model, and a name ending .keras; --npz a name ending .npz.
+  Dense layers and activations only (--relu-only lowers max-pooling and the rest to Dense+ReLU), and a name
+  ending .keras; --npz a name ending .npz.
   Each output's directory must exist and be writable; no two outputs, nor an output and MODEL, share a path.
 check inputs: --check N inputs, uniform [0, 1] of the model's input shape drawn with --seed S (numpy
   default_rng), or for part1/part2 the first N Fashion-MNIST test images (--seed unused).
@@ -55,7 +56,7 @@ def add_parser(sub) -> None:
     p.add_argument("--nnet", metavar="PATH", type=Path,
                    help="write the NNet file (needs --relu-only; Marabou's reader re-reads it on 4 inputs)")
     p.add_argument("--keras", metavar="PATH", type=Path,
-                   help="write a Keras file of Dense layers (a .keras name; needs a Dense net: --relu-only)")
+                   help="write a Keras file of Dense layers (a .keras name; a max-pool needs --relu-only)")
     p.add_argument("--npz", metavar="PATH", type=Path, help="write the matrices as a NumPy .npz (a .npz name)")
     p.add_argument("--check", type=positive, default=None, metavar="N",
                    help="inputs to compare on, N >= 1 (default 16; for part1/part2 with --onnx: all 10,000 test "
