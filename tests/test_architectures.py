@@ -70,6 +70,21 @@ def test_architecture_float64_equals_keras(name):
 
 
 @pytest.mark.architectures
+@pytest.mark.parametrize("name", list(ARCHITECTURES))
+def test_architecture_onnx_equals_keras(name, tmp_path):
+    # the sparse float32 net written as ONNX (matrices dense as Gemm when the net fits 2 GB dense, else kept as
+    # their entries; external data past 2 GB) and run by onnxruntime: equal to Keras on 2 images
+    from hw5.convert.export import run_onnx, to_onnx
+
+    model = build(name)
+    x = np.random.default_rng(3).uniform(0, 1, (2, 32, 32, 3)).astype(np.float32)
+    expected = keras_reference(model, x)
+    path = to_onnx(from_keras(model, sparse=True, check=False), tmp_path / f"{name}.onnx")
+    assert_within(run_onnx(path, x), expected, tol.ARCHITECTURE_RTOL["float32"] * np.abs(expected).max(),
+                  f"{name}: onnxruntime vs Keras")
+
+
+@pytest.mark.architectures
 def test_mobilenet_v2_at_224_converts_in_budget_and_equals_keras():
     # ~301 M multiply-adds, dense ~5,400 GiB: sparse=True in ≤ 60 s and ≤ 6 GiB, equal to Keras on 4 images
     row = measure_in_subprocess("MobileNetV2", 224, images=4, timing=False)
