@@ -392,3 +392,17 @@ def test_relu_only_checks_itself_and_refuses_a_wrong_lowering(monkeypatch):
     wrong = relu_only(net, check=False)
     x = np.random.default_rng(0).normal(size=(2, 6, 6, 2)).astype(np.float32)
     assert np.abs(wrong.predict(x) - net.forward(x)[net.inputs[net.output_index][0]]).max() > 1e-2
+
+
+def test_relu_only_table_names_each_layer_once_and_a_fused_row_what_it_fused():
+    # conv → BatchNorm → ReLU → max-pool → Dense: the fused Dense row lists the maps it composes, the ReLU
+    # its own layer; no name stands twice in the cost table (the command prints it)
+    import keras
+
+    model = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Conv2D(2, 3, name="conv"),
+                              keras.layers.BatchNormalization(name="bn"), keras.layers.ReLU(name="act"),
+                              keras.layers.MaxPooling2D(2, name="pool"), keras.layers.Flatten(),
+                              keras.layers.Dense(3, name="head")])
+    names = [row["layer"] for row in cost_table(relu_only(from_keras(model)))]
+    assert len(names) == len(set(names)), names
+    assert names[:2] == ["conv+bn", "act"], names

@@ -140,7 +140,8 @@ class Lowering:
         for a, how in parts:
             blocks += [a, -a] if how == "carry" else [a]
         pre = stack(blocks)
-        self.layers += [dense(pre, "+".join(self.pending + [name]), self.dtype), ReLU(name, None)]
+        # the Dense is named for the linear maps it composes, the ReLU for its layer: no name twice in a table
+        self.layers += [dense(pre, "+".join(self.pending) or f"{name}.linear", self.dtype), ReLU(name, None)]
         self.carried += [0, 0]
         self.pending = []
         self.h_nonneg = True
