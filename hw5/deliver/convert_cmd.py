@@ -113,13 +113,14 @@ def size(n_bytes: int) -> str:
 def _table(rows) -> str:
     """The per-layer table; the layer column as wide as the longest name (never cut)."""
     width = max([len("layer")] + [len(r["layer"]) for r in rows])
+    carried = any(r.get("carried") is not None for r in rows)   # relu_only's result: neurons carrying branches
     head = f"{'layer':<{width}} {'kind':<15} {'matrix':>16} {'non-zeros':>12} {'neurons':>9} {'memory':>10}"
-    lines = [head]
+    lines = [head + (f" {'carried':>9}" if carried else "")]
     for r in rows:
         matrix = "—" if r["matrix"] is None else " × ".join(f"{d:,}" for d in r["matrix"])
         nnz = "—" if r["nonzeros"] is None else f"{r['nonzeros']:,}"
         lines.append(f"{r['layer']:<{width}} {r['kind']:<15} {matrix:>16} {nnz:>12} {r['neurons']:>9,} "
-                     f"{size(r['bytes']):>10}")
+                     f"{size(r['bytes']):>10}" + (f" {r.get('carried') or 0:>9,}" if carried else ""))
     return "\n".join(lines)
 
 
