@@ -320,3 +320,21 @@ def test_onnx_random_graph_cnns_equal_numpy(dtype, case, densify, tmp_path_facto
     path = to_onnx(net, tmp_path_factory.mktemp("g") / "g.onnx", densify=densify)
     assert_within(run_onnx(path, x).reshape(len(x), -1), expected.reshape(len(x), -1), _onnx_atol(net, expected),
                   f"onnxruntime vs NumPy ({dtype}, densify={densify}; a Dense+ReLU graph's output is flat)")
+
+
+def test_onnx_refuses_a_layer_type_without_export_by_name(tmp_path):
+    # a NumPy layer class with no EXPORTS entry: refused before anything is written, naming layer and type
+    from dataclasses import dataclass
+
+    @dataclass
+    class Cube:
+        name: str
+        out_shape: tuple
+
+        def __call__(self, x):
+            return x ** 3
+
+    net = _grid_net([Cube("cube", (4, 5, 3))], [[-1]], "float32")
+    with pytest.raises(ValueError, match="layer 'cube' of type Cube has no ONNX export; exported: .*Merge"):
+        to_onnx(net, tmp_path / "c.onnx")
+    assert list(tmp_path.iterdir()) == []
