@@ -1,8 +1,9 @@
 """Exports of a NumpyNet that other people's code reads back: ONNX (onnxruntime, Marabou), NNet (sisl's
 text format, Marabou), a Keras Sequential of Dense layers, and an .npz of the matrices (NumPy alone).
 
-    to_onnx(net, path)    every linear map a Gemm with its explicit matrix; ReLU, Sigmoid, Tanh, Softmax,
-                          MaxPool (on the reshaped NCHW tensor) as ONNX's own ops  — run_onnx(path, x)
+    to_onnx(net, path)    any net's graph: every linear map a Gemm with its explicit matrix (or its entries,
+                          Gather/ReduceSum, past 2 GB dense); merges, the ReLU family, activations, MaxPool
+                          as ONNX's own ops, one function per layer type (onnx_ops.EXPORTS)  — run_onnx(path, x)
     to_nnet(net, path)    a Dense/ReLU chain (hw5.convert.relu_only) with input bounds and normalisation
     to_keras(net, path)   Dense layers with their activations, saved as .keras  — keras.saving.load_model
     to_npz(net, path)     the layers' arrays and kinds  — npz_predict(path, x), NumPy only
