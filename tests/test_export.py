@@ -338,3 +338,17 @@ def test_onnx_refuses_a_layer_type_without_export_by_name(tmp_path):
     with pytest.raises(ValueError, match="layer 'cube' of type Cube has no ONNX export; exported: .*Merge"):
         to_onnx(net, tmp_path / "c.onnx")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_onnx_past_the_size_limit_stores_external_data(tmp_path, monkeypatch):
+    # a file past protobuf's 2 GB keeps its weights in `<file>.data` beside it, as readable as the file, and runs
+    import hw5.convert.export.onnx_graph as onnx_graph
+
+    model = residual_cnn()
+    x = np.random.default_rng(4).normal(0, 2, (4, 8, 7, 3)).astype(np.float32)
+    net = from_keras(model)
+    monkeypatch.setattr(onnx_graph, "LIMIT", 1000)     # the residual CNN's few kB stand for > 2 GB
+    path = to_onnx(net, tmp_path / "big.onnx", densify=True)
+    data = tmp_path / "big.onnx.data"
+    assert data.stat().st_size > 1000 and data.stat().st_mode & 0o777 == path.stat().st_mode & 0o777
+    assert_within(run_onnx(path, x), net.predict(x), _onnx_atol(net, net.predict(x)), "external data")
