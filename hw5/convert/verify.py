@@ -75,6 +75,28 @@ def marabou_outputs(path, x) -> np.ndarray:
     return np.stack(rows)
 
 
+def into_ball(found, x, epsilon: float, lower: float = 0.0, upper: float = 1.0, dtype=None) -> np.ndarray:
+    """`found` moved into {x' : |x' − x|∞ ≤ ε, lower ≤ x' ≤ upper} exactly, in `dtype` (default: x's dtype).
+
+    A solver's point lies in the box up to its feasibility tolerance, and x − ε rounds: Marabou returned a point
+    at L∞ distance 0.050000000000000044 for ε = 0.05. So: clip to [x − ε, x + ε] ∩ [lower, upper], cast, and
+    step every coordinate still outside (|x'_i − x_i| > ε computed in float64, exact for two float32 numbers in
+    [0, 1]) one ulp towards x_i until none is. Needs |x − clip(x, lower, upper)| ≤ ε (x in the bounds)."""
+    x = np.asarray(x)
+    dtype = np.dtype(dtype or (x.dtype if x.dtype.kind == "f" else np.float64))
+    x64 = x.astype(np.float64)
+    box_lo, box_hi = np.maximum(x64 - epsilon, lower), np.minimum(x64 + epsilon, upper)
+    out = np.clip(np.asarray(found, np.float64).reshape(x.shape), box_lo, box_hi).astype(dtype)
+    target = x.astype(dtype)
+    for _ in range(64):
+        o64 = out.astype(np.float64)
+        bad = (np.abs(o64 - x64) > epsilon) | (o64 < lower) | (o64 > upper)
+        if not bad.any():
+            return out
+        out[bad] = np.nextafter(out[bad], target[bad])
+    raise ValueError(f"cannot bring the point within {epsilon!r} of x inside [{lower}, {upper}] (is x inside?)")
+
+
 @dataclass(frozen=True)
 class Robustness:
     epsilon: float
@@ -82,10 +104,11 @@ class Robustness:
     answer: str                            # "robust" (every query unsat), "not robust" (one sat), or Marabou's
     seconds: float                         # exit code when a query neither (e.g. "TIMEOUT")
     target: int | None = None              # the class j of the sat query
-    counterexample: np.ndarray | None = None   # Marabou's x', shaped like x
+    counterexample: np.ndarray | None = None   # Marabou's x' moved into the box (`into_ball`), shaped like x
 
 
-def _options(seconds: float):
+def marabou_options(seconds: float):
+    """Marabou's options: silent, a timeout of `seconds` rounded up to whole seconds (at least 1)."""
     from maraboupy import MarabouCore
 
     options = MarabouCore.Options()
@@ -112,9 +135,9 @@ def local_robustness(path, x, label: int, epsilon: float, margin: float = 1e-2, 
             net.setUpperBound(int(var), float(b))
         net.addInequality([int(outputs[label]), int(outputs[j])], [1.0, -1.0], -float(margin))  # y_c − y_j ≤ −m
         left = timeout - (time.perf_counter() - started)
-        code, values, _ = net.solve(verbose=False, options=_options(left)) if left > 0 else ("TIMEOUT", {}, None)
+        code, values, _ = net.solve(verbose=False, options=marabou_options(left)) if left > 0 else ("TIMEOUT", {}, None)
         if code == "sat":
-            found = np.array([values[int(v)] for v in inputs]).reshape(x.shape)
+            found = into_ball(np.array([values[int(v)] for v in inputs]).reshape(x.shape), x, epsilon, lower, upper)
             return Robustness(epsilon, label, "not robust", time.perf_counter() - started, j, found)
         if code != "unsat":
             return Robustness(epsilon, label, code, time.perf_counter() - started)

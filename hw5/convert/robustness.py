@@ -1,0 +1,179 @@
+"""Is a Keras model's class constant on an L∞ ball around an image? One function, three engines.
+
+`robustness(model, x, epsilon, margin=0.0, engine="highs", timeout=None)` converts the model to its Dense+ReLU
+form (hw5.numpy_net.from_keras, hw5.convert.relu_only), writes that as ONNX to a temporary directory, and for the
+class c Keras gives x and every other class j asks the engine (hw5.convert.engines):
+
+    is there an x' with |x' − x|∞ ≤ ε and lower ≤ x' ≤ upper such that logit_j(x') − logit_c(x') ≥ −margin?
+
+The bounds [lower, upper] default to [0, 1], the range of the images the homework's models take
+(hw5.data.preprocess: uint8 / 255). margin = 0 is the plain question: "no" for every j proves the class cannot
+change anywhere in the ball, and a tie (logit_j = logit_c) counts against robustness. margin m > 0 asks more:
+"robust" then means c beats every other class by more than m on the whole ball.
+
+"yes" for some j: the engine's x' is moved into the ball and the bounds exactly (hw5.convert.verify.into_ball:
+clip, then ulp steps, in x's dtype) and replayed through the Keras model; it is a counterexample only if Keras
+there has logit_j − logit_c ≥ −margin (for margin 0: another class wins or ties). A point that loses that in the
+clipping or in Keras' float32 arithmetic leaves the answer "unknown", said in `note`. The answer: "robust"
+(every query "no"), "not robust" (a replayed counterexample; the remaining queries are not asked), "unknown"
+(out of time, or a point that did not replay). `timeout` is for all the queries together.
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hw5.convert.engines import ENGINES, missing
+from hw5.convert.verify import into_ball
+
+# ReLUs above which an engine is refused before any solving. Each ReLU is a binary variable of the MILP (a case
+# split for Marabou): the work grows exponentially with the unstable ones. Measured here: 196–400 ReLUs take
+# 0.1–1 s a query with HiGHS and Gurobi, 1–25 s with Marabou; 2,000 leaves room for ~5× that before answers
+# take hours. Gurobi's pip licence stops near 2,000 variables anyway (about 2 per ReLU plus the inputs).
+MAX_RELUS = 2000
+
+
+class EngineMissing(RuntimeError):
+    """The engine's Python modules are not installed (the message names the pip extra)."""
+
+
+class TooLarge(ValueError):
+    """The net has more ReLUs than MAX_RELUS (the message gives the figures)."""
+
+
+@dataclass
+class QueryLine:
+    target: int          # class j
+    answer: str          # "sat", "unsat", "unknown"
+    seconds: float
+    value: float | None  # the engine's y_j − y_c at its point (sat) or its bound (unsat), when it gives one
+
+
+@dataclass
+class Verdict:
+    answer: str                         # "robust", "not robust" or "unknown"
+    label: int                          # the class c Keras gives x
+    epsilon: float
+    margin: float
+    engine: str
+    relus: int                          # ReLUs of the Dense+ReLU form
+    seconds: float                      # everything: conversion, building the engine's model, the queries
+    queries: list[QueryLine] = field(default_factory=list)
+    target: int | None = None           # the class j of the counterexample
+    counterexample: np.ndarray | None = None   # x' inside the ball and bounds, shaped and typed like x
+    keras_logits: np.ndarray | None = None     # Keras' logits at x'
+    note: str = ""                      # why unknown
+
+
+def keras_logits(model, x: np.ndarray) -> np.ndarray:
+    """The Keras model's outputs for one image x (H, W, C): logits, or probabilities if it ends in softmax."""
+    return np.asarray(model(x[None], training=False))[0].astype(np.float64)
+
+
+def dense_relu(model):
+    """(Dense+ReLU net, ReLU count) of a Keras model (the conversion checks itself against Keras)."""
+    from hw5.convert.relu_only import relu_only
+    from hw5.numpy_net import from_keras
+
+    net = relu_only(from_keras(model))
+    relus = sum(int(layer.W.shape[1]) for layer in net.layers[0::2][:-1])
+    return net, relus
+
+
+def robustness(model, x, epsilon: float, margin: float = 0.0, engine: str = "highs", timeout: float | None = None,
+               lower: float = 0.0, upper: float = 1.0, max_relus: int = MAX_RELUS,
+               say: Callable[[str], None] | None = None) -> Verdict:
+    """The module's question for image x (H, W, C) of the Keras `model`, radius `epsilon` (L∞), `margin` ≥ 0.
+
+    Raises ValueError for a bad argument, EngineMissing, TooLarge (before any solving)."""
+    from hw5.convert.export import to_onnx
+
+    say = say or (lambda msg: None)
+    if not (np.isfinite(epsilon) and epsilon > 0):
+        raise ValueError(f"epsilon must be a finite number > 0, got {epsilon!r}")
+    if not (np.isfinite(margin) and margin >= 0):
+        raise ValueError(f"margin must be a finite number >= 0, got {margin!r}")
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if timeout is not None and not timeout > 0:
+        raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
+    x = np.asarray(x)
+    if x.shape != tuple(model.input_shape[1:]):
+        raise ValueError(f"image shape {x.shape} is not the model's input shape {tuple(model.input_shape[1:])}")
+    if not (np.all(np.isfinite(x)) and x.min() >= lower and x.max() <= upper):
+        raise ValueError(f"image values must lie in the input bounds [{lower:g}, {upper:g}]")
+    why = missing(engine)
+    if why:
+        raise EngineMissing(why)
+    started = time.perf_counter()
+    x = x.astype(model.inputs[0].dtype)
+    logits = keras_logits(model, x)
+    c = int(logits.argmax())
+    net, relus = dense_relu(model)
+    say(f"Dense+ReLU form: {len(net.layers[0::2])} Dense layers, {relus:,} ReLUs, {x.size:,} inputs, "
+        f"{logits.size} classes; Keras' class {c} (logit {logits[c]:.4f})")
+    if relus > max_relus:
+        raise TooLarge(f"{relus:,} ReLUs in the Dense+ReLU form, more than {max_relus:,} that {engine} is asked "
+                       f"to answer here (each ReLU a binary variable); try a smaller input or model")
+    x64 = x.astype(np.float64).ravel()
+    lo, hi = np.maximum(x64 - epsilon, lower), np.minimum(x64 + epsilon, upper)
+    verdict = Verdict("robust", c, float(epsilon), float(margin), engine, relus, 0.0)
+
+    def remaining() -> float:   # seconds left for the queries (1e9: no timeout)
+        return 1e9 if timeout is None else timeout - (time.perf_counter() - started)
+    with tempfile.TemporaryDirectory(prefix="hw5-verify-") as folder:
+        path = to_onnx(net, Path(folder) / "net.onnx")
+        solver = ENGINES[engine](path, lo, hi)
+        try:
+            for j in (j for j in range(logits.size) if j != c):
+                t0 = time.perf_counter()
+                q = solver.query(c, j, float(margin), remaining())
+                line = QueryLine(j, q.answer, time.perf_counter() - t0, q.value)
+                verdict.queries.append(line)
+                say(f"class {j}: {q.answer}{figure(q, j, c)}, {line.seconds:.2f} s" + (f" — {q.note}" * bool(q.note)))
+                if q.answer == "unknown":
+                    verdict.answer, verdict.note = "unknown", q.note
+                    break
+                if q.answer == "sat" and not replay(verdict, model, x, j, q.point, (lower, upper), say):
+                    # a point on the boundary (Marabou gives any point, a MILP its maximiser): ask once more
+                    # for one beating the margin by 1e-3 of the logits' scale, which survives float32 and clipping
+                    stricter = margin - 1e-3 * max(1.0, float(np.abs(logits).max()))
+                    q = solver.query(c, j, stricter, remaining())
+                    say(f"class {j} again, asking y_{j} − y_{c} ≥ {-stricter:.4g}: {q.answer}")
+                    if q.answer == "sat" and replay(verdict, model, x, j, q.point, (lower, upper), say):
+                        break
+                elif q.answer == "sat":
+                    break
+        finally:
+            solver.close()
+    verdict.seconds = time.perf_counter() - started
+    return verdict
+
+
+def figure(q, j: int, c: int) -> str:
+    """The query's figure for its progress line: the maximum's bound (unsat) or the point's value (sat)."""
+    if q.value is None:
+        return ""
+    return f" (max y_{j} − y_{c} ≤ {q.value:.4f})" if q.answer == "unsat" else f" (y_{j} − y_{c} = {q.value:.4f})"
+
+
+def replay(verdict: Verdict, model, x: np.ndarray, j: int, point: np.ndarray, bounds: tuple, say) -> bool:
+    """Move the engine's point into the ball and replay it in Keras; True (verdict "not robust") if Keras there
+    has logit_j − logit_c ≥ −margin, else the verdict becomes "unknown" with a note and the search goes on."""
+    c = verdict.label
+    found = into_ball(point.reshape(x.shape), x, verdict.epsilon, *bounds, dtype=x.dtype)
+    theirs = keras_logits(model, found)
+    if theirs[j] - theirs[c] >= -verdict.margin:
+        verdict.answer, verdict.target, verdict.counterexample, verdict.keras_logits = "not robust", j, found, theirs
+        verdict.note = ""
+        return True
+    verdict.answer = "unknown"
+    verdict.note = (f"the engine's point for class {j}, clipped into the ball, does not replay in Keras "
+                    f"(logit_{j} − logit_{c} = {theirs[j] - theirs[c]:.3g} < −{verdict.margin:g})")
+    say(verdict.note)
+    return False
