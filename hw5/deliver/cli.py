@@ -1,5 +1,6 @@
 """The `hw5` command: `hw5 train [--part 1|2] [--epochs N] [--seed S] [--retrain]`, `hw5 report`,
-`hw5 handin --user NAME [--user NAME ...]` and `hw5 convert MODEL [...]` (hw5.deliver.convert_cmd)."""
+`hw5 handin --user NAME [--user NAME ...]`, `hw5 convert MODEL [...]` (hw5.deliver.convert_cmd) and
+`hw5 verify MODEL [...]` (hw5.deliver.verify_cmd)."""
 from __future__ import annotations
 
 import sys
@@ -29,6 +30,9 @@ def parser() -> OneLineParser:
     from hw5.deliver.convert_cmd import add_parser
 
     add_parser(sub)
+    from hw5.deliver.verify_cmd import add_parser as add_verify
+
+    add_verify(sub)
     p.handin_parser = handin  # for the checks argparse cannot make alone (how many names)
     return p
 
@@ -83,6 +87,10 @@ def main(argv=None) -> int:
         from hw5.deliver.convert_cmd import main as convert
 
         return convert(args)
+    if args.command == "verify":
+        from hw5.deliver.verify_cmd import main as verify
+
+        return verify(args)
     return {"train": train, "handin": handin}[args.command](args)
 
 
