@@ -86,7 +86,7 @@ def dense_relu(model):
 
 
 def robustness(model, x, epsilon: float, margin: float = 0.0, engine: str = "highs", timeout: float | None = None,
-               lower: float = 0.0, upper: float = 1.0, max_relus: int = MAX_RELUS,
+               lower: float = 0.0, upper: float = 1.0, max_relus: int | None = None,
                say: Callable[[str], None] | None = None) -> Verdict:
     """The module's question for image x (H, W, C) of the Keras `model`, radius `epsilon` (L∞), `margin` ≥ 0.
 
@@ -117,6 +117,7 @@ def robustness(model, x, epsilon: float, margin: float = 0.0, engine: str = "hig
     net, relus = dense_relu(model)
     say(f"Dense+ReLU form: {len(net.layers[0::2])} Dense layers, {relus:,} ReLUs, {x.size:,} inputs, "
         f"{logits.size} classes; Keras' class {c} (logit {logits[c]:.4f})")
+    max_relus = MAX_RELUS if max_relus is None else max_relus
     if relus > max_relus:
         raise TooLarge(f"{relus:,} ReLUs in the Dense+ReLU form, more than {max_relus:,} that {engine} is asked "
                        f"to answer here (each ReLU a binary variable); try a smaller input or model")
