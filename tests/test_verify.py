@@ -65,6 +65,9 @@ def test_marabou_robustness_unsat_then_sat_replayed_in_keras(verified, test_imag
     assert fragile.answer == "not robust" and fragile.seconds <= 120
     box_lo, box_hi = np.maximum(x[i] - FRAGILE_EPSILON, 0), np.minimum(x[i] + FRAGILE_EPSILON, 1)
     assert np.all(fragile.counterexample >= box_lo - 1e-6) and np.all(fragile.counterexample <= box_hi + 1e-6)
+    # inside the ball exactly (it was at 0.050000000000000044 for ε = 0.05 before hw5.convert.verify.into_ball)
+    distance = np.abs(fragile.counterexample - x[i].astype(np.float64)).max()
+    assert distance <= FRAGILE_EPSILON and fragile.counterexample.min() >= 0, distance
     replay = keras_outputs(model, np.clip(fragile.counterexample, box_lo, box_hi).astype(np.float32)[None])[0]
     assert replay.argmax() != y[i], f"Keras still says {y[i]} on Marabou's counterexample: {replay}"
 
