@@ -1,7 +1,7 @@
 """Is a Keras model's class constant on an L∞ ball around an image? One function, three engines.
 
 `robustness(model, x, epsilon, margin=0.0, engine="highs", timeout=None)` converts the model to its Dense+ReLU
-form (hw5.numpy_net.from_keras, hw5.convert.relu_only), writes that as ONNX to a temporary directory, and for the
+form (hw5.convert.fold.from_keras, hw5.convert.relu_only), writes that as ONNX to a temporary directory, and for the
 class c Keras gives x and every other class j asks the engine (hw5.convert.engines):
 
     is there an x' with |x' − x|∞ ≤ ε and lower ≤ x' ≤ upper such that logit_j(x') − logit_c(x') ≥ −margin?
@@ -77,8 +77,8 @@ def keras_logits(model, x: np.ndarray) -> np.ndarray:
 
 def dense_relu(model):
     """(Dense+ReLU net, ReLU count) of a Keras model (the conversion checks itself against Keras)."""
+    from hw5.convert.fold import from_keras
     from hw5.convert.relu_only import relu_only
-    from hw5.numpy_net import from_keras
 
     net = relu_only(from_keras(model))
     relus = sum(int(layer.W.shape[1]) for layer in net.layers[0::2][:-1])

@@ -67,7 +67,7 @@ def add_parser(sub) -> None:
     image.add_argument("--image", metavar="FILE.npy", type=Path,
                        help="the image, a .npy array of the model's input shape (H, W, C) or (1, H, W, C), in [0, 1]")
     image.add_argument("--test-index", metavar="K", type=index,
-                       help="Fashion-MNIST's test image K (hw5.data), for a model taking 28×28×1 images")
+                       help="Fashion-MNIST's test image K (hw5.homework.data), for a model taking 28×28×1 images")
     p.add_argument("--epsilon", metavar="E", type=finite("radius", 0, True), required=True,
                    help="the L∞ radius, in the image's units (pixels in [0, 1]), E > 0")
     p.add_argument("--margin", metavar="M", type=finite("margin", 0, False), default=0.0,
@@ -90,7 +90,7 @@ def read_image(args, model) -> tuple[np.ndarray, str]:
     if args.test_index is not None:
         if shape != (28, 28, 1):
             raise Refused(f"--test-index: Fashion-MNIST images are 28×28×1, the model takes {shape}; use --image")
-        from hw5.data import load_fashion_mnist, preprocess
+        from hw5.homework.data import load_fashion_mnist, preprocess
 
         (_, _), (x_test, y_test) = load_fashion_mnist()
         k = args.test_index
