@@ -178,10 +178,11 @@ BAD = [   # (MODEL, the rest, what the one line says)
 
 
 @pytest.mark.parametrize("model, rest, message", BAD)
-def test_verify_command_refuses_bad_input_in_one_line(saved, capsys, monkeypatch, model, rest, message):
+def test_verify_command_refuses_bad_input_in_one_line(saved, tmp_path, capsys, monkeypatch, model, rest, message):
     monkeypatch.setattr(engines, "missing", lambda name: None)
+    out = ["--out", str(tmp_path)]                # a row's own --out comes later and wins
     try:
-        code = main(["verify", str(saved / f"{model}.keras"), *[a.format(dir=saved) for a in rest]])
+        code = main(["verify", str(saved / f"{model}.keras"), *out, *[a.format(dir=saved) for a in rest]])
     except SystemExit as exc:                    # argparse's refusals
         code = exc.code
     err = capsys.readouterr().err
@@ -196,8 +197,9 @@ def test_verify_command_refuses_test_index_for_another_shape(saved, capsys, monk
     assert "Fashion-MNIST images are 28×28×1, the model takes (8, 8, 1)" in err and err.count("\n") == 1
 
 
-def test_verify_command_refuses_a_missing_engine_and_a_net_too_large(saved, capsys, monkeypatch):
-    args = ["verify", str(saved / "tiny.keras"), "--image", str(saved / "x.npy"), "--epsilon", "0.1"]
+def test_verify_command_refuses_a_missing_engine_and_a_net_too_large(saved, tmp_path, capsys, monkeypatch):
+    args = ["verify", str(saved / "tiny.keras"), "--image", str(saved / "x.npy"), "--epsilon", "0.1", "--out",
+            str(tmp_path)]
     monkeypatch.setattr(engines, "missing", lambda name: f"engine {name!r} needs ... install the `milp` extra")
     assert main(args) == 2
     assert "install the `milp` extra" in capsys.readouterr().err
