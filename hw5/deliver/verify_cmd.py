@@ -76,7 +76,8 @@ def add_parser(sub) -> None:
     p.add_argument("--engine", choices=("highs", "marabou", "gurobi"), default="highs",
                    help="the complete engine (default highs: open source, the `milp` extra)")
     p.add_argument("--timeout", metavar="S", type=finite("number of seconds", 0, True), default=None,
-                   help="seconds for all the queries together; past it the answer is unknown (default: none)")
+                   help="seconds for all the queries together (not the conversion); past it the answer is "
+                        "unknown (default: none)")
     p.add_argument("--out", metavar="DIR", type=writable_directory, default=Path("."),
                    help="where counterexample.npy goes, made if missing (default: the current directory)")
 
@@ -130,8 +131,9 @@ def main(args) -> int:
     except (Refused, EngineMissing, TooLarge, ValueError) as exc:
         return fail(prog, str(exc))
     asked = len(verdict.queries)
+    asked = f"{asked} {'query' if asked == 1 else 'queries'}"
     print(f"answer: {verdict.answer} — class {verdict.label} at ε = {verdict.epsilon:g}, margin {verdict.margin:g} "
-          f"({asked} queries, {sum(q.seconds for q in verdict.queries):.2f} s solving, {verdict.seconds:.2f} s "
+          f"({asked}, {sum(q.seconds for q in verdict.queries):.2f} s solving, {verdict.seconds:.2f} s "
           f"in all, {verdict.engine})", flush=True)
     if verdict.answer == "not robust":
         out = Path(args.out)
