@@ -18,6 +18,7 @@ data, `<file>.data` beside it (to_onnx).
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -115,6 +116,10 @@ def to_onnx(net: NumpyNet, path, opset: int = OPSET, densify: bool | None = None
         onnx.save(model, str(tmp), save_as_external_data=True, all_tensors_to_one_file=True,
                   location=f"{Path(path).name}.data", size_threshold=1024)
         onnx.checker.check_model(str(tmp))
+        data = Path(tmp).parent / f"{Path(path).name}.data"
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(data, 0o666 & ~umask)   # readable as the .onnx file is (onnx writes it 0600 here)
     return atomic_write(path, write)
 
 

@@ -149,7 +149,7 @@ def merge(e: Emitter, layer, xs):
         out = e.node(MERGE_OPS[layer.kind], [out, other])
     if layer.kind == "Average":
         out = e.node("Div", [out, e.const(len(grids), "count")])
-    if tuple(np.broadcast_shapes(*layer.in_shapes)) != tuple(layer.out_shape) or len(grids) == 1:
+    if tuple(np.broadcast_shapes(*layer.in_shapes)) != tuple(layer.out_shape):
         out = e.node("Expand", [out, e.const([1, *layer.out_shape], "shape", np.int64)])
     return e.flat(out)
 
