@@ -71,7 +71,7 @@ class Verdict:
 
 
 def keras_logits(model, x: np.ndarray) -> np.ndarray:
-    """The Keras model's outputs for one image x (H, W, C): logits, or probabilities if it ends in softmax."""
+    """The Keras model's outputs for one image x (H, W, C), float64 (the logits of `logits_model(model)`)."""
     return np.asarray(model(x[None], training=False))[0].astype(np.float64)
 
 
@@ -110,8 +110,11 @@ def robustness(model, x, epsilon: float, margin: float = 0.0, engine: str = "hig
     why = missing(engine)
     if why:
         raise EngineMissing(why)
+    from hw5.convert.relu_only import logits_model
+
     started = time.perf_counter()
     x = x.astype(model.inputs[0].dtype)
+    model = logits_model(model)   # a last softmax left out: the margin is in logits, as the engines' outputs are
     logits = keras_logits(model, x)
     c = int(logits.argmax())
     net, relus = dense_relu(model)

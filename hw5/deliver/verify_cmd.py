@@ -147,6 +147,8 @@ def main(args) -> int:
               f"[{float(found.min()):.4g}, {float(found.max()):.4g}])")
         print(f"Keras on it: class {int(logits.argmax())} (was {c}); logits "
               + " ".join(f"{v:.4f}" for v in logits) + f"; logit_{j} − logit_{c} = {logits[j] - logits[c]:.4f}")
+        if int(logits.argmax()) == c:   # margin M > 0: c still wins there, by no more than M
+            print(f"the class is kept at x' but within the margin: logit_{c} − logit_{j} ≤ {verdict.margin:g}")
         return 1
     if verdict.answer == "unknown":
         print(f"unknown: {verdict.note}")
