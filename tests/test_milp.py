@@ -5,15 +5,14 @@
 # fixed each MILP's outputs are Keras' logits of the CNN; and one L∞ robustness question, at a radius where the
 # image is robust and one where it is not, gets the same answer from both MILPs and from Marabou, every
 # counterexample replayed through the Keras CNN. The readers are the `milp` extra (`make test-heavy` installs it).
-import logging
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from hw5.convert.engines import quiet_pyomo
 from hw5.convert.export import to_keras, to_onnx
 from hw5.convert.export.onnx_graph import op_types
 from hw5.convert.relu_only import relu_only
@@ -78,18 +77,6 @@ def tiny(fashion, tmp_path_factory, progress) -> Tiny:
     net = relu_only(from_keras(model))
     return Tiny(model, x, y, image, {"onnx": to_onnx(net, folder / "tiny.onnx"),
                                      "keras": to_keras(net, folder / "tiny.keras")})
-
-
-@contextmanager
-def quiet_pyomo():
-    # OMLT starts every input variable at 0, which pyomo logs (W1002) once per input outside its bounds
-    logger = logging.getLogger("pyomo.core")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 class GurobiMilp:
