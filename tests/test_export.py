@@ -14,7 +14,7 @@ from hw5.convert.export.keras_dense import keras_file_metadata
 from hw5.convert.export.onnx_graph import op_types
 from hw5.convert.relu_only import logits_model, relu_only
 from hw5.numpy_net import from_keras
-from tests.helpers import OTHERS, assert_within, example_note, inception_cnn, keras_outputs, residual_cnn
+from tests.helpers import OTHERS, Cube, assert_within, example_note, inception_cnn, keras_outputs, residual_cnn
 from tests.strategies import graph_cases
 from tests.tolerances import EXPORT_F32_RTOL, MARABOU_EVAL_RTOL, ONNX_VS_NUMPY_RTOL, RELU_ONLY_F64_RTOL
 
@@ -324,16 +324,6 @@ def test_onnx_random_graph_cnns_equal_numpy(dtype, case, densify, tmp_path_facto
 
 def test_onnx_refuses_a_layer_type_without_export_by_name(tmp_path):
     # a NumPy layer class with no EXPORTS entry: refused before anything is written, naming layer and type
-    from dataclasses import dataclass
-
-    @dataclass
-    class Cube:
-        name: str
-        out_shape: tuple
-
-        def __call__(self, x):
-            return x ** 3
-
     net = _grid_net([Cube("cube", (4, 5, 3))], [[-1]], "float32")
     with pytest.raises(ValueError, match="layer 'cube' of type Cube has no ONNX export; exported: .*Merge"):
         to_onnx(net, tmp_path / "c.onnx")

@@ -11,7 +11,7 @@ from hw5.compare import float64_twin
 from hw5.convert.relu_only import cost_table, logits_model, pool_windows, relu_only, width_and_depth
 from hw5.homework.layers import Dense, MaxPool, ReLU
 from hw5.numpy_net import from_keras
-from tests.helpers import assert_exact, assert_within, example_note, keras_outputs
+from tests.helpers import Cube, assert_exact, assert_within, example_note, keras_outputs
 from tests.strategies import piecewise_linear_cnn_cases, piecewise_linear_graph_cases
 from tests.tolerances import RELU_ONLY_F32_RTOL, RELU_ONLY_F64_RTOL, relu_only_f32_atol
 
@@ -254,17 +254,7 @@ def test_relu_only_refuses_what_no_dense_relu_network_computes(make, message):
 
 def test_relu_only_refuses_a_layer_type_it_does_not_know():
     # a NumPy layer type with no lowering (a new translation, a hand-made net) is named, never skipped
-    from dataclasses import dataclass
-
     from hw5.convert.graph import GraphNet
-
-    @dataclass
-    class Cube:
-        name: str
-        out_shape: tuple
-
-        def __call__(self, x):
-            return x ** 3
 
     net = GraphNet((2,), [Dense(np.eye(2), np.zeros(2), "d", (2,)), Cube("cube", (2,))], np.float64)
     with pytest.raises(ValueError, match=r"layer 'cube' \(Cube\) has no Dense\+ReLU lowering"):
