@@ -61,6 +61,9 @@ def add_parser(sub) -> None:
     p.add_argument("--check", type=positive, default=None, metavar="N",
                    help="inputs to compare on, N >= 1 (default 16; for part1/part2 with --onnx: all 10,000 test "
                         "images, 1,000 with --relu-only)")
+    p.add_argument("--no-reread", action="append", default=[], choices=["onnx", "nnet", "keras", "npz"],
+                   metavar="FORMAT", help="write FORMAT's file but do not re-read it with its runtime (when its "
+                   "reader would need more memory than this machine has: the estimates say; repeatable)")
     p.add_argument("--seed", type=seed, default=0, metavar="S",
                    help="seed of the random check inputs, S >= 0 (default 0)")
 
@@ -166,19 +169,36 @@ def run(args) -> int:
         kwargs["sparse"] = True
     model_path = None if args.model in ("part1", "part2") else check_model_file(args.model)
     paths = {fmt: getattr(args, fmt) for fmt in ("onnx", "nnet", "keras", "npz") if getattr(args, fmt)}
+    unwritten = sorted(set(args.no_reread) - set(paths))
+    if unwritten:
+        raise Refused(f"--no-reread {unwritten[0]}: no --{unwritten[0]} file is asked for")
     with Outputs(paths, model=model_path) as outputs:   # checked and reserved; removed unless committed
         code = _convert(args, from_keras, kwargs, outputs)
         outputs.commit()
     return code
 
 
+def _estimates(rows) -> None:
+    """Print the estimates; Refused (one line, exit 2, nothing written) when one exceeds its limit."""
+    from hw5.convert.estimate import available_memory, refusal
+    from hw5.convert.estimate import table as estimate_table
+
+    print(estimate_table(rows), flush=True)
+    why = refusal(rows, available_memory())
+    if why is not None:
+        raise Refused(why)
+
+
 def _convert(args, from_keras, kwargs, outputs: Outputs) -> int:
+    from hw5.convert.estimate import estimate, keras_estimate
     from hw5.convert.export import to_keras, to_nnet, to_npz, to_onnx
     from hw5.convert.export.layout import input_note
     from hw5.convert.export.onnx_graph import is_dense_relu
     from hw5.convert.relu_only import cost_table, logits_model, relu_only
 
     model, part = load_model(args.model)
+    if not kwargs.get("sparse"):   # before converting: from_keras's dense matrices, from the Keras model alone
+        _estimates([keras_estimate(model)])
     started = time.perf_counter()
     try:
         net = from_keras(model, **kwargs)
@@ -190,6 +210,7 @@ def _convert(args, from_keras, kwargs, outputs: Outputs) -> int:
         raise Refused(str(exc).splitlines()[0]) from None
     _say(f"converted in {time.perf_counter() - started:.1f} s")
     print(_table(cost_table(net)), flush=True)
+    _estimates(estimate(net, outputs.paths, outputs.paths, args.no_reread))   # before any check or file
     n = args.check or (16 if part is None or "onnx" not in outputs.paths else 1000 if args.relu_only else 10_000)
     x = check_inputs(model, part, n, args.seed)
     what = "Fashion-MNIST test images" if part is not None else f"uniform [0, 1] inputs, seed {args.seed}"
@@ -211,6 +232,9 @@ def _convert(args, from_keras, kwargs, outputs: Outputs) -> int:
         if fmt != "npz" and (fmt != "onnx" or is_dense_relu(net)):
             _say(f"{path}: {input_note(net.input_shape)} (stated in the file)")
         runtime, reread = _rereaders(args)[fmt]
+        if fmt in args.no_reread:
+            _say(f"{path}: not re-read (--no-reread {fmt})")
+            continue
         m = min(n, 4) if fmt == "nnet" else n   # Marabou's NNet evaluator is a Python loop per weight
         _say(f"re-reading {path} with {runtime} on {m:,} inputs")
         ok &= _figure(f"{path} ({runtime}, {m:,} inputs)", theirs[:m], reread(outputs.staged(fmt), x[:m]), tol)
