@@ -188,3 +188,9 @@ ARCHITECTURE_RTOL = {"float32": 1e-4, "float64": 1e-9}
 # wide as GRAPH_RTOL's: the same 2e-4 of the output's scale in float32. float64 keeps every constant and op
 # in float64 (no float attribute rounds one): the 1e-9.
 ONNX_VS_NUMPY_RTOL = {"float32": 2e-4, "float64": 1e-9}
+# hw5.convert.estimate's file sizes against the files written (tests/test_estimate.py): the arrays are
+# counted exactly, the headers, the Keras archive's config and the npz's zip entries as constants (a few KiB
+# to 64 KiB), and NNet's bytes per number from a sample of 20,000 stored values — within 1 % on files of
+# 0.8–86 MB measured; 1.25 leaves room for small test files whose headers weigh more, while an estimate that
+# forgot the zeros (NNet), the density choice (ONNX) or a dtype's width is off by 2× or more.
+ESTIMATE_SIZE_FACTOR = 1.25
