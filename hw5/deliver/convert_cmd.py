@@ -35,11 +35,14 @@ needs: --nnet needs --relu-only (NNet holds Dense layers with ReLU between them 
 check inputs: --check N inputs, uniform [0, 1] of the model's input shape drawn with --seed S (numpy
   default_rng), or for part1/part2 the first N Fashion-MNIST test images (--seed unused).
 files: written to temporary names and renamed once all are written: all or none, never a partial file.
+estimates: before converting (from_keras's dense matrices) and before the check and any write (every asked
+  file's size, each writer's and re-read's peak memory: hw5.convert.estimate), printed as a table; past 75% of
+  MemAvailable or a file past its disk's free space: refused (exit 2) naming a way out, e.g. --no-reread FORMAT.
 exit codes:
   0  every figure (NumPy and each re-read file vs Keras) within its tolerance
   1  a figure past its tolerance (the files are written all the same)
   2  a bad argument, a missing, unreadable or corrupt model file, an unwritable path, a layer without the asked
-     form: one line on stderr, no file written"""
+     form, an estimate past this machine's memory or disk: one line on stderr, no file written"""
 
 
 def add_parser(sub) -> None:
