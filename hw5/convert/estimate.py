@@ -39,7 +39,7 @@ ONNX_READER_PER_FILE_BYTE = 2        # onnxruntime session + 4 inputs: 2.5× and
 KERAS_READER_PER_FILE_BYTE = 4.5     # keras.saving.load_model: 5.0× and 4.4× the file
 OVERHEAD = 16 * MiB                  # what any reader holds beyond its arrays (the npz reader's 18 MiB)
 # The writers hold, besides the net: to_onnx the ModelProto and its serialization (2× the file), to_keras the
-# Keras model, its saved archive and _add_metadata's copy (3× the file), to_nnet one dense matrix at a time.
+# Keras model, its saved archive and _add_metadata's copy (3× the file), to_nnet its widest matrix dense.
 WRITER_PER_FILE_BYTE = {"onnx": 2, "keras": 3}
 # Of MemAvailable the command may use this share: the net, Keras and TensorFlow are already resident, and the
 # machine is shared (2 cores, others' jobs).
@@ -136,8 +136,12 @@ def _reader_peak(fmt: str, net, file_bytes: int) -> int:
         return ONNX_READER_PER_FILE_BYTE * file_bytes + OVERHEAD
     if fmt == "keras":
         return round(KERAS_READER_PER_FILE_BYTE * file_bytes) + OVERHEAD
-    widest = max([math.prod(layer.W.shape) * np.dtype(net.dtype).itemsize for layer in _dense(net)], default=0)
-    return file_bytes + widest + OVERHEAD          # npz_predict densifies one matrix at a time
+    return file_bytes + _widest(net) + OVERHEAD    # npz_predict densifies one matrix at a time
+
+
+def _widest(net) -> int:
+    """The bytes of the largest matrix, dense (to_nnet and npz_predict densify one matrix at a time)."""
+    return max([math.prod(layer.W.shape) * np.dtype(net.dtype).itemsize for layer in _dense(net)], default=0)
 
 
 def estimate(net, outputs, paths: dict | None = None, no_reread=()) -> list[dict]:
@@ -157,10 +161,10 @@ def estimate(net, outputs, paths: dict | None = None, no_reread=()) -> list[dict
                                                            and file_bytes > LIMIT else ""),
                          bytes=file_bytes, kind="file", where=where,
                          way_out=("--npz instead (the stored entries only) or " if fmt != "npz" else "") + smaller))
-        if fmt in WRITER_PER_FILE_BYTE:
+        if fmt in WRITER_PER_FILE_BYTE or fmt == "nnet":
+            held = WRITER_PER_FILE_BYTE[fmt] * file_bytes if fmt != "nnet" else _widest(net)
             rows.append(dict(output=f"--{fmt}", what="writing it (peak memory)", kind="memory", where=where,
-                             bytes=WRITER_PER_FILE_BYTE[fmt] * file_bytes + OVERHEAD,
-                             way_out="--npz instead or " + smaller))
+                             bytes=held + OVERHEAD, way_out="--npz instead or " + smaller))
         if fmt not in no_reread:
             rows.append(dict(output=f"--{fmt}", what=f"re-read by {READERS[fmt]} (peak memory)", kind="memory",
                              bytes=_reader_peak(fmt, net, file_bytes), where=where,
