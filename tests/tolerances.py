@@ -194,3 +194,8 @@ ONNX_VS_NUMPY_RTOL = {"float32": 2e-4, "float64": 1e-9}
 # 0.8–86 MB measured; 1.25 leaves room for small test files whose headers weigh more, while an estimate that
 # forgot the zeros (NNet), the density choice (ONNX) or a dtype's width is off by 2× or more.
 ESTIMATE_SIZE_FACTOR = 1.25
+# hw5.convert.estimate's re-read peaks (measured factors per dense weight or file byte, + 16 MiB) against the
+# reader's VmHWM − VmRSS in a fresh subprocess: measured 1.0–1.4× on 2.8 M–21 M weights; the fixed overhead
+# and the allocator's arenas weigh more on a test's small file, so a factor 2 either way — a reader that
+# keeps 10× more (Marabou's Python lists vs its text) is still caught.
+ESTIMATE_MEMORY_FACTOR = 2.0
