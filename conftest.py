@@ -94,6 +94,26 @@ def test_images(fashion):
     return preprocess(x_test), y_test
 
 
+@pytest.fixture(scope="session")
+def tiny_trained(fashion, progress):
+    """tests.helpers.tiny_cnn(0) trained 2 seeded epochs on the downsampled images (the MILP readers' and
+    `hw5 verify`'s CNN: one training a session)."""
+    import keras
+
+    from hw5.homework.data import preprocess
+    from hw5.homework.training import make_deterministic
+    from tests.helpers import downsample, tiny_cnn
+
+    (x_train, y_train), _ = fashion
+    progress("training the 8×8 CNN for the verifiers (2 epochs, seeded)")
+    make_deterministic(0)
+    model = tiny_cnn(0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(downsample(preprocess(x_train)), y_train, batch_size=256, epochs=2, shuffle=True, verbose=0)
+    return model
+
+
 def _trained(part, pytestconfig):
     from hw5.deliver.cache import train_part
     from hw5.deliver.report import TIMINGS

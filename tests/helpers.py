@@ -201,3 +201,23 @@ class Cube:
 
     def __call__(self, x):
         return x ** 3
+
+
+TINY_SIZE = 8   # the verifiers' CNN: Fashion-MNIST average-pooled to 8 × 8 × 1 (64 inputs)
+
+
+def downsample(x: np.ndarray) -> np.ndarray:
+    """(N, 28, 28, 1) in [0, 1] → (N, 8, 8, 1): the central 24 × 24 crop, each 3 × 3 block averaged."""
+    x = np.asarray(x, np.float32)[:, 2:26, 2:26, :]
+    return x.reshape(len(x), TINY_SIZE, 3, TINY_SIZE, 3, 1).mean(axis=(2, 4))
+
+
+def tiny_cnn(seed: int = 0):
+    """The verifiers' CNN (conv 3×3×3 ReLU, max-pool 2, dense 10 logits), its weights drawn from `seed`."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([
+        keras.Input((TINY_SIZE, TINY_SIZE, 1), name="image"), keras.layers.Conv2D(3, 3, activation="relu", name="conv"),
+        keras.layers.MaxPooling2D(2, name="pool"), keras.layers.Flatten(name="flatten"),
+        keras.layers.Dense(10, name="logits")], name="tiny_cnn")

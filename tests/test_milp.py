@@ -17,34 +17,17 @@ from hw5.convert.export import to_keras, to_onnx
 from hw5.convert.export.onnx_graph import op_types
 from hw5.convert.relu_only import relu_only
 from hw5.numpy_net import from_keras
-from tests.helpers import MILP_ROBUSTNESS, OTHERS, assert_within, keras_outputs
+from tests.helpers import MILP_ROBUSTNESS, OTHERS, TINY_SIZE, assert_within, downsample, keras_outputs
 from tests.tolerances import MILP_BALL_ATOL, MILP_EVAL_RTOL, MILP_OPTIMUM_RTOL
 
 pytestmark = pytest.mark.heavy
 
-SIZE = 8                                             # images average-pooled to SIZE × SIZE × 1 (64 inputs)
 ROBUST_EPSILON, FRAGILE_EPSILON, MARGIN = 0.01, 0.05, 0.01   # as tests/test_verify.py: pixels in [0, 1], logits
 EXPECTED = {ROBUST_EPSILON: "robust", FRAGILE_EPSILON: "not robust"}
 LICENCE_LIMIT = 2000                                 # gurobipy's pip licence: ≤ 2,000 variables, ≤ 2,000 constraints
 MISSING = "install the `milp` extra (pip install -e '.[milp]'; `make test-heavy` does)"
 READERS = [("gurobi-ml", "onnx"), ("gurobi-ml", "keras"), ("omlt", "onnx"), ("omlt", "keras")]
 RUNTIMES = {"gurobi-ml": "gurobi-machinelearning + Gurobi", "omlt": "OMLT ReluBigM + HiGHS (appsi_highs)"}
-
-
-def downsample(x: np.ndarray) -> np.ndarray:
-    # (N, 28, 28, 1) in [0, 1] → (N, 8, 8, 1): the central 24 × 24 crop, each 3 × 3 block averaged
-    x = np.asarray(x, np.float32)[:, 2:26, 2:26, :]
-    return x.reshape(len(x), SIZE, 3, SIZE, 3, 1).mean(axis=(2, 4))
-
-
-def tiny_cnn(seed: int = 0):
-    import keras
-
-    keras.utils.set_random_seed(seed)
-    return keras.Sequential([
-        keras.Input((SIZE, SIZE, 1), name="image"), keras.layers.Conv2D(3, 3, activation="relu", name="conv"),
-        keras.layers.MaxPooling2D(2, name="pool"), keras.layers.Flatten(name="flatten"),
-        keras.layers.Dense(10, name="logits")], name="tiny_cnn")
 
 
 @dataclass
@@ -58,19 +41,11 @@ class Tiny:
 
 
 @pytest.fixture(scope="module")
-def tiny(fashion, tmp_path_factory, progress) -> Tiny:
-    import keras
-
+def tiny(fashion, tiny_trained, tmp_path_factory) -> Tiny:
     from hw5.homework.data import preprocess
-    from hw5.homework.training import make_deterministic
 
-    (x_train, y_train), (x_test, y_test) = fashion
-    progress("training the 8×8 CNN for the MILP readers (2 epochs, seeded)")
-    make_deterministic(0)
-    model = tiny_cnn(0)
-    model.compile(optimizer=keras.optimizers.Adam(1e-2),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(downsample(preprocess(x_train)), y_train, batch_size=256, epochs=2, shuffle=True, verbose=0)
+    _, (x_test, y_test) = fashion
+    model = tiny_trained
     x, y = downsample(preprocess(x_test[:50])), y_test[:50]
     image = int(np.flatnonzero(keras_outputs(model, x).argmax(1) == y)[0])
     folder = tmp_path_factory.mktemp("milp")
@@ -220,11 +195,11 @@ def test_exports_are_flat_dense_relu(tiny):
 
     graph = onnx.load(str(tiny.files["onnx"])).graph
     assert op_types(tiny.files["onnx"]) == ["Gemm", "Relu"]
-    assert [d.dim_value for d in graph.input[0].type.tensor_type.shape.dim] == [0, SIZE * SIZE]
+    assert [d.dim_value for d in graph.input[0].type.tensor_type.shape.dim] == [0, TINY_SIZE * TINY_SIZE]
     assert all({a.name for a in node.attribute} == {"alpha", "beta", "transA", "transB"}
                for node in graph.node if node.op_type == "Gemm")
     loaded = keras.saving.load_model(tiny.files["keras"])
-    assert loaded.input_shape == (None, SIZE * SIZE)
+    assert loaded.input_shape == (None, TINY_SIZE * TINY_SIZE)
     assert {type(layer).__name__ for layer in loaded.layers} == {"Dense"}
 
 
@@ -234,7 +209,7 @@ def test_milp_reads_the_export_and_gives_keras_logits(tiny, reader, fmt):
     x = tiny.x[:3]
     logits = keras_outputs(tiny.model, x)
     started = time.perf_counter()
-    milp = build(reader, fmt, tiny.files[fmt], np.zeros(SIZE * SIZE), np.ones(SIZE * SIZE))
+    milp = build(reader, fmt, tiny.files[fmt], np.zeros(TINY_SIZE * TINY_SIZE), np.ones(TINY_SIZE * TINY_SIZE))
     theirs = []
     for image in x:
         milp.fix(image.ravel())

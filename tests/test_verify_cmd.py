@@ -10,8 +10,7 @@ import pytest
 from hw5.convert import engines, robustness
 from hw5.convert.verify import into_ball
 from hw5.deliver.cli import main
-from tests.helpers import keras_outputs
-from tests.test_milp import downsample, tiny_cnn
+from tests.helpers import downsample, keras_outputs, tiny_cnn
 
 ROBUST_EPSILON, FRAGILE_EPSILON = 0.001, 0.05   # pixels in [0, 1]; margin 0 (the plain question)
 IMAGE = 0                                       # Fashion-MNIST test image 0, 8×8: Keras' class 7 (its label 9)
@@ -38,19 +37,11 @@ def saved(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def trained(fashion, tmp_path_factory, progress):
-    import keras
-
+def trained(fashion, tiny_trained, tmp_path_factory):
     from hw5.homework.data import preprocess
-    from hw5.homework.training import make_deterministic
 
-    (x_train, y_train), (x_test, _) = fashion
-    progress("training the 8×8 CNN for hw5 verify (2 epochs, seeded)")
-    make_deterministic(0)
-    model = tiny_cnn(0)
-    model.compile(optimizer=keras.optimizers.Adam(1e-2),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(downsample(preprocess(x_train)), y_train, batch_size=256, epochs=2, shuffle=True, verbose=0)
+    _, (x_test, _) = fashion
+    model = tiny_trained
     folder = tmp_path_factory.mktemp("verify_trained")
     model.save(folder / "tiny.keras")
     x = downsample(preprocess(x_test[IMAGE:IMAGE + 1]))[0]
