@@ -112,3 +112,16 @@ def test_cli_convert_help_states_needs_defaults_and_exit_codes():
                    "Fashion-MNIST test images", "all or none", "exit codes:",
                    "0 every figure", "1 a figure past its tolerance", "2 a bad argument"]:
         assert needle in text, needle
+
+
+def test_cli_ctrl_c_is_one_line_and_exit_130(monkeypatch, capsys):
+    # a command stopped by Ctrl-C: the shell's 130 and one line, never a traceback
+    import hw5.deliver.cli as cli
+
+    def stopped(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "train", stopped)
+    assert cli.main(["train"]) == cli.INTERRUPTED == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "interrupted" in err and "Traceback" not in err

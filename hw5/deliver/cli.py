@@ -68,7 +68,20 @@ def train(args) -> int:
     return 0
 
 
+INTERRUPTED = 130   # the shell's code for a command stopped by Ctrl-C (128 + SIGINT)
+
+
 def main(argv=None) -> int:
+    """The command; Ctrl-C stops it with one line and exit 130, no traceback (files are written atomically,
+    so nothing is left half-written)."""
+    try:
+        return run(argv)
+    except KeyboardInterrupt:
+        print("hw5: interrupted (Ctrl-C); no file was left half-written", file=sys.stderr)
+        return INTERRUPTED
+
+
+def run(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["report"]:  # everything after `report` belongs to hw5.report (and pytest)
         from hw5.deliver.report import main as report
