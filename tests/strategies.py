@@ -113,17 +113,7 @@ class CnnCase:
         model = keras.Sequential([keras.Input(self.x.shape[1:], dtype=dtype)] + [
             getattr(keras.layers, cls)(**kw, dtype=dtype, name=f"{cls.lower()}_{i}")
             for i, (cls, kw) in enumerate(self.layers)])
-        rng = np.random.default_rng(self.seed)
-        for var in model.variables:
-            kind, shape = var.path.split("/")[-1], tuple(var.shape)
-            if kind == "kernel":
-                value = rng.normal(0, 1 / np.sqrt(np.prod(shape[:-1])), shape)
-            elif kind in ("gamma", "moving_variance"):
-                value = rng.uniform(0.5, 1.5, shape) if kind == "gamma" else rng.uniform(0.05, 2, shape)
-            else:   # bias, beta, moving_mean
-                value = rng.normal(0, 0.5, shape)
-            var.assign(value.astype(dtype))
-        return model
+        return random_weights(model, self.seed)
 
 
 def _spatial_layer(draw, h: int, w: int, c: int):
@@ -261,22 +251,7 @@ class GraphCase:
             else:
                 layer = getattr(keras.layers, cls)(**kw, dtype=dtype, name=f"n{k}_{cls.lower()}")   # no clash with ops
                 outs.append(layer(args if cls in MERGE_KINDS else args[0]))
-        model = keras.Model(inp, outs[-1])
-        rng = np.random.default_rng(self.seed)
-        for var in model.variables:
-            kind, shape = var.path.split("/")[-1], tuple(var.shape)
-            if kind in ("kernel", "depthwise_kernel", "pointwise_kernel"):
-                value = rng.normal(0, 1 / np.sqrt(max(1, np.prod(shape[:-1]))), shape)
-            elif kind in ("gamma", "moving_variance"):
-                value = rng.uniform(0.5, 1.5, shape) if kind == "gamma" else rng.uniform(0.05, 2, shape)
-            elif kind == "alpha":
-                value = rng.uniform(0, 0.5, shape)
-            elif kind in ("mean", "variance", "count"):
-                continue
-            else:
-                value = rng.normal(0, 0.5, shape)
-            var.assign(value.astype(var.dtype))
-        return model
+        return random_weights(keras.Model(inp, outs[-1]), self.seed)
 
 
 def _odd_pair(draw, lo=1, hi=3):
@@ -494,3 +469,24 @@ def piecewise_linear_graph_cases(draw, max_nodes: int = 6):
     case = draw(graph_cases(max_nodes))
     return GraphCase(case.x, tuple((*_piecewise_linear_node(cls, kw), ins) for cls, kw, ins in case.nodes),
                      case.seed)
+
+
+def random_weights(model, seed: int, alpha: tuple = (0.0, 0.5)):
+    """`model` with every variable drawn from `seed`, in order: kernels (plain, depthwise, pointwise)
+    N(0, 1/fan_in), BN scales U(0.5, 1.5) and variances U(0.05, 2) (away from 0), PReLU slopes U(*alpha),
+    biases, BN offsets and means N(0, 0.5²); a Normalization layer's mean, variance and count are left as built."""
+    rng = np.random.default_rng(seed)
+    for var in model.variables:
+        kind, shape = var.path.split("/")[-1], tuple(var.shape)
+        if kind in ("kernel", "depthwise_kernel", "pointwise_kernel"):
+            value = rng.normal(0, 1 / np.sqrt(max(1, np.prod(shape[:-1]))), shape)
+        elif kind in ("gamma", "moving_variance"):
+            value = rng.uniform(0.5, 1.5, shape) if kind == "gamma" else rng.uniform(0.05, 2, shape)
+        elif kind == "alpha":
+            value = rng.uniform(*alpha, shape)
+        elif kind in ("mean", "variance", "count"):
+            continue
+        else:
+            value = rng.normal(0, 0.5, shape)
+        var.assign(value.astype(var.dtype))
+    return model

@@ -12,7 +12,7 @@ from hw5.convert.relu_only import cost_table, logits_model, pool_windows, relu_o
 from hw5.homework.layers import Dense, MaxPool, ReLU
 from hw5.numpy_net import from_keras
 from tests.helpers import Cube, assert_exact, assert_within, example_note, keras_outputs
-from tests.strategies import piecewise_linear_cnn_cases, piecewise_linear_graph_cases
+from tests.strategies import piecewise_linear_cnn_cases, piecewise_linear_graph_cases, random_weights
 from tests.tolerances import RELU_ONLY_F32_RTOL, RELU_ONLY_F64_RTOL, relu_only_f32_atol
 
 
@@ -127,21 +127,8 @@ def test_relu_only_part1_same_class_on_1000_images(part1, test_images, progress)
 # ---- graphs and the ReLU family (issue 30 item 3): every model compared with Keras' logits -----------------
 
 def _randomize(model, seed: int):
-    # kernels N(0, 1/fan_in), biases and BN offsets/means N(0, 0.5²), BN scales U(0.5, 1.5), variances U(0.05, 2),
-    # PReLU slopes U(−0.5, 0.5) (both signs: the form must not assume α ≥ 0)
-    rng = np.random.default_rng(seed)
-    for var in model.variables:
-        kind, shape = var.path.split("/")[-1], tuple(var.shape)
-        if kind == "kernel":
-            value = rng.normal(0, 1 / np.sqrt(np.prod(shape[:-1])), shape)
-        elif kind in ("gamma", "moving_variance"):
-            value = rng.uniform(0.5, 1.5, shape) if kind == "gamma" else rng.uniform(0.05, 2, shape)
-        elif kind == "alpha":
-            value = rng.uniform(-0.5, 0.5, shape)
-        else:
-            value = rng.normal(0, 0.5, shape)
-        var.assign(value.astype(var.dtype))
-    return model
+    # tests.strategies.random_weights with PReLU slopes U(−0.5, 0.5) (both signs: the form must not assume α ≥ 0)
+    return random_weights(model, seed, alpha=(-0.5, 0.5))
 
 
 def check_against_keras(model32, x, what: str):
