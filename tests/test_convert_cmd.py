@@ -50,7 +50,8 @@ def test_convert_refuses_bad_input_in_one_line(saved, tmp_path, capsys, args, me
 
 def test_convert_table_names_whole_sizes_in_binary_units():
     # a name past 40 characters is printed whole, its column as wide; bytes as KiB/MiB/GiB (powers of 2)
-    from hw5.deliver.convert_cmd import _table, size
+    from hw5.convert.estimate import size
+    from hw5.deliver.convert_cmd import _table
 
     long = "a_dense_layer_whose_name_is_far_longer_than_forty_characters"
     rows = [dict(layer=long, kind="Dense", matrix=(3, 2), nonzeros=6, neurons=2, bytes=3 * 2 ** 20),

@@ -108,16 +108,10 @@ def keras_outputs(model, x) -> np.ndarray:
     return np.concatenate([np.asarray(model(x[i:i + step], training=False)) for i in range(0, len(x), step)])
 
 
-def size(n_bytes: int) -> str:
-    """Bytes in binary units: KiB below 1 MiB, MiB below 1 GiB, else GiB."""
-    for unit, power in (("GiB", 30), ("MiB", 20)):
-        if n_bytes >= 2 ** power:
-            return f"{n_bytes / 2 ** power:.1f} {unit}"
-    return f"{n_bytes / 2 ** 10:.1f} KiB"
-
-
 def _table(rows) -> str:
     """The per-layer table; the layer column as wide as the longest name (never cut)."""
+    from hw5.convert.estimate import size  # here, not at import: it loads the exporters (`hw5 --help` stays quick)
+
     width = max([len("layer")] + [len(r["layer"]) for r in rows])
     carried = any(r.get("carried") is not None for r in rows)   # relu_only's result: neurons carrying branches
     head = f"{'layer':<{width}} {'kind':<15} {'matrix':>16} {'non-zeros':>12} {'neurons':>9} {'memory':>10}"
