@@ -9,9 +9,8 @@ import pytest
 
 from hw5.compare import agreement, float64_twin, format_layer_diffs, layer_by_layer
 from hw5.convert.inspect import LayerDiff
-from hw5.convert.layers import BandedDense, Scale
+from hw5.convert.layers import BandedDense, Dense, Scale
 from hw5.deliver import report
-from hw5.homework.layers import Dense
 from hw5.numpy_net import banded, from_keras, layer_table
 from tests import tolerances as tol
 from tests.helpers import assert_exact, assert_matches_keras, assert_within, report_section
@@ -139,7 +138,7 @@ def test_self_check_refuses_to_check_a_half_precision_model():
     (lambda m, n: layer_by_layer(m, object(), SMALL.x), TypeError, "net must be a NumpyNet made by .*, got object$"),
     (lambda m, n: layer_by_layer(m, n, SMALL.x, rtol=-1.0), ValueError, "rtol must be a number >= 0"),
     (lambda m, n: layer_by_layer(m, n, SMALL.x, atol="0"), ValueError, "atol must be a number >= 0"),
-    (lambda m, n: float64_twin(n), TypeError, "model must be a Keras model, got GraphNet$"),
+    (lambda m, n: float64_twin(n), TypeError, "model must be a Keras model, got NumpyNet$"),
 ])
 def test_compare_rejects_bad_input(call, error, match):
     model = SMALL.build("float64")

@@ -100,11 +100,11 @@ def test_layers_refuse_what_they_cannot_build_by_name(layer, shape, match):
 
 def test_cropping_to_nothing_is_refused_by_the_translation():
     # Keras itself refuses such a layer when the model is built; the translation says so too when called alone
-    from hw5.convert.registry import Build
+    from hw5.convert.registry import Source
     from hw5.convert.translations import _cropping
 
     layer = L.Cropping2D(((2, 1), (0, 0)), name="crop")
-    src = Build(layer, layer.get_config(), (3, 3, 1), {}, np.dtype(F64))
+    src = Source(layer, layer.get_config(), (3, 3, 1), {}, np.dtype(F64))
     with pytest.raises(ValueError, match=r"^layer 'crop' of type Cropping2D: crops the grid \(3, 3, 1\) to nothing$"):
         _cropping(2, src)
 
@@ -122,14 +122,14 @@ def test_a_sparse_matrix_takes_int64_indices_when_any_index_could_pass_int32(mon
     # that needs int64 takes tens of GiB, so index_dtype is told that one size (5, 4 or 3: told apart by value)
     # is 2³¹; the CSR matrix built must then hold int64 indices and still be the same matrix
     from hw5.convert import registry
-    from hw5.convert.registry import Build
+    from hw5.convert.registry import Source
 
     sizes = {"n_in": 5, "n_out": 4, "entries": 3}
     real = registry.index_dtype
     monkeypatch.setattr(registry, "index_dtype", lambda *args: real(*(2**31 if a == sizes[too_big] else a
                                                                       for a in args)))
     layer = L.Dense(4, name="d")
-    src = Build(layer, {}, (5,), {}, np.dtype(F64), sparse=True)
+    src = Source(layer, {}, (5,), {}, np.dtype(F64), sparse=True)
     M = registry.matrix(src, np.array([0, 2, 4]), np.array([3, 1, 0]), [1.0, 2.0, 3.0], 5, 4)
     assert M.indices.dtype == np.int64 and M.indptr.dtype == np.int64, too_big
     np.testing.assert_array_equal(M.toarray(), [[0, 0, 0, 1], [0, 0, 0, 0], [0, 2, 0, 0], [0, 0, 0, 0], [3, 0, 0, 0]])
@@ -143,10 +143,9 @@ def test_a_sparse_matrix_takes_int64_indices_when_any_index_could_pass_int32(mon
 ])
 def test_a_layer_given_a_grid_of_the_wrong_rank_says_which_it_needs(layer, grid, want):
     # not reachable through Keras (it checks ranks itself): the translations called alone, as a registry user might
-    from hw5.convert.registry import Build
-    from hw5.homework.registry import TRANSLATIONS
+    from hw5.convert.registry import TRANSLATIONS, Source
 
-    src = Build(layer, layer.get_config(), grid, {}, np.dtype(F64))
+    src = Source(layer, layer.get_config(), grid, {}, np.dtype(F64))
     with pytest.raises(ValueError, match=want):
         TRANSLATIONS[type(layer).__name__](src)
 
@@ -189,11 +188,10 @@ def _built(make, shape):
 def test_a_conv_handed_a_grid_it_cannot_read_says_why(make, shape, grid, config, want):
     # Keras checks these itself, so the converter meets them only when a translation is called alone (as a
     # registry user might): which input it needs, which axis is too small
-    from hw5.convert.registry import Build
-    from hw5.homework.registry import TRANSLATIONS
+    from hw5.convert.registry import TRANSLATIONS, Source
 
     layer, variables = _built(make, shape)
-    src = Build(layer, {**layer.get_config(), **config}, grid, variables, np.dtype("float32"))
+    src = Source(layer, {**layer.get_config(), **config}, grid, variables, np.dtype("float32"))
     with pytest.raises(ValueError, match=rf"^{want}$"):
         TRANSLATIONS[type(layer).__name__](src)
 

@@ -13,7 +13,7 @@ from hw5.convert.export import atomic_write, npz_predict, run_onnx, to_keras, to
 from hw5.convert.export.keras_dense import keras_file_metadata
 from hw5.convert.export.onnx_graph import op_types
 from hw5.convert.relu_only import logits_model, relu_only
-from hw5.numpy_net import from_keras
+from hw5.numpy_net import INPUT, from_keras
 from tests.helpers import OTHERS, Cube, assert_within, example_note, inception_cnn, keras_outputs, residual_cnn
 from tests.strategies import graph_cases
 from tests.tolerances import EXPORT_F32_RTOL, MARABOU_EVAL_RTOL, ONNX_VS_NUMPY_RTOL, RELU_ONLY_F64_RTOL
@@ -240,9 +240,9 @@ def _merge_cases():
 
 
 def _grid_net(layers, inputs, dtype, image=(4, 5, 3)):
-    from hw5.numpy_net import GraphNet
+    from hw5.numpy_net import NumpyNet
 
-    return GraphNet(image, layers, np.dtype(dtype), inputs=inputs)
+    return NumpyNet(image, layers, np.dtype(dtype), inputs=inputs)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -255,7 +255,7 @@ def test_onnx_every_layer_type_equals_numpy(case, dtype, tmp_path):
     rng = np.random.default_rng(2)
     size = int(np.prod(grid))
     first = Dense(np.eye(size) + rng.normal(0, 0.1, (size, size)), rng.normal(size=size), "in", grid)
-    net = _grid_net([first, layer], [[-1], [0]], dtype, grid)
+    net = _grid_net([first, layer], [[INPUT], [0]], dtype, grid)
     x = rng.normal(0, 3, (8, *grid)).astype(dtype)
     expected = net.predict(x)
     path = to_onnx(net, tmp_path / "layer.onnx")
@@ -282,7 +282,7 @@ def test_onnx_every_merge_equals_numpy(case, dtype, tmp_path):
     branch = (Dense(rng.normal(size=(60, 60)), rng.normal(size=60), "b", (4, 5, 3)) if second == (4, 5, 3) else
               MaxPool((4, 5, 3), (4, 5), (4, 5), "gp", second))
     net = _grid_net([Dense(rng.normal(size=(60, 60)), rng.normal(size=60), "a", (4, 5, 3)), branch, merge],
-                    [[-1], [-1], [0, 1]], dtype)
+                    [[INPUT], [INPUT], [0, 1]], dtype)
     x = rng.normal(0, 1, (8, 4, 5, 3)).astype(dtype)
     expected = net.predict(x)
     assert_within(run_onnx(to_onnx(net, tmp_path / "m.onnx"), x), expected, _onnx_atol(net, expected),
@@ -297,10 +297,9 @@ def test_onnx_exports_every_numpy_layer_type():
     import hw5.convert.activations as activations
     import hw5.convert.layers as layers
     import hw5.convert.merges as merges
-    import hw5.homework.layers as homework
     from hw5.convert.export.onnx_ops import EXPORTS
 
-    made = {cls for module in (activations, layers, merges, homework) for cls in vars(module).values()
+    made = {cls for module in (activations, layers, merges) for cls in vars(module).values()
             if isinstance(cls, type) and dataclasses.is_dataclass(cls) and "out_shape" in
             {f.name for f in dataclasses.fields(cls)}}
     assert made - set(EXPORTS) == set()
@@ -324,7 +323,7 @@ def test_onnx_random_graph_cnns_equal_numpy(dtype, case, densify, tmp_path_facto
 
 def test_onnx_refuses_a_layer_type_without_export_by_name(tmp_path):
     # a NumPy layer class with no EXPORTS entry: refused before anything is written, naming layer and type
-    net = _grid_net([Cube("cube", (4, 5, 3))], [[-1]], "float32")
+    net = _grid_net([Cube("cube", (4, 5, 3))], [[INPUT]], "float32")
     with pytest.raises(ValueError, match="layer 'cube' of type Cube has no ONNX export; exported: .*Merge"):
         to_onnx(net, tmp_path / "c.onnx")
     assert list(tmp_path.iterdir()) == []

@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 from hypothesis import example, given
 
-from hw5.convert.graph import GraphNet
-from hw5.convert.layers import Scale
-from hw5.homework.layers import Dense
+from hw5.convert.layers import Dense, Scale
+from hw5.convert.network import INPUT, NumpyNet
 from hw5.numpy_net import from_keras
 from tests import tolerances as tol
 from tests.helpers import assert_within, example_note, keras_outputs
@@ -141,10 +140,9 @@ def test_dense_build_above_the_limit_is_refused_before_allocating():
         from_keras(small, dense_limit=255)
 
 
-def test_a_plain_homework_source_builds_dense_within_the_default_limit():
-    # the converter's matrix() also takes the homework's Source (no build options): dense, the default limit
-    from hw5.convert.registry import DENSE_LIMIT_BYTES, Build, check_dense, matrix
-    from hw5.homework.registry import Source
+def test_a_source_without_build_options_builds_dense_within_the_default_limit():
+    # a Source built without the options (sparse, limit): a dense matrix, the default limit
+    from hw5.convert.registry import DENSE_LIMIT_BYTES, Source, check_dense, matrix
 
     layer = keras.layers.Dense(2, name="d")
     src = Source(layer, {}, (3,), {}, np.dtype("float32"))
@@ -155,7 +153,7 @@ def test_a_plain_homework_source_builds_dense_within_the_default_limit():
     with pytest.raises(ValueError, match=r"layer 'd' of type Dense: .* above the limit of 2\.0 GiB"):
         check_dense(src, 1, DENSE_LIMIT_BYTES // 4 + 1)
     # GiB are 1024³ bytes in both figures (100 GiB would print as 99.7 in units of 1025³)
-    big = Build(layer, {}, (3,), {}, np.dtype("float64"), limit=100 * 1024**3)
+    big = Source(layer, {}, (3,), {}, np.dtype("float64"), limit=100 * 1024**3)
     with pytest.raises(ValueError, match=r"its dense 1 × 13,555,990,529 matrix would take 101\.0 GiB, above the "
                                          r"limit of 100\.0 GiB"):
         check_dense(big, 1, 101 * 1024**3 // 8 + 1)
@@ -187,7 +185,7 @@ def test_a_shared_output_is_not_folded_into_one_consumer():
     model.get_layer("bn").moving_mean.assign([0.5, -0.5])
     for fuse in (False, True):
         net = from_keras(model, dtype="float64", fuse=fuse)
-        assert isinstance(net, GraphNet) and any(isinstance(layer, Scale) for layer in net.layers)
+        assert isinstance(net, NumpyNet) and any(isinstance(layer, Scale) for layer in net.layers)
         x = RNG.normal(size=(2, 4, 4, 2))
         assert_within(net.predict(x), keras_outputs(model, x.astype("float32")).astype(np.float64),
                       tol.GRAPH_RTOL["float32"] * 10, "shared conv output")
@@ -201,29 +199,29 @@ def test_a_chain_is_the_special_case_of_a_graph():
     net = from_keras(build_part2_model())
     assert [type(layer).__name__ for layer in net.layers] == ["Dense", "MaxPool", "ReLU", "Dense", "ReLU", "Dense",
                                                               "Softmax"]
-    assert net.inputs == [[k - 1] for k in range(7)] and isinstance(net.layers[0], Dense)
+    assert net.inputs == [[INPUT], *[[k] for k in range(6)]] and net.output == 6 and isinstance(net.layers[0], Dense)
 
 
 def test_a_hand_made_graph_outputs_its_last_node_or_the_one_it_names():
-    # GraphNet's defaults (what relu_only builds): no output_index → the last node, no output_shape → its grid;
-    # output_index names another node, or −1 the input itself (from_keras sets both; Keras' graphs end at the output)
-    from hw5.homework.layers import ReLU
+    # NumpyNet's defaults (what relu_only builds): no output → the last node, no output_shape → its grid;
+    # output names another node, or INPUT the input itself (from_keras sets both; Keras' graphs end at the output)
+    from hw5.convert.layers import ReLU
 
     W1, W2 = np.arange(12.0).reshape(4, 3) - 5, np.arange(6.0).reshape(3, 2) - 2
     layers = [Dense(W1, np.array([1.0, -2.0, 0.5]), "a", (3,)), ReLU("r", (3,)), Dense(W2, np.zeros(2), "b", (2,))]
     x = RNG.normal(size=(5, 4))
     hidden = x @ W1 + [1.0, -2.0, 0.5]
-    net = GraphNet((4,), layers, np.float64)
+    net = NumpyNet((4,), layers, np.float64)
     assert_within(net.predict(x), np.maximum(hidden, 0) @ W2, tol.GRAPH_RTOL["float64"], "the last node")
     assert net.predict(x).shape == (5, 2)
     x32 = x.astype(np.float32)          # any floating dtype is taken, and cast to the net's
     np.testing.assert_array_equal(net.predict(x32), net.predict(x32.astype(np.float64)))
-    first = GraphNet((4,), layers, np.float64, output_shape=(3, 1), output_index=0)
+    first = NumpyNet((4,), layers, np.float64, output_shape=(3, 1), output=0)
     assert_within(first.predict(x), hidden[..., None], tol.GRAPH_RTOL["float64"], "node 0, on the grid asked for")
-    identity = GraphNet((4,), layers, np.float64, output_shape=(2, 2), output_index=-1)
+    identity = NumpyNet((4,), layers, np.float64, output_shape=(2, 2), output=INPUT)
     np.testing.assert_array_equal(identity.predict(x), x.reshape(5, 2, 2))
     with pytest.raises(ValueError, match=r"inputs must list each layer's inputs: got 1 entries for 3 layers"):
-        GraphNet((4,), layers, np.float64, inputs=[[-1]])
+        NumpyNet((4,), layers, np.float64, inputs=[[INPUT]])
 
 
 def test_a_layer_without_a_numpy_node_passes_on_the_node_it_reads():
@@ -250,16 +248,16 @@ def test_the_nets_dtype_is_its_first_layers_not_its_inputs():
 
 def test_consumers_count_the_models_output_as_a_reader():
     # fold merges a linear node into the one it reads only when that one has a single reader: the model's
-    # output is a reader too — of the last node by default, of the node output_index names, of none for −1
-    from hw5.homework.layers import ReLU
+    # output is a reader too — of the last node by default, of the node `output` names, of none for INPUT
+    from hw5.convert.layers import ReLU
 
     layers = [Dense(np.eye(3), np.zeros(3), "a", (3,)), ReLU("r", (3,)), Dense(np.eye(3), np.zeros(3), "b", (3,))]
-    branch = [[-1], [0], [0]]                        # a feeds r and b
-    assert GraphNet((3,), layers, np.float64).consumers() == [1, 1, 1]
-    assert GraphNet((3,), layers, np.float64, inputs=branch).consumers() == [2, 0, 1]
-    assert GraphNet((3,), layers, np.float64, inputs=branch, output_index=0).consumers() == [3, 0, 0]
-    assert GraphNet((3,), layers, np.float64, inputs=branch, output_index=1).consumers() == [2, 1, 0]
-    assert GraphNet((3,), layers, np.float64, output_index=-1).consumers() == [1, 1, 0]
+    branch = [[INPUT], [0], [0]]                     # a feeds r and b
+    assert NumpyNet((3,), layers, np.float64).consumers() == [1, 1, 1]
+    assert NumpyNet((3,), layers, np.float64, inputs=branch).consumers() == [2, 0, 1]
+    assert NumpyNet((3,), layers, np.float64, inputs=branch, output=0).consumers() == [3, 0, 0]
+    assert NumpyNet((3,), layers, np.float64, inputs=branch, output=1).consumers() == [2, 1, 0]
+    assert NumpyNet((3,), layers, np.float64, output=INPUT).consumers() == [1, 1, 0]
 
 
 @pytest.mark.parametrize("build, match", [

@@ -60,8 +60,7 @@ def test_pool_strategy_reaches_ties_and_negatives():
 def test_cnn_strategy_reaches_every_supported_layer_and_the_traps():
     # supporting a layer is one registry entry plus one strategy entry: every entry must be drawn
     import hw5.convert  # noqa: F401  (registers the converter's layers in the one registry)
-    from hw5.convert.registry import MERGES, OPS
-    from hw5.homework.registry import TRANSLATIONS
+    from hw5.convert.registry import MERGES, OPS, TRANSLATIONS
     from tests.strategies import cnn_cases, graph_cases
 
     # no shrinking (found is enough); derandomized: the same 2,000 draws every run, so a rare layer found once is

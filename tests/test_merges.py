@@ -7,7 +7,7 @@ import pytest
 
 from hw5.convert import merges
 from hw5.convert.layers import Scale
-from hw5.convert.registry import Build
+from hw5.convert.registry import Source
 from hw5.numpy_net import from_keras
 from tests import tolerances as tol
 from tests.helpers import assert_within, assign_normal, keras_outputs
@@ -60,9 +60,9 @@ def test_merge_or_op_is_its_keras_graph(what):
 
 
 def build(shapes, name="merge"):
-    """A Build for a merge or op node receiving `shapes` (the node itself is only named in messages)."""
+    """A Source for a merge or op node receiving `shapes` (the node itself is only named in messages)."""
     node = L.Add(name=name)
-    return Build(node, {}, shapes[0], {}, np.dtype(F64), shapes=tuple(shapes))
+    return Source(node, {}, shapes[0], {}, np.dtype(F64), shapes=tuple(shapes))
 
 
 @pytest.mark.parametrize("call, match", [

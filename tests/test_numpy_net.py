@@ -14,12 +14,12 @@ import hw5.convert.graph
 import hw5.convert.layers
 import hw5.convert.linear_maps
 import hw5.convert.merges
+import hw5.convert.network
 import hw5.convert.registry
 import hw5.convert.sparse
 import hw5.convert.translations
-import hw5.homework.layers
-import hw5.homework.numpy_net
-import hw5.homework.registry
+import hw5.homework.forward
+import hw5.homework.geometry
 import hw5.homework.toeplitz
 from hw5.homework.forward import part2_forward
 from hw5.models import build_part2_model
@@ -114,8 +114,8 @@ def test_neuron_counts_derived_equal_keras_shapes(untrained_part2):
     assert [type(layer) for layer in net.layers] == [Dense, MaxPool, ReLU, Dense, ReLU, Dense, Softmax]
 
 
-@pytest.mark.parametrize("module", [hw5.homework.numpy_net, hw5.homework.toeplitz, hw5.homework.layers,
-                                    hw5.homework.registry, hw5.convert.layers, hw5.convert.linear_maps,
+@pytest.mark.parametrize("module", [hw5.convert.network, hw5.homework.toeplitz, hw5.homework.geometry,
+                                    hw5.homework.forward, hw5.convert.layers, hw5.convert.linear_maps,
                                     hw5.convert.translations, hw5.convert.fold, hw5.convert.sparse,
                                     hw5.convert.graph, hw5.convert.conv, hw5.convert.merges, hw5.convert.activations,
                                     hw5.convert.registry])
@@ -227,7 +227,7 @@ def test_from_keras_rejects_unsupported_layers():
 
 @pytest.mark.parametrize("model", ["model.keras", None, np.zeros(3)])
 def test_extract_variables_refuses_what_is_not_a_model(model):
-    from hw5.homework.numpy_net import extract_variables
+    from hw5.convert.variables import extract_variables
 
     with pytest.raises(TypeError, match=rf"^model must be a Keras model with trainable_variables, got "
                                         rf"{type(model).__name__}$"):

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 
 from hw5.compare import float64_twin
+from hw5.convert.layers import Dense, MaxPool, ReLU
 from hw5.convert.relu_only import cost_table, logits_model, pool_windows, relu_only, width_and_depth
-from hw5.homework.layers import Dense, MaxPool, ReLU
 from hw5.numpy_net import from_keras
 from tests.helpers import Cube, assert_exact, assert_within, example_note, keras_outputs
 from tests.strategies import piecewise_linear_cnn_cases, piecewise_linear_graph_cases, random_weights
@@ -241,9 +241,9 @@ def test_relu_only_refuses_what_no_dense_relu_network_computes(make, message):
 
 def test_relu_only_refuses_a_layer_type_it_does_not_know():
     # a NumPy layer type with no lowering (a new translation, a hand-made net) is named, never skipped
-    from hw5.convert.graph import GraphNet
+    from hw5.convert.network import NumpyNet
 
-    net = GraphNet((2,), [Dense(np.eye(2), np.zeros(2), "d", (2,)), Cube("cube", (2,))], np.float64)
+    net = NumpyNet((2,), [Dense(np.eye(2), np.zeros(2), "d", (2,)), Cube("cube", (2,))], np.float64)
     with pytest.raises(ValueError, match=r"layer 'cube' \(Cube\) has no Dense\+ReLU lowering"):
         relu_only(net)
 
@@ -368,7 +368,7 @@ def test_relu_only_checks_itself_and_refuses_a_wrong_lowering(monkeypatch):
         relu_only(net)
     wrong = relu_only(net, check=False)
     x = np.random.default_rng(0).normal(size=(2, 6, 6, 2)).astype(np.float32)
-    assert np.abs(wrong.predict(x) - net.forward(x)[net.inputs[net.output_index][0]]).max() > 1e-2
+    assert np.abs(wrong.predict(x) - net.forward(x)[net.inputs[net.output][0]]).max() > 1e-2
 
 
 def test_relu_only_table_names_each_layer_once_and_a_fused_row_what_it_fused():

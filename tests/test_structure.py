@@ -132,7 +132,7 @@ def test_documented_names_import(module):
 def test_public_from_keras_is_the_converters():
     # hw5.numpy_net.from_keras converts everything it converted before the move: BatchNorm, pooling, padding
     from hw5.convert.fold import from_keras
-    from hw5.homework.registry import TRANSLATIONS
+    from hw5.convert.registry import TRANSLATIONS
     from hw5.numpy_net import from_keras as public
 
     assert public is from_keras

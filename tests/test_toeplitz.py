@@ -248,7 +248,7 @@ def test_conv2d_as_dense_bias_comes_in_the_kernels_dtype(kernel_dtype, bias):
 def test_padding_is_case_insensitive():
     # documented (Keras writes 'valid'/'same', TensorFlow 'VALID'/'SAME'): every builder takes either spelling
     from hw5.convert.linear_maps import avg_pool_as_dense
-    from hw5.homework.layers import max_pool2d
+    from hw5.homework.forward import max_pool2d
 
     kernel = np.random.default_rng(6).standard_normal((2, 3, 1, 2))
     x = np.random.default_rng(7).standard_normal((1, 5, 6, 1))

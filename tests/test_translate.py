@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 from hypothesis import example, given, settings
 
-from hw5.convert.layers import Scale
-from hw5.homework.layers import Dense, MaxPool, ReLU, Softmax
-from hw5.homework.registry import TRANSLATIONS
-from hw5.numpy_net import from_keras, layer_table
+from hw5.convert.layers import Dense, MaxPool, ReLU, Scale, Softmax
+from hw5.convert.registry import TRANSLATIONS
+from hw5.numpy_net import INPUT, from_keras, layer_table
 from tests import tolerances as tol
 from tests.helpers import assert_exact, assert_matches_keras, assert_within, example_note, keras_outputs, net_atol
 from tests.strategies import CnnCase, cnn_cases
@@ -148,7 +147,7 @@ def test_softmax_layer_over_the_last_axis_however_spelled(axis):
 def test_translations_refuse_what_they_cannot_translate():
     # configurations Keras 3 itself never builds (a hand-written config, another Keras version): the translation
     # still stops with the layer's name rather than translating something else
-    from hw5.homework.registry import Source
+    from hw5.convert.registry import Source
     from hw5.weights import extract_variables
 
     model = BN_EPSILON.build("float32")
@@ -187,7 +186,7 @@ def test_functional_chain_is_translated_and_branches_too():
     a = keras.layers.Conv2D(2, 3, padding="same", name="a")(inputs)
     branched = keras.Model(inputs, keras.layers.Add(name="add")([a, keras.layers.ReLU(name="r")(a)]))
     net = from_keras(branched)
-    assert net.inputs == [[-1], [0], [0, 1]]
+    assert net.inputs == [[INPUT], [0], [0, 1]]
     assert_within(net.predict(x), keras_outputs(branched, x), 1e-6, "conv + relu(conv)")
 
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from keras.quantizers import AbsMaxQuantizer, AWQConfig, GPTQConfig, Int4QuantizationConfig, Int8QuantizationConfig
 
+from hw5.convert.registry import TRANSLATIONS
 from hw5.convert.variables import model_variables
-from hw5.homework.registry import TRANSLATIONS
 from hw5.numpy_net import from_keras
 from tests import tolerances as tol
 from tests.helpers import assert_exact, assert_within, assign_normal, keras_outputs

@@ -1,4 +1,6 @@
-"""The non-linear steps beyond the homework's ReLU and Softmax, in plain NumPy, stable at the extremes (no
+"""The activations: their translations (ReLU and its variants, LeakyReLU, PReLU, ELU, Activation, Softmax,
+LayerNormalization), ACTIVATIONS (a Keras activation name -> its NumPy layer) and the layers beyond
+hw5.convert.layers' ReLU, Softmax, Sigmoid and Tanh, in plain NumPy, stable at the extremes (no
 overflow warnings: every exp sees only non-positive arguments, or is clipped where its result saturates).
 
     ReLU(max_value, negative_slope, threshold)   Keras' rule: x for x > θ (else 0 — or, with a slope α,
@@ -18,10 +20,8 @@ from functools import partial
 
 import numpy as np
 
-from hw5.convert.layers import Sigmoid
-from hw5.convert.registry import Build, register
-from hw5.homework.layers import ACTIVATIONS, ReLU
-from hw5.homework.registry import Translation
+from hw5.convert.layers import ReLU, Sigmoid, Softmax, Tanh
+from hw5.convert.registry import Source, Translation, register
 
 
 def _sigmoid(x):
@@ -80,8 +80,31 @@ class Elementwise:
         return FUNCTIONS[self.kind](x).astype(x.dtype, copy=False)
 
 
-ACTIVATIONS.update({kind: partial(Elementwise, kind) for kind in FUNCTIONS})   # fn(name, out_shape) -> layer
-ACTIVATIONS.setdefault("sigmoid", Sigmoid)
+# a Keras activation name -> fn(name, out_shape) -> its NumPy layer ("linear" is none)
+ACTIVATIONS = {"relu": ReLU, "softmax": Softmax, "sigmoid": Sigmoid, "tanh": Tanh,
+               **{kind: partial(Elementwise, kind) for kind in FUNCTIONS}}
+
+
+def activation_layers(src: Source, activation, name: str, shape) -> list:
+    """The NumPy layer of a Keras activation by name, as a list ([] for linear)."""
+    if activation in ("linear", None):
+        return []
+    if activation not in ACTIVATIONS:
+        raise src.refuse(f"activation {activation!r} is not supported ({', '.join(['linear', *sorted(ACTIVATIONS)])})")
+    return [ACTIVATIONS[activation](name, shape)]
+
+
+@register("Activation")
+def _activation_layer(src: Source) -> Translation:
+    return activation_layers(src, src.config["activation"], src.name, src.shape), src.shape
+
+
+@register("Softmax")
+def _softmax(src: Source) -> Translation:
+    axis = src.config["axis"]   # an int or a list of ints
+    if axis not in (-1, len(src.shape), [-1], [len(src.shape)]):
+        raise src.refuse(f"softmax over axis {axis!r} is not supported (the last axis)")
+    return [Softmax(src.name, src.shape)], src.shape
 
 
 @dataclass
@@ -139,11 +162,11 @@ class LayerNorm:
         return y.reshape(len(x), -1).astype(x.dtype, copy=False)
 
 
-@register("ReLU", supersede=True)
-def _relu(src: Build) -> Translation:
+@register("ReLU")
+def _relu(src: Source) -> Translation:
     cfg = src.config
     if cfg["max_value"] is None and cfg["negative_slope"] == 0 and cfg["threshold"] == 0:
-        return [ReLU(src.name, src.shape)], src.shape        # the homework's ReLU, as before
+        return [ReLU(src.name, src.shape)], src.shape
     if cfg["max_value"] is None and cfg["threshold"] == 0:   # Keras calls tf.nn.leaky_relu: a float32 slope
         return [ClippedReLU(None, float(np.float32(cfg["negative_slope"])), 0.0, src.name, src.shape)], src.shape
     f32 = lambda v: None if v is None else float(np.float32(v))  # noqa: E731  (Keras' ops.cast of a float)
@@ -152,12 +175,12 @@ def _relu(src: Build) -> Translation:
 
 
 @register("LeakyReLU")
-def _leaky_relu(src: Build) -> Translation:
+def _leaky_relu(src: Source) -> Translation:
     return [ClippedReLU(None, float(np.float32(src.config["negative_slope"])), 0.0, src.name, src.shape)], src.shape
 
 
 @register("ELU")
-def _elu_layer(src: Build) -> Translation:
+def _elu_layer(src: Source) -> Translation:
     alpha = src.config["alpha"]
     return [Elementwise("elu", src.name, src.shape) if alpha == 1.0 else
             _AlphaELU(alpha, src.name, src.shape)], src.shape
@@ -177,13 +200,13 @@ AlphaELU = _AlphaELU   # the public name of ELU(α ≠ 1)'s layer (its class nam
 
 
 @register("PReLU")
-def _prelu(src: Build) -> Translation:
+def _prelu(src: Source) -> Translation:
     alpha = src.param("alpha")          # (grid) with 1 on the shared axes
     return [PReLU(np.broadcast_to(alpha, src.shape).ravel(), src.name, src.shape)], src.shape
 
 
 @register("LayerNormalization")
-def _layer_norm(src: Build) -> Translation:
+def _layer_norm(src: Source) -> Translation:
     cfg, n = src.config, len(src.shape)
     axes = cfg["axis"] if isinstance(cfg["axis"], (list, tuple)) else [cfg["axis"]]
     axes = tuple(sorted((a - 1) if a > 0 else n + a for a in axes))

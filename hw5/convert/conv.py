@@ -27,9 +27,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from hw5.convert.registry import Build, check_dense, index_dtype, linear, register
-from hw5.homework.registry import Source, Translation, _activation
-from hw5.homework.toeplitz import _axis_geometry
+from hw5.convert.activations import activation_layers
+from hw5.convert.layers import Dense
+from hw5.convert.registry import Source, Translation, check_dense, index_dtype, linear, register
+from hw5.homework.geometry import axis_geometry
 
 
 def _geometry(size: int, k: int, s: int, d: int, padding: str, axis: str) -> tuple[int, int]:
@@ -37,7 +38,7 @@ def _geometry(size: int, k: int, s: int, d: int, padding: str, axis: str) -> tup
     span = (k - 1) * d + 1
     if padding == "causal":
         return (size + span - 1 - span) // s + 1, span - 1
-    out, before, _ = _axis_geometry(size, span, s, padding, axis)
+    out, before, _ = axis_geometry(size, span, s, padding, axis)
     return out, before
 
 
@@ -132,12 +133,10 @@ def _conv(src: Source, kernel, bias, pair_ci, pair_k, transpose: bool = False, o
                                               pair_k.ravel()), c_in, c_out)
         values = kernel.reshape(kh * kw, -1)[taps // pair_k.size, pair_k.ravel()[taps % pair_k.size]]
         return linear(src, rows, cols, values, h * w * c_in, b, out), out
-    if not getattr(src, "sparse", False):
+    if not src.sparse:
         check_dense(src, h * w * c_in, h_out * w_out * c_out)
     csc = conv_csc((h, w, c_in), (h_out, w_out), (top, left), kernel, strides, dilation, pair_ci, pair_k, src.dtype)
-    from hw5.homework.layers import Dense
-
-    W = csc.tocsr() if getattr(src, "sparse", False) else csc.toarray()
+    W = csc.tocsr() if src.sparse else csc.toarray()
     return Dense(W, np.zeros(math.prod(out), src.dtype) if b is None else b.astype(src.dtype), src.name, out), out
 
 
@@ -154,11 +153,11 @@ def _transpose_geometry(size: int, k: int, s: int, d: int, padding: str, output_
 
 def _with_activation(src: Source, layer, out) -> Translation:
     act = src.config["activation"]
-    return [layer, *_activation(src, act, f"{src.name}.{act}", out)], out
+    return [layer, *activation_layers(src, act, f"{src.name}.{act}", out)], out
 
 
-@register("Conv2D", supersede=True)
-def _conv2d(src: Build) -> Translation:
+@register("Conv2D")
+def _conv2d(src: Source) -> Translation:
     src.spatial()                             # an (H, W, C) channels-last grid, before the kernel is read
     kernel = src.param("kernel")
     layer, out = _conv(src, kernel, src.param("bias"), *_group_pairs(kernel, src.config["groups"]))
@@ -174,7 +173,7 @@ def _group_pairs(kernel, groups: int):
 
 
 @register("Conv1D")
-def _conv1d(src: Build) -> Translation:
+def _conv1d(src: Source) -> Translation:
     kernel = src.param("kernel")[None]                                       # (1, k, C_in/g, C_out)
     layer, out = _conv(src, kernel, src.param("bias"), *_group_pairs(kernel, src.config["groups"]), one_d=True)
     return _with_activation(src, layer, out)
@@ -187,14 +186,14 @@ def _depthwise_pairs(c: int, m: int):
 
 
 @register("DepthwiseConv2D")
-def _depthwise(src: Build) -> Translation:
+def _depthwise(src: Source) -> Translation:
     kernel = src.param("kernel")                                            # (kh, kw, C, m)
     layer, out = _conv(src, kernel, src.param("bias"), *_depthwise_pairs(*kernel.shape[2:]))
     return _with_activation(src, layer, out)
 
 
 @register("SeparableConv2D")
-def _separable(src: Build) -> Translation:
+def _separable(src: Source) -> Translation:
     depthwise, pointwise = src.param("depthwise_kernel"), src.param("pointwise_kernel")   # (kh,kw,C,m), (1,1,Cm,F)
     first, grid = _conv(src, depthwise, None, *_depthwise_pairs(*depthwise.shape[2:]))
     first.name = f"{src.name}.depthwise"
@@ -203,7 +202,7 @@ def _separable(src: Build) -> Translation:
     return [first, *layers], out
 
 
-def _pointwise(src: Build, kernel, bias, grid):
+def _pointwise(src: Source, kernel, bias, grid):
     """kernel (C, F) applied at every position of `grid` (…, C): the block diagonal I ⊗ kernel, built as
     a 1×1 convolution over the positions (a (1, positions, C) image)."""
     positions, c_out = math.prod(grid[:-1]), kernel.shape[1]
@@ -218,7 +217,7 @@ _POINTWISE = {"data_format": "channels_last", "strides": (1, 1), "dilation_rate"
 
 
 @register("Conv2DTranspose")
-def _conv2d_transpose(src: Build) -> Translation:
+def _conv2d_transpose(src: Source) -> Translation:
     kernel = src.param("kernel")                                            # (kh, kw, C_out, C_in)
     c_out, c_in = kernel.shape[2:]
     co, ci = np.meshgrid(np.arange(c_out), np.arange(c_in), indexing="ij")
@@ -226,16 +225,14 @@ def _conv2d_transpose(src: Build) -> Translation:
     return _with_activation(src, layer, out)
 
 
-@register("Dense", supersede=True)
-def _dense(src: Build) -> Translation:
+@register("Dense")
+def _dense(src: Source) -> Translation:
     """x @ kernel along the last axis at every position of the grid: the block diagonal I ⊗ kernel."""
     kernel, shape = src.param("kernel"), src.shape
     if kernel.shape[0] != shape[-1]:
         raise src.refuse(f"kernel has {kernel.shape[0]} inputs, expected {shape[-1]}")
     bias = src.param("bias")
-    if len(shape) == 1 and not getattr(src, "sparse", False):      # the homework's case: the kernel itself
-        from hw5.homework.layers import Dense
-
+    if len(shape) == 1 and not src.sparse:      # the homework's case: the kernel itself
         out = (kernel.shape[1],)
         return _with_activation(src, Dense(kernel, np.zeros(out, src.dtype) if bias is None else bias, src.name,
                                            out), out)

@@ -29,7 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from hw5.convert.export.onnx_graph import LIMIT, dense_bytes
-from hw5.homework.layers import Dense
+from hw5.convert.layers import Dense
 
 MiB = 2 ** 20
 # Measured here (tests' style CNNs at 12×12×3 and 20×20×3 in Dense+ReLU form, 2.8 M and 21.4 M dense weights;

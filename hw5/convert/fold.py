@@ -16,13 +16,12 @@ from dataclasses import replace
 
 import numpy as np
 
-from hw5.convert import activations, conv, merges, translations  # noqa: F401  (register the translations)
-from hw5.convert.graph import GraphNet, translate
+from hw5.convert.graph import translate
 from hw5.convert.inspect import self_check
-from hw5.convert.layers import Scale
+from hw5.convert.layers import Dense, Scale
+from hw5.convert.network import INPUT, NumpyNet
 from hw5.convert.registry import DENSE_LIMIT_BYTES
 from hw5.convert.translations import FOLDED
-from hw5.homework.layers import Dense
 
 BLOCK_BYTES = 16 * 1024**2   # float64 working set of one block of a product
 
@@ -102,7 +101,7 @@ def merge_linear(first, layer):
     return Dense(W, np.asarray(b).ravel().astype(dt), name, layer.out_shape)
 
 
-def fold(net: GraphNet, kinds: dict, fuse: bool) -> GraphNet:
+def fold(net: NumpyNet, kinds: dict, fuse: bool) -> NumpyNet:
     """`net` with each linear node from a FOLDED Keras layer (or, with `fuse`, every linear node) merged into
     the linear node it reads, when that node has no other consumer. `kinds`: Keras name -> class name.
     The net's matrices are scaled in place (from_keras hands over the net it just built)."""
@@ -110,10 +109,10 @@ def fold(net: GraphNet, kinds: dict, fuse: bool) -> GraphNet:
     layers, inputs, sources, position = [], [], [], {}   # position: old index -> new index (None: merged away)
     last = []                                           # new index -> the old node whose output it now gives
     for old, (layer, ins, source) in enumerate(zip(net.layers, net.inputs, net.sources, strict=True)):
-        ins = [position[i] if i >= 0 else -1 for i in ins]
-        prev = ins[0] if len(ins) == 1 else -1
+        ins = [INPUT if i == INPUT else position[i] for i in ins]
+        prev = ins[0] if len(ins) == 1 else INPUT
         linear = isinstance(layer, (Dense, Scale)) and (fuse or kinds.get(source) in FOLDED)
-        if linear and prev >= 0 and isinstance(layers[prev], (Dense, Scale)) and consumers[last[prev]] == 1:
+        if linear and prev != INPUT and isinstance(layers[prev], (Dense, Scale)) and consumers[last[prev]] == 1:
             layers[prev], sources[prev], last[prev] = merge_linear(layers[prev], layer), source, old
             position = {k: (None if v == prev else v) for k, v in position.items()}
             position[old] = prev
@@ -123,14 +122,14 @@ def fold(net: GraphNet, kinds: dict, fuse: bool) -> GraphNet:
             sources.append(source)
             last.append(old)
             position[old] = len(layers) - 1
-    outputs = {name: (-1 if i < 0 else position[i]) for name, i in net.keras_outputs.items()}
-    out = net.output_index if net.output_index is not None else len(net.layers) - 1
-    return replace(net, layers=layers, inputs=inputs, sources=sources, output_index=-1 if out < 0 else position[out],
+    outputs = {name: (INPUT if i == INPUT else position[i]) for name, i in net.keras_outputs.items()}
+    out = INPUT if net.output == INPUT else position[net.output]
+    return replace(net, layers=layers, inputs=inputs, sources=sources, output=out,
                    keras_outputs={name: i for name, i in outputs.items() if i is not None})
 
 
 def from_keras(model, dtype=None, fuse: bool = False, sparse: bool = False,
-               dense_limit: int = DENSE_LIMIT_BYTES, check: bool = True) -> GraphNet:
+               dense_limit: int = DENSE_LIMIT_BYTES, check: bool = True) -> NumpyNet:
     """Translate a Keras model (Sequential or functional: branches, merges, keras.ops nodes) into a NumPy
     network of explicit matrices.
 

@@ -1,80 +1,21 @@
-"""The NumPy network as a graph (torch.fx Interpreter style): node k is (layers[k], inputs[k]), the nodes in
-topological order; running it is one loop that looks every input up in the list of outputs so far (−1: the
-network's input). A chain is the special case inputs[k] == [k − 1]: Part 2 is still
-[Dense, MaxPool, ReLU, Dense, ReLU, Dense, Softmax].
-
-`translate(model, dtype, sparse, dense_limit)` walks a Keras model — a Sequential one layer after layer, a
-functional one node by node in Keras' own topological order (model._nodes_by_depth, deepest first) — and
-translates every node through the registries: TRANSLATIONS (one input), MERGES (several), OPS (keras.ops),
-after refusing any layer whose quantized call is not a linear map; every translation reads its variables from
-one dict, `hw5.convert.variables.model_variables` (LoRA factors merged, weight-only quantization dequantized).
+"""Keras model → NumpyNet (hw5.convert.network): `translate(model, dtype, sparse, dense_limit)` walks a Keras
+model — a Sequential one layer after layer, a functional one node by node in Keras' own topological order
+(model._nodes_by_depth, deepest first) — and translates every node through the registries: TRANSLATIONS (one
+input), MERGES (several), OPS (keras.ops), after refusing any layer whose quantized call is not a linear map;
+every translation reads its variables from one dict, `hw5.convert.variables.model_variables` (LoRA factors
+merged, weight-only quantization dequantized).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
-from hw5.convert.registry import MERGES, OPS, Build
+import hw5.convert.activations  # noqa: F401  (the op-family modules fill the registry's tables at import)
+import hw5.convert.conv  # noqa: F401
+import hw5.convert.merges  # noqa: F401
+import hw5.convert.translations  # noqa: F401
+from hw5.convert.network import INPUT, NumpyNet
+from hw5.convert.registry import MERGES, OPS, TRANSLATIONS, Source
 from hw5.convert.variables import model_variables, refuse_quantized
-from hw5.homework.numpy_net import NumpyNet
-from hw5.homework.registry import TRANSLATIONS
-
-
-@dataclass(repr=False)
-class GraphNet(NumpyNet):
-    """A NumpyNet whose layer k reads the outputs `inputs[k]` (indices into forward()'s list, −1 the input)."""
-    inputs: list = field(default_factory=list)
-    output_index: int | None = None          # the layer whose output is the model's (None: the last)
-
-    def __post_init__(self):
-        if not self.inputs:                   # a hand-made chain
-            self.inputs = [[k - 1] for k in range(len(self.layers))]
-        if len(self.inputs) != len(self.layers):
-            raise ValueError(f"inputs must list each layer's inputs: got {len(self.inputs)} entries for "
-                             f"{len(self.layers)} layers")
-
-    def forward(self, x) -> list[np.ndarray]:
-        """Every layer's output (flat, (N, features)), in the nodes' order."""
-        if not self.layers:
-            return []
-        x = self._flat_input(x)
-        outs: list = []
-        for layer, inputs in zip(self.layers, self.inputs, strict=True):
-            args = [outs[i] if i >= 0 else x for i in inputs]
-            outs.append(layer(*args))
-        return outs
-
-    def _flat_input(self, x) -> np.ndarray:
-        if len(self.input_shape) == 3:   # an image: the homework's input checks ((N, H, W) too when C = 1)
-            NumpyNet(self.input_shape, [], self.dtype).forward(x)
-        else:                            # a sequence (L, C), a vector (n,), any other rank: that shape exactly
-            x = np.asarray(x)
-            if not np.issubdtype(x.dtype, np.floating):
-                raise TypeError(f"x must hold floating-point values, as the model's input does, got dtype {x.dtype}")
-            if x.shape[1:] != tuple(self.input_shape) or len(x) == 0:
-                shape = ", ".join(str(d) for d in self.input_shape)
-                raise ValueError(f"x must have shape (N, {shape}) with N >= 1, got {x.shape}")
-        return np.asarray(x).reshape(len(x), -1).astype(self.dtype, copy=False)
-
-    def _output(self, x) -> np.ndarray:
-        outs = self.forward(x)
-        index = len(outs) - 1 if self.output_index is None else self.output_index
-        flat = outs[index] if outs and index >= 0 else self._flat_input(x)
-        shape = self.output_shape if self.output_shape is not None else self.layers[-1].out_shape
-        return flat.reshape(len(flat), *shape)
-
-    def consumers(self) -> list[int]:
-        """How many nodes read each node's output (the model's output counts as one)."""
-        count = [0] * len(self.layers)
-        for inputs in self.inputs:
-            for i in inputs:
-                if i >= 0:
-                    count[i] += 1
-        out = len(self.layers) - 1 if self.output_index is None else self.output_index
-        if out >= 0:
-            count[out] += 1
-        return count
 
 
 def _input_grid(model) -> tuple:
@@ -136,8 +77,8 @@ def _is_tensor(value) -> bool:
     return type(value).__name__ == "KerasTensor"
 
 
-def translate(model, dtype, sparse: bool, dense_limit: int) -> GraphNet:
-    """The Keras model as a GraphNet, every node through the registries (see the module); from_keras checks
+def translate(model, dtype, sparse: bool, dense_limit: int) -> NumpyNet:
+    """The Keras model as a NumpyNet, every node through the registries (see the module); from_keras checks
     the arguments and gives the defaults."""
     chain = type(model).__name__ == "Sequential"
     if not chain and not hasattr(model, "_nodes_by_depth"):
@@ -155,8 +96,8 @@ def translate(model, dtype, sparse: bool, dense_limit: int) -> GraphNet:
     dt = _net_dtype(layers or model.layers, dtype)
     variables = model_variables(model)     # what every src.param reads: LoRA merged, weight-only dequantized
     grid = _input_grid(model)
-    net = GraphNet(input_shape=grid, compute_dtype=dt)
-    env: dict = {"input": (-1, grid)} if chain else {id(inputs[0]): (-1, grid)}
+    net = NumpyNet(input_shape=grid, compute_dtype=dt)
+    env: dict = {"input": (INPUT, grid)} if chain else {id(inputs[0]): (INPUT, grid)}
     for node in _nodes(model):
         op, tensors, args = node[:3]
         kind = type(op).__name__
@@ -177,7 +118,7 @@ def translate(model, dtype, sparse: bool, dense_limit: int) -> GraphNet:
         if not chain and len(node[3]) != 1:
             raise ValueError(f"{kind} {op.name!r} has {len(node[3])} outputs (one supported)")
         config = op.get_config() if not is_op else {}
-        src = Build(op, config, shapes[0], variables, dt, sparse=sparse, limit=dense_limit, shapes=shapes)
+        src = Source(op, config, shapes[0], variables, dt, sparse=sparse, limit=dense_limit, shapes=shapes)
         new, shape = table[kind](src, args) if is_op else table[kind](src)
         first = len(net.layers)
         for k, layer in enumerate(new):
@@ -190,5 +131,5 @@ def translate(model, dtype, sparse: bool, dense_limit: int) -> GraphNet:
         out_key = op if chain else id(node[3][0])
         env[out_key] = (index, shape)
     final = env[list(env)[-1]] if chain else env[id(outputs[0])]
-    net.output_index, net.output_shape = final
+    net.output, net.output_shape = final
     return net

@@ -18,9 +18,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from hw5.convert.layers import BandedDense, Scale
-from hw5.homework.layers import Dense
-from hw5.homework.numpy_net import NumpyNet
+from hw5.convert.layers import BandedDense, Dense, Scale
+from hw5.convert.network import INPUT, NumpyNet
 
 
 def banded(net: NumpyNet) -> NumpyNet:
@@ -118,14 +117,14 @@ def _keras_values(model, tensors: list, x) -> list[np.ndarray]:
 
 def _diffs(net, x, names: list, indices: list, tensors: list, values: list, atol: float, rtol: float
            ) -> list[LayerDiff]:
-    """One LayerDiff per row: Keras' values of `tensors` against the net's outputs `indices` (−1: the input)."""
+    """One LayerDiff per row: Keras' values of `tensors` against the net's nodes `indices` (INPUT: the input)."""
     ours = net.forward(x)
     rows = []
     for name, index, tensor, theirs in zip(names, indices, tensors, values, strict=True):
-        mine = (ours[index] if index >= 0 else x.reshape(len(x), -1)).astype(np.float64)
+        mine = net.value(ours, index, x).astype(np.float64)
         scale = float(np.abs(theirs).max(initial=0.0))
-        own = index >= 0 and net.sources[index] == name   # Flatten, Dropout...: no NumPy step of their own
-        numpy_layer = "input" if index < 0 else net.layers[index].name if own else f"= {net.layers[index].name}"
+        own = index != INPUT and net.sources[index] == name   # Flatten, Dropout...: no NumPy step of their own
+        numpy_layer = "input" if index == INPUT else net.layers[index].name if own else f"= {net.layers[index].name}"
         rows.append(LayerDiff(name, numpy_layer, tuple(int(d) for d in tensor.shape[1:]),
                               float(np.abs(theirs - mine).max(initial=0.0)), scale, atol + rtol * scale))
     return rows
@@ -173,28 +172,33 @@ def check_rtol(model, net) -> float:
 
 def self_check(model, net) -> None:
     """Raise a ValueError unless every Keras layer and the model's output match the net on PROBE_INPUTS seeded
-    inputs within check_rtol (relative to each layer's largest output; see layer_by_layer)."""
+    inputs within check_rtol of the larger of each layer's largest |output| and the inputs' largest |value|
+    (see layer_by_layer): a layer whose outputs cancel to ~0 (x − x', equal up to rounding) still errs by the
+    rounding of the values it reads, and the probe's N(0, 1) inputs are the scale those start from."""
     rtol = check_rtol(model, net)
     dt = np.dtype(model.inputs[0].dtype)
     dt = dt if np.issubdtype(dt, np.floating) else np.dtype(net.dtype)
     x = np.random.default_rng(PROBE_SEED).standard_normal((PROBE_INPUTS, *net.input_shape)).astype(dt)
     names = list(net.keras_outputs)
     indices, tensors = [net.keras_outputs[n] for n in names], [model.get_layer(n).output for n in names]
-    if net.output_index not in indices:   # the output has no row of its own (a graph ending in keras.ops nodes)
-        names, indices, tensors = [*names, OUTPUT_ROW], [*indices, net.output_index], [*tensors, model.outputs[0]]
+    if net.output not in indices:   # the output has no row of its own (a graph ending in keras.ops nodes)
+        names, indices, tensors = [*names, OUTPUT_ROW], [*indices, net.output], [*tensors, model.outputs[0]]
     try:
         values = _keras_values(model, tensors, x)
     except Exception as error:   # TF's CPU kernels refuse some layers (a dilated Conv2DTranspose)
         raise ValueError(f"from_keras: Keras itself cannot run the model here ({type(error).__name__}: "
                          f"{str(error).strip().splitlines()[0]}), so the self-check has no reference; "
                          f"from_keras(..., check=False) returns the network unchecked") from error
-    first = next((row for row in _diffs(net, x, names, indices, tensors, values, 0.0, rtol) if not row.within), None)
+    floor = rtol * float(np.abs(x).max())
+    first = next((row for row in _diffs(net, x, names, indices, tensors, values, floor, rtol) if not row.within),
+                 None)
     if first is not None:
         where = "the model's output" if first.layer == OUTPUT_ROW else \
             f"layer {first.layer!r} ({type(model.get_layer(first.layer)).__name__})"
         raise ValueError(f"from_keras: the network it built is not the Keras model: {where} is off by "
-                         f"{first.max_abs_diff:.3e}, beyond rtol {rtol:g} of its largest "
-                         f"output {first.scale:.3e}, on {PROBE_INPUTS} seeded N(0, 1) inputs — a wrong "
+                         f"{first.max_abs_diff:.3e}, beyond {first.bound:.3e} (rtol {rtol:g} of its largest "
+                         f"output {first.scale:.3e}, or of the inputs' {floor / rtol:.3e}), on {PROBE_INPUTS} "
+                         f"seeded N(0, 1) inputs — a wrong "
                          f"translation (check=False returns the network anyway; "
                          f"hw5.compare.layer_by_layer shows every layer)\n{format_layer_diffs([first])}")
 

@@ -1,12 +1,19 @@
-"""The converter's NumPy layers, beside the homework's (hw5.homework.layers), same contract: a batch of flat
-channels-last vectors (N, features) in, (N, features') out, a new array every call.
+"""The NumPy layers of a converted network: each maps a batch of flat vectors (N, features) to (N, features'),
+flattened channels-last (h, w, c) like Keras' Flatten, and returns a new array every call (so the list
+`NumpyNet.forward` returns is never overwritten later).
 
+    Dense        x @ W + b     every linear map (a Conv2D arrives as its Toeplitz matrix, dense or scipy.sparse)
+    BandedDense  x @ W + b     the same matrix multiplied band by band (hw5.convert.inspect.banded)
     Scale        x * d + t     the diagonal matrix diag(d), stored as its diagonal: BatchNormalization
                                that follows a non-linear layer
-    BandedDense  x @ W + b     the same matrix multiplied band by band (hw5.convert.inspect.banded)
-    Sigmoid, Tanh              elementwise, registered in ACTIVATIONS (the `activation=` names)
+    MaxPool      un-flatten to (N, H, W, C), max over each window (the homework's loop, hw5.homework.forward),
+                 flatten; 'same' pads with −inf, TensorFlow's way (the odd extra row/column at the bottom/right)
+    ReLU         max(x, 0)
+    Softmax      exp(x − max) / Σ over the last axis of the neuron grid (the classes, or the channels)
+    Sigmoid, Tanh  elementwise
 
-`max_pool2d_vectorized` is the homework's window loop without a loop (strided views), for the tests.
+The rest of the converter's layers sit beside their translations (hw5.convert.activations, hw5.convert.merges).
+`max_pool2d_vectorized` is the window loop without a loop (strided views), for the tests.
 """
 from __future__ import annotations
 
@@ -14,14 +21,27 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hw5.homework.layers import ACTIVATIONS, Dense, _pool_args
+from hw5.homework.forward import max_pool2d, pool_args
 
 
 def max_pool2d_vectorized(x, pool_size=2, strides=2, padding="valid") -> np.ndarray:
     """The same as `max_pool2d`, without a Python loop (strided view of all windows)."""
-    x, (ph, pw), (sh, sw), (h_out, w_out) = _pool_args(x, pool_size, strides, padding)
+    x, (ph, pw), (sh, sw), (h_out, w_out) = pool_args(x, pool_size, strides, padding)
     windows = np.lib.stride_tricks.sliding_window_view(x, (ph, pw), axis=(1, 2))  # (N, H', W', C, ph, pw)
     return windows[:, ::sh, ::sw][:, :h_out, :w_out].max(axis=(4, 5))
+
+
+@dataclass
+class Dense:
+    W: np.ndarray     # (fan_in, fan_out)
+    b: np.ndarray     # (fan_out,)
+    name: str
+    out_shape: tuple  # the neuron grid, e.g. (26, 26, 64) for the conv layer, (1024,) for a dense one
+
+    def __call__(self, x):
+        out = x @ self.W
+        out += self.b  # in place, on the fresh matmul result: the conv layer's output is 43264 numbers per image
+        return out
 
 
 @dataclass
@@ -59,6 +79,40 @@ class Scale:
 
 
 @dataclass
+class MaxPool:
+    in_shape: tuple   # (H, W, C)
+    pool_size: tuple
+    strides: tuple
+    name: str
+    out_shape: tuple
+    padding: str = "valid"
+
+    def __call__(self, x):
+        pooled = max_pool2d(x.reshape(-1, *self.in_shape), self.pool_size, self.strides, self.padding)
+        return pooled.reshape(len(x), -1)
+
+
+@dataclass
+class ReLU:
+    name: str
+    out_shape: tuple
+
+    def __call__(self, x):
+        return np.maximum(x, 0)
+
+
+@dataclass
+class Softmax:
+    name: str
+    out_shape: tuple
+
+    def __call__(self, x):
+        groups = x.reshape(len(x), -1, self.out_shape[-1])  # softmax over the grid's last axis, as Keras
+        e = np.exp(groups - groups.max(axis=-1, keepdims=True))
+        return (e / e.sum(axis=-1, keepdims=True)).reshape(len(x), -1)
+
+
+@dataclass
 class Sigmoid:
     name: str
     out_shape: tuple
@@ -75,6 +129,3 @@ class Tanh:
 
     def __call__(self, x):
         return np.tanh(x)
-
-
-ACTIVATIONS.update(sigmoid=Sigmoid, tanh=Tanh)

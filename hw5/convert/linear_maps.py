@@ -32,7 +32,7 @@ from numbers import Integral
 
 import numpy as np
 
-from hw5.homework.toeplitz import _axis_geometry, _input_shape, _padding, _pair
+from hw5.homework.geometry import axis_geometry, image_shape, padding_mode, pair
 
 
 def _float_dtype(dtype) -> np.dtype:
@@ -48,11 +48,11 @@ def window_indices(input_shape, pool_size, strides=None, padding="valid"):
     rows[n] is a flat input index, cols[n] the flat output index whose window contains it (each pair
     once, same channel); counts[n] the number of real inputs in that output's window.
     """
-    h, w, c = _input_shape(input_shape)
-    (ph, pw), padding = _pair(pool_size, "pool_size"), _padding(padding)
-    sh, sw = _pair(pool_size if strides is None else strides, "strides")
-    h_out, top, _ = _axis_geometry(h, ph, sh, padding, "height")
-    w_out, left, _ = _axis_geometry(w, pw, sw, padding, "width")
+    h, w, c = image_shape(input_shape)
+    (ph, pw), padding = pair(pool_size, "pool_size"), padding_mode(padding)
+    sh, sw = pair(pool_size if strides is None else strides, "strides")
+    h_out, top, _ = axis_geometry(h, ph, sh, padding, "height")
+    w_out, left, _ = axis_geometry(w, pw, sw, padding, "width")
     i, j, di, dj, ch = np.ix_(*(np.arange(n) for n in (h_out, w_out, ph, pw, c)))
     r, col = i * sh + di - top, j * sw + dj - left
     full = (h_out, w_out, ph, pw, c)
@@ -67,14 +67,14 @@ def avg_pool_as_dense(input_shape, pool_size, strides=None, padding="valid", dty
     """(M, b): AveragePooling2D as a (H·W·C, H_out·W_out·C) matrix and a zero bias (TF's divisor)."""
     dt = _float_dtype(dtype)
     rows, cols, counts, out_shape = window_indices(input_shape, pool_size, strides, padding)
-    matrix = np.zeros((math.prod(_input_shape(input_shape)), math.prod(out_shape)), dt)
+    matrix = np.zeros((math.prod(image_shape(input_shape)), math.prod(out_shape)), dt)
     matrix[rows, cols] = 1.0 / counts
     return matrix, np.zeros(matrix.shape[1], dt)
 
 
 def global_avg_pool_as_dense(input_shape, dtype=np.float32):
     """(M, b): GlobalAveragePooling2D, (H·W·C, C), entries 1/(H·W) — one 'valid' window over everything."""
-    h, w, _ = _input_shape(input_shape)
+    h, w, _ = image_shape(input_shape)
     return avg_pool_as_dense(input_shape, (h, w), dtype=dtype)
 
 
@@ -97,7 +97,7 @@ def _padding_pairs(padding) -> tuple[tuple[int, int], tuple[int, int]]:
 def zero_padding_as_dense(input_shape, padding, dtype=np.float32):
     """(M, b): ZeroPadding2D as a 0/1 matrix (H·W·C, (H+top+bottom)·(W+left+right)·C), zero bias."""
     dt = _float_dtype(dtype)
-    h, w, c = _input_shape(input_shape)
+    h, w, c = image_shape(input_shape)
     (top, bottom), (left, right) = _padding_pairs(padding)
     out_shape = (h + top + bottom, w + left + right, c)
     r, col, ch = np.ix_(np.arange(h), np.arange(w), np.arange(c))

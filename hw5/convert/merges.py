@@ -16,8 +16,7 @@ from functools import partial, reduce
 import numpy as np
 
 from hw5.convert.layers import Scale
-from hw5.convert.registry import MERGES, OPS, Build, register
-from hw5.homework.registry import Translation
+from hw5.convert.registry import MERGES, OPS, Source, Translation, register
 
 REDUCERS = {
     "Add": np.add, "Subtract": np.subtract, "Multiply": np.multiply, "Maximum": np.maximum, "Minimum": np.minimum,
@@ -54,7 +53,7 @@ class Concat:
         return np.concatenate(grids, axis=self.axis + 1).reshape(len(xs[0]), -1)
 
 
-def _broadcast(src: Build) -> tuple:
+def _broadcast(src: Source) -> tuple:
     ranks = {len(s) for s in src.shapes}
     if len(ranks) != 1:
         raise src.refuse(f"inputs of different ranks {src.shapes}")
@@ -64,7 +63,7 @@ def _broadcast(src: Build) -> tuple:
         raise src.refuse(f"cannot broadcast the grids {src.shapes}") from None
 
 
-def _elementwise(kind: str, src: Build) -> Translation:
+def _elementwise(kind: str, src: Source) -> Translation:
     if kind == "Subtract" and len(src.shapes) != 2:
         raise src.refuse("Subtract takes exactly two inputs")
     out = _broadcast(src)
@@ -76,7 +75,7 @@ for _kind in REDUCERS:
 
 
 @register("Concatenate", table=MERGES)
-def _concatenate(src: Build) -> Translation:
+def _concatenate(src: Source) -> Translation:
     rank, axis = len(src.shapes[0]), src.config["axis"]
     axis = axis - 1 if axis > 0 else rank + axis
     if not 0 <= axis < rank or any(len(s) != rank for s in src.shapes):
@@ -89,7 +88,7 @@ def _concatenate(src: Build) -> Translation:
     return [Concat(axis, tuple(src.shapes), src.name, tuple(out))], tuple(out)
 
 
-def _op(kind: str, src: Build, args: list) -> Translation:
+def _op(kind: str, src: Source, args: list) -> Translation:
     """A keras.ops arithmetic node: with a constant, a diagonal Scale; between two tensors, a Merge."""
     tensors = [a for a in args if a is None]
     if len(args) != 2:

@@ -1,7 +1,7 @@
-"""The converter's translations of the linear and shape layers beyond the homework's, each one function +
-one registry entry (hw5.convert.registry.register into hw5.homework.registry.TRANSLATIONS;
-docs/adding-a-layer.md). Every matrix is built from index arrays (hw5.convert.registry.linear: dense, or CSR
-with `sparse=True`); 1-D layers act on an (L, C) grid as the 2-D ones on (1, L, C).
+"""The translations of the pooling, shape and linear layers that are not convolutions, each one function +
+one registry entry (hw5.convert.registry.register; docs/adding-a-layer.md). Every matrix is built from index
+arrays (hw5.convert.registry.linear: dense, or CSR with `sparse=True`); 1-D layers act on an (L, C) grid as
+the 2-D ones on (1, L, C).
 
     AveragePooling1D/2D, GlobalAveragePooling1D/2D   M[(r, c, ch), (i, j, ch)] = 1/count(i, j) (TF's divisor:
                                                      the real inputs of the window)
@@ -11,8 +11,9 @@ with `sparse=True`); 1-D layers act on an (L, C) grid as the 2-D ones on (1, L, 
     BatchNormalization, Normalization                Scale diag(s), shift t — folded by hw5.convert.fold into the
                                                      linear map before them (FOLDED)
     Rescaling                                        Scale: x·scale + offset (scalars or per channel)
-    GlobalMaxPooling1D/2D, MaxPooling1D              MaxPool (the homework's window loop)
-    Reshape, Flatten-likes, Dropout, noise layers    nothing: the flat vector does not change
+    MaxPooling1D/2D, GlobalMaxPooling1D/2D           MaxPool (the homework's window loop)
+    InputLayer, Flatten, Reshape, Dropout, noise     nothing: the flat vector does not change (Flatten is
+                                                     channels-last, as the NumPy net's vector)
 """
 from __future__ import annotations
 
@@ -21,15 +22,31 @@ from functools import partial
 
 import numpy as np
 
-from hw5.convert.layers import Scale
+from hw5.convert.layers import MaxPool, Scale
 from hw5.convert.linear_maps import batch_norm_scale, window_indices
-from hw5.convert.registry import Build, linear, register
-from hw5.homework.layers import MaxPool
-from hw5.homework.registry import Source, Translation, _identity
-from hw5.homework.toeplitz import conv_output_shape
+from hw5.convert.registry import Source, Translation, linear, register
+from hw5.homework.geometry import conv_output_shape
 
-register("Dropout", "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "AlphaDropout",
-         "ActivityRegularization")(_identity)
+
+@register("InputLayer", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise", "GaussianDropout",
+          "AlphaDropout", "ActivityRegularization")
+def _identity(src: Source) -> Translation:
+    return [], src.shape
+
+
+@register("Flatten")
+def _flatten(src: Source) -> Translation:
+    if src.config["data_format"] != "channels_last":
+        raise src.refuse("only channels_last flattening is supported")
+    return [], (math.prod(src.shape),)
+
+
+@register("MaxPooling2D")
+def _max_pooling(src: Source) -> Translation:
+    shape, cfg = src.spatial(), src.config
+    pool, strides = tuple(cfg["pool_size"]), tuple(cfg["strides"])   # Keras' config: pairs of ints
+    out = conv_output_shape(shape, pool, strides, cfg["padding"], shape[2])
+    return [MaxPool(shape, pool, strides, src.name, out, cfg["padding"])], out
 
 
 def _grid(src: Source, rank: int) -> tuple:
@@ -75,21 +92,21 @@ def _max_pool_1d(src: Source) -> Translation:
     return [MaxPool((h, w, c), pool, strides, src.name, out[1:], cfg["padding"])], out[1:]
 
 
-def _average_pooling(rank: int, src: Build) -> Translation:
+def _average_pooling(rank: int, src: Source) -> Translation:
     grid, cfg = _grid(src, rank), src.config
     rows, cols, counts, out = window_indices(grid, _pair(cfg["pool_size"], rank), _pair(cfg["strides"], rank),
                                              cfg["padding"])
     return [linear(src, rows, cols, 1.0 / counts, math.prod(grid), None, _out(out, rank))], _out(out, rank)
 
 
-def _global_average_pooling(rank: int, src: Build) -> Translation:
+def _global_average_pooling(rank: int, src: Source) -> Translation:
     h, w, c = grid = _grid(src, rank)
     rows, cols, counts, _ = window_indices(grid, (h, w))
     out = (1,) * rank + (c,) if src.config["keepdims"] else (c,)
     return [linear(src, rows, cols, 1.0 / counts, h * w * c, None, out)], out
 
 
-def _selection(src: Build, grid, out, r_src, c_src, rank: int) -> Translation:
+def _selection(src: Source, grid, out, r_src, c_src, rank: int) -> Translation:
     """The 0/1 matrix out[(i, j, ch)] = in[(r_src[i], c_src[j], ch)] (entries only where r, c ≥ 0)."""
     h, w, c = grid
     i, j, ch = np.ix_(np.arange(out[0]), np.arange(out[1]), np.arange(c))
@@ -108,7 +125,7 @@ def _pads(value, rank: int) -> tuple:
     return tuple(tuple(p) for p in value)
 
 
-def _zero_padding(rank: int, src: Build) -> Translation:
+def _zero_padding(rank: int, src: Source) -> Translation:
     h, w, c = grid = _grid(src, rank)
     (top, bottom), (left, right) = _pads(src.config["padding"], rank)
     out = (h + top + bottom, w + left + right, c)
@@ -117,7 +134,7 @@ def _zero_padding(rank: int, src: Build) -> Translation:
     return _selection(src, grid, out, r, col, rank)
 
 
-def _cropping(rank: int, src: Build) -> Translation:
+def _cropping(rank: int, src: Source) -> Translation:
     h, w, c = grid = _grid(src, rank)
     (top, bottom), (left, right) = _pads(src.config["cropping"], rank)
     out = (h - top - bottom, w - left - right, c)
@@ -136,7 +153,7 @@ def _bilinear_weights(size: int, scale: int) -> list[tuple[np.ndarray, np.ndarra
     return [(lower, 1 - frac), (upper, frac)]
 
 
-def _upsampling(rank: int, src: Build) -> Translation:
+def _upsampling(rank: int, src: Source) -> Translation:
     h, w, c = grid = _grid(src, rank)
     sh, sw = (1, src.config["size"]) if rank == 1 else tuple(src.config["size"])
     out = (h * sh, w * sw, c)

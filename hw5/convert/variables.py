@@ -25,7 +25,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from hw5.homework.numpy_net import extract_variables
+from hw5.homework.weights import named_arrays
+
+
+def extract_variables(model) -> dict[str, np.ndarray]:
+    """`extract_weights` (hw5.homework.weights) plus the state that is not trained by gradients, named the same way.
+
+    That state is BatchNormalization's `<layer>/moving_mean` and `<layer>/moving_variance` (what the
+    layer uses at inference), and the weights of frozen layers. A model without any variables (only
+    pooling, say) gives {}.
+    """
+    if getattr(model, "trainable_variables", None) is None:
+        raise TypeError(f"model must be a Keras model with trainable_variables, got {type(model).__name__}")
+    return named_arrays([*model.trainable_variables, *model.non_trainable_variables])
+
 
 WEIGHT_ONLY = ("int8", "int4")   # modes that are a linear map when the layer quantizes no input
 DEQUANTIZED = ("Dense",)         # the quantizable layer types whose weight-only kernel is read (dequantized)

@@ -18,9 +18,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from hw5.homework.layers import Dense
-from hw5.homework.numpy_net import NumpyNet
-from hw5.homework.toeplitz import conv_output_shape
+from hw5.convert.layers import Dense
+from hw5.convert.network import NumpyNet
+from hw5.homework.geometry import conv_output_shape
 
 PEAK_SIZE = 2048  # the float32 matmul that defines "peak": 2048³ multiply-adds
 

@@ -26,10 +26,10 @@ ITEMS = [
     ("p2-2", "Part 2 (2) — the extracted weights", ["hw5.homework.weights:extract_weights"]),
     ("p2-3", "Part 2 (3) — the NumPy forward pass", [
         "hw5.homework.forward:part2_forward", "hw5.homework.forward:max_pool2d",
-        "hw5.homework.numpy_net:NumpyNet.forward", "hw5.homework.layers:Dense"]),
+        "hw5.convert.network:NumpyNet.forward", "hw5.convert.layers:Dense"]),
     ("p2-4", "Part 2 (4) — the conv layer as a fully-connected layer", [
-        "hw5.homework.toeplitz:conv2d_as_dense_loop", "hw5.homework.toeplitz:conv_output_shape",
-        "hw5.homework.toeplitz:_axis_geometry", "hw5.homework.toeplitz:toeplitz_indices",
+        "hw5.homework.toeplitz:conv2d_as_dense_loop", "hw5.homework.geometry:conv_output_shape",
+        "hw5.homework.geometry:axis_geometry", "hw5.homework.toeplitz:toeplitz_indices",
         "hw5.homework.toeplitz:conv2d_as_dense"]),
     ("p2-5", "Part 2 (5) — the same softmax from TensorFlow and from NumPy", [
         "hw5.homework.compare:unsure_image", "hw5.homework.compare:agreement"]),
@@ -124,7 +124,7 @@ def record_test(report) -> None:
 
 def source_of(ref: str):
     """The object a code reference names: "module:qualname" (e.g. "hw5.homework.forward:max_pool2d",
-    "hw5.homework.numpy_net:NumpyNet.forward"), imported; what a section shows under "The code"."""
+    "hw5.convert.network:NumpyNet.forward"), imported; what a section shows under "The code"."""
     module, _, qualname = ref.partition(":")
     obj = importlib.import_module(module)
     for part in qualname.split("."):

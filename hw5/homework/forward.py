@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from hw5.homework.toeplitz import _axis_geometry, _padding, _pair, conv2d_as_dense_loop, conv_output_shape
+from hw5.homework.geometry import axis_geometry, conv_output_shape, padding_mode, pair
+from hw5.homework.toeplitz import conv2d_as_dense_loop
 
 
-def _pool_args(x, pool_size, strides, padding):
+def pool_args(x, pool_size, strides, padding):
     """Checked (x, (ph, pw), (sh, sw), (h_out, w_out)) for a pooling of channels-last x.
 
     For 'same', x comes back padded with −inf (TensorFlow's rule: total max((out − 1)·s + k − size, 0),
@@ -21,8 +22,8 @@ def _pool_args(x, pool_size, strides, padding):
     x = np.asarray(x)
     if x.ndim != 4 or min(x.shape[1:]) < 1:
         raise ValueError(f"x must be channels-last (N, H, W, C) with H, W, C >= 1, got shape {x.shape}")
-    pool, step, padding = _pair(pool_size, "pool_size"), _pair(strides, "strides"), _padding(padding)
-    (h_out, *rows), (w_out, *cols) = (_axis_geometry(size, k, s, padding, axis) for size, k, s, axis
+    pool, step, padding = pair(pool_size, "pool_size"), pair(strides, "strides"), padding_mode(padding)
+    (h_out, *rows), (w_out, *cols) = (axis_geometry(size, k, s, padding, axis) for size, k, s, axis
                                       in zip(x.shape[1:3], pool, step, ("height", "width"), strict=True))
     if padding == "same":
         if not np.issubdtype(x.dtype, np.floating):
@@ -33,7 +34,7 @@ def _pool_args(x, pool_size, strides, padding):
 
 def max_pool2d(x, pool_size=2, strides=2, padding="valid") -> np.ndarray:
     """Max-pooling on (N, H, W, C): the homework's loop over pooling windows."""
-    x, (ph, pw), (sh, sw), (h_out, w_out) = _pool_args(x, pool_size, strides, padding)
+    x, (ph, pw), (sh, sw), (h_out, w_out) = pool_args(x, pool_size, strides, padding)
     out = np.empty((x.shape[0], h_out, w_out, x.shape[3]), x.dtype)
     for i in range(h_out):
         for j in range(w_out):

@@ -16,9 +16,10 @@ import numpy as np
 from hw5.homework.compare import agreement, unsure_image
 from hw5.homework.data import CLASS_NAMES, data_source, load_fashion_mnist, preprocess
 from hw5.homework.forward import part2_forward
+from hw5.homework.geometry import conv_output_shape, pair
 from hw5.homework.kernels import DIGITS, kernels
 from hw5.homework.models import SEED, TRAINING, build_part1_model, build_part2_model
-from hw5.homework.toeplitz import _pair, conv2d_as_dense_loop, conv_output_shape, derive_output_shape
+from hw5.homework.toeplitz import conv2d_as_dense_loop, derive_output_shape
 from hw5.homework.training import fit, make_deterministic
 from hw5.homework.weights import describe, extract_weights
 
@@ -79,8 +80,8 @@ def neuron_lines(model, outs) -> list[str]:
         if "kernel_size" in cfg or "pool_size" in cfg:  # Conv2D, MaxPooling2D
             window = cfg.get("kernel_size") or cfg["pool_size"]
             args = (shape, window, cfg.get("strides") or window, cfg["padding"], cfg.get("filters", shape[2]))
-            lines.append(f"{layer.name} ({kind} {'x'.join(map(str, _pair(window, 'window')))}, stride "
-                         f"{'x'.join(map(str, _pair(args[2], 'strides')))}, '{cfg['padding']}'), on {shape}:")
+            lines.append(f"{layer.name} ({kind} {'x'.join(map(str, pair(window, 'window')))}, stride "
+                         f"{'x'.join(map(str, pair(args[2], 'strides')))}, '{cfg['padding']}'), on {shape}:")
             lines += [f"    {step}" for step in derive_output_shape(*args)]
             shape = conv_output_shape(*args)
         elif "units" in cfg:

@@ -8,58 +8,10 @@ H_out = ⌈H / s⌉ and pads max((H_out − 1)·s + k − H, 0) rows, the odd ex
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from numbers import Integral
 
 import numpy as np
 
-PADDINGS = ("valid", "same")
-
-
-def _pair(value, name: str) -> tuple[int, int]:
-    """An int or an (a, b) pair of ints >= 1, as Keras takes strides and kernel sizes."""
-    pair = (value, value) if isinstance(value, Integral) else tuple(value) if isinstance(value, Sequence) else None
-    if pair is None or len(pair) != 2 or not all(isinstance(v, Integral) and not isinstance(v, bool) for v in pair):
-        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
-    if min(pair) < 1:
-        raise ValueError(f"{name} must be >= 1, got {value!r}")
-    return int(pair[0]), int(pair[1])
-
-
-def _padding(padding) -> str:
-    if not isinstance(padding, str) or padding.lower() not in PADDINGS:
-        raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
-    return padding.lower()
-
-
-def _input_shape(input_shape) -> tuple[int, int, int]:
-    if not isinstance(input_shape, Sequence) or len(input_shape) != 3 or not all(
-            isinstance(v, Integral) and not isinstance(v, bool) and v >= 1 for v in input_shape):
-        raise ValueError(f"input_shape must be (H, W, C_in) of positive ints, got {input_shape!r}")
-    return tuple(int(v) for v in input_shape)
-
-
-def _axis_geometry(size: int, k: int, s: int, padding: str, axis: str) -> tuple[int, int, int]:
-    """(output size, padding before, padding after) along one axis, TensorFlow's rule."""
-    if padding == "valid":
-        if k > size:
-            raise ValueError(f"kernel {axis} {k} is larger than the input {axis} {size} with padding='valid'")
-        return (size - k) // s + 1, 0, 0
-    out = math.ceil(size / s)
-    total = max((out - 1) * s + k - size, 0)
-    return out, total // 2, total - total // 2
-
-
-def conv_output_shape(input_shape, kernel_size, strides=1, padding="valid", filters=1,
-                      dilation_rate=1) -> tuple[int, int, int]:
-    """(H_out, W_out, C_out) of a Conv2D (or, with filters=C, a pooling) layer: the neuron grid it feeds."""
-    h, w, _ = _input_shape(input_shape)
-    (kh, kw), (sh, sw), padding = _pair(kernel_size, "kernel_size"), _pair(strides, "strides"), _padding(padding)
-    dh, dw = _pair(dilation_rate, "dilation_rate")
-    if not isinstance(filters, Integral) or isinstance(filters, bool) or filters < 1:
-        raise ValueError(f"filters must be a positive int, got {filters!r}")
-    return (_axis_geometry(h, (kh - 1) * dh + 1, sh, padding, "height")[0],
-            _axis_geometry(w, (kw - 1) * dw + 1, sw, padding, "width")[0], int(filters))
+from hw5.homework.geometry import axis_geometry, conv_output_shape, image_shape, padding_mode, pair
 
 
 def _check_kernel(kernel) -> np.ndarray:
@@ -79,10 +31,10 @@ def toeplitz_indices(kernel_shape, input_shape, strides=1, padding="valid", dila
     row i·sh + di·dh − top and column j·sw + dj·dw − left ((dh, dw): the dilation rate)."""
     kh, kw, c_in, c_out = kernel_shape
     h, w, _ = input_shape
-    (sh, sw), padding = _pair(strides, "strides"), _padding(padding)
-    dh, dw = _pair(dilation_rate, "dilation_rate")
-    h_out, pad_top, _ = _axis_geometry(h, (kh - 1) * dh + 1, sh, padding, "height")
-    w_out, pad_left, _ = _axis_geometry(w, (kw - 1) * dw + 1, sw, padding, "width")
+    (sh, sw), padding = pair(strides, "strides"), padding_mode(padding)
+    dh, dw = pair(dilation_rate, "dilation_rate")
+    h_out, pad_top, _ = axis_geometry(h, (kh - 1) * dh + 1, sh, padding, "height")
+    w_out, pad_left, _ = axis_geometry(w, (kw - 1) * dw + 1, sw, padding, "width")
     i, j, di, dj, ci, co = np.ix_(*(np.arange(n) for n in (h_out, w_out, kh, kw, c_in, c_out)))
     r, c = i * sh + di * dh - pad_top, j * sw + dj * dw - pad_left
     inside = np.broadcast_to((r >= 0) & (r < h) & (c >= 0) & (c < w), (h_out, w_out, kh, kw, c_in, c_out))
@@ -93,8 +45,9 @@ def toeplitz_indices(kernel_shape, input_shape, strides=1, padding="valid", dila
     return rows, cols, taps, (h_out, w_out, c_out)
 
 
-def _check_all(kernel, bias, input_shape):
-    kernel, input_shape = _check_kernel(kernel), _input_shape(input_shape)
+def check_conv_args(kernel, bias, input_shape):
+    """(kernel, bias in its dtype, (H, W, C_in)), checked against each other (zeros for a bias of None)."""
+    kernel, input_shape = _check_kernel(kernel), image_shape(input_shape)
     if input_shape[2] != kernel.shape[2]:
         raise ValueError(f"input_shape has {input_shape[2]} channels but the kernel expects "
                          f"C_in={kernel.shape[2]} (kernel shape {kernel.shape})")
@@ -110,7 +63,7 @@ def _check_all(kernel, bias, input_shape):
 def conv2d_as_dense(kernel, bias, input_shape, strides=1, padding="valid", dilation_rate=1):
     """(W, b): Conv2D(kernel, bias) on inputs of `input_shape` as a dense layer, W (H·W·C_in, H_out·W_out·C_out)
     and b (H_out·W_out·C_out,) in the kernel's dtype (b zeros when `bias` is None); vectorized."""
-    kernel, bias, input_shape = _check_all(kernel, bias, input_shape)
+    kernel, bias, input_shape = check_conv_args(kernel, bias, input_shape)
     rows, cols, taps, out_shape = toeplitz_indices(kernel.shape, input_shape, strides, padding, dilation_rate)
     matrix = np.zeros((math.prod(input_shape), math.prod(out_shape)), kernel.dtype)
     matrix[rows, cols] = kernel.ravel()[taps]
@@ -123,11 +76,11 @@ def conv2d_as_dense_loop(kernel, bias, input_shape, strides=1, padding="valid"):
 
         W[(r·W_in + col)·C_in + c, (i·W_out + j)·C_out + k] = K[di, dj, c, k], r = i·s + di − top, col = j·s + dj − left
     """
-    kernel, bias, (h, w, c_in) = _check_all(kernel, bias, input_shape)
+    kernel, bias, (h, w, c_in) = check_conv_args(kernel, bias, input_shape)
     kh, kw, _, c_out = kernel.shape
-    (sh, sw), padding = _pair(strides, "strides"), _padding(padding)
-    h_out, top, _ = _axis_geometry(h, kh, sh, padding, "height")
-    w_out, left, _ = _axis_geometry(w, kw, sw, padding, "width")
+    (sh, sw), padding = pair(strides, "strides"), padding_mode(padding)
+    h_out, top, _ = axis_geometry(h, kh, sh, padding, "height")
+    w_out, left, _ = axis_geometry(w, kw, sw, padding, "width")
     W = np.zeros((h * w * c_in, h_out * w_out * c_out), kernel.dtype)
     for i in range(h_out):                          # output position (i, j): its c_out neurons, one per filter k
         for j in range(w_out):
@@ -145,12 +98,12 @@ def derive_output_shape(input_shape, kernel_size, strides=1, padding="valid", fi
     """`conv_output_shape` written out for a reader, one line per axis and one for the neuron count:
     'valid': out = ⌊(in − k + 2·0) / s⌋ + 1; 'same': out = ⌈in / s⌉ with max((out − 1)·s + k − in, 0)
     zeros added, the smaller half before. Also right for pooling (kernel = pool, filters = channels)."""
-    (h, w, _), (kh, kw), (sh, sw) = _input_shape(input_shape), _pair(kernel_size, "kernel_size"), \
-        _pair(strides, "strides")
+    (h, w, _), (kh, kw), (sh, sw) = image_shape(input_shape), pair(kernel_size, "kernel_size"), \
+        pair(strides, "strides")
     lines = []
     for axis, size, k, s in (("height", h, kh, sh), ("width", w, kw, sw)):
-        out, before, after = _axis_geometry(size, k, s, _padding(padding), axis)
-        if _padding(padding) == "valid":
+        out, before, after = axis_geometry(size, k, s, padding_mode(padding), axis)
+        if padding_mode(padding) == "valid":
             lines.append(f"{axis}: ⌊({size} − {k} + 2·0) / {s}⌋ + 1 = {out}")
         else:
             lines.append(f"{axis}: ⌈{size} / {s}⌉ = {out}  ('same': {before + after} zero(s) added, "

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 
-def _named_arrays(variables) -> dict[str, np.ndarray]:
+def named_arrays(variables) -> dict[str, np.ndarray]:
     """{"<layer name>/<variable name>": array copy} for Keras variables, in their order."""
     weights = {}
     for var in variables:
@@ -28,7 +28,7 @@ def extract_weights(model) -> dict[str, np.ndarray]:
         raise TypeError(f"model must be a Keras model with trainable_variables, got {type(model).__name__}")
     if not variables:
         raise ValueError("model has no trainable variables (was it built?)")
-    return _named_arrays(variables)
+    return named_arrays(variables)
 
 
 def describe(weights: dict[str, np.ndarray]) -> list[tuple[str, tuple, str, int]]:

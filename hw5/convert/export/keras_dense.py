@@ -19,9 +19,8 @@ import numpy as np
 
 from hw5.convert.export.files import atomic_write, dense_array
 from hw5.convert.export.layout import input_metadata, keras_input_name
-from hw5.convert.layers import Sigmoid, Tanh
-from hw5.homework.layers import Dense, ReLU, Softmax
-from hw5.homework.numpy_net import NumpyNet
+from hw5.convert.layers import Dense, ReLU, Sigmoid, Softmax, Tanh
+from hw5.convert.network import NumpyNet
 
 ACTIVATION_NAMES = {ReLU: "relu", Sigmoid: "sigmoid", Tanh: "tanh", Softmax: "softmax"}
 

@@ -17,8 +17,8 @@ import numpy as np
 
 from hw5.convert.export.files import atomic_write, dense_array
 from hw5.convert.export.layout import input_note
-from hw5.homework.layers import Dense, ReLU
-from hw5.homework.numpy_net import NumpyNet
+from hw5.convert.layers import Dense, ReLU
+from hw5.convert.network import NumpyNet
 
 
 def dense_relu_chain(net: NumpyNet) -> list[Dense]:

@@ -11,9 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from hw5.convert.export.files import atomic_write
-from hw5.convert.layers import Scale, Sigmoid, Tanh
-from hw5.homework.layers import Dense, MaxPool, ReLU, Softmax
-from hw5.homework.numpy_net import NumpyNet
+from hw5.convert.layers import Dense, MaxPool, ReLU, Scale, Sigmoid, Softmax, Tanh
+from hw5.convert.network import NumpyNet
 
 
 def npz_arrays(net: NumpyNet) -> dict[str, np.ndarray]:

@@ -21,8 +21,7 @@ from onnx import TensorProto
 
 from hw5.convert.activations import LEAKY_DEFAULT, SELU_ALPHA, SELU_SCALE, AlphaELU, ClippedReLU, Elementwise, PReLU
 from hw5.convert.export.onnx_ops import Emitter, exports
-from hw5.convert.layers import Sigmoid, Tanh
-from hw5.homework.layers import ReLU
+from hw5.convert.layers import ReLU, Sigmoid, Tanh
 
 
 @exports(ReLU, Sigmoid, Tanh)

@@ -5,11 +5,11 @@ axis 1: the NumPy net's flat vector) — except a Dense/ReLU chain (hw5.convert.
 the flat vector itself, input [N, H·W·C] = x.reshape(N, -1) (hw5.convert.export.layout), and holds Gemm and
 Relu nodes only, as the Dense-only readers want (gurobi-machinelearning, OMLT: neither reads a Flatten).
 
-Then one loop over the net's graph (node k = (layers[k], inputs[k]), −1 the input): each layer's nodes come
+Then one loop over the net's graph (node k = (layers[k], inputs[k]), INPUT the input): each layer's nodes come
 from the function its class has in hw5.convert.export.onnx_ops.EXPORTS (Dense as Gemm with its explicit
 matrix, never a Conv; merges as Add/Sub/Mul/Max/Min/Concat; the ReLU family as Relu/Clip/LeakyRelu/PRelu;
 see onnx_ops and onnx_activations), fed the values of its inputs. A layer type with no entry is refused by
-name. The output (node `output_index`) is reshaped to the model's output grid when that is not a vector.
+name. The output (node `net.output`) is reshaped to the model's output grid when that is not a vector.
 
 Size: the matrices are densified when the whole net fits one file densely (protobuf's 2 GB); otherwise a
 scipy.sparse matrix keeps its entries (onnx_ops.dense), and a file past 2 GB stores its weights as external
@@ -27,8 +27,8 @@ import hw5.convert.export.onnx_activations  # noqa: F401  (registers the activat
 from hw5.convert.export.files import atomic_write
 from hw5.convert.export.layout import input_metadata, input_note
 from hw5.convert.export.onnx_ops import EXPORTS, Emitter
-from hw5.homework.layers import Dense, ReLU
-from hw5.homework.numpy_net import NumpyNet
+from hw5.convert.layers import Dense, ReLU
+from hw5.convert.network import INPUT, NumpyNet
 
 OPSET = 17
 LIMIT = 2 ** 31 - 2 ** 24   # protobuf's 2 GiB, less room for the graph itself
@@ -43,11 +43,6 @@ def dense_bytes(net: NumpyNet) -> int:
     """The bytes of the net's matrices and diagonals, every matrix dense."""
     return sum(math.prod(getattr(layer, "W", getattr(layer, "d", np.zeros(0))).shape)
                for layer in net.layers) * np.dtype(net.dtype).itemsize
-
-
-def graph_inputs(net: NumpyNet) -> list:
-    """Each layer's inputs (indices, −1 the net's input): a GraphNet's own, a chain's predecessor."""
-    return getattr(net, "inputs", None) or [[k - 1] for k in range(len(net.layers))]
 
 
 def onnx_model(net: NumpyNet, opset: int = OPSET, check: bool = True, densify: bool | None = None):
@@ -67,12 +62,11 @@ def onnx_model(net: NumpyNet, opset: int = OPSET, check: bool = True, densify: b
     flat = is_dense_relu(net)
     e = Emitter(dt, densify=dense_bytes(net) <= LIMIT if densify is None else densify)
     x = "input" if flat else e.flat("input")
-    values = []
-    for layer, inputs in zip(net.layers, graph_inputs(net), strict=True):
-        values.append(EXPORTS[type(layer)](e, layer, [values[i] if i >= 0 else x for i in inputs]))
-    index = len(values) - 1 if getattr(net, "output_index", None) is None else net.output_index
-    final = values[index] if values and index >= 0 else x
-    shape = tuple(net.output_shape if net.output_shape is not None else net.layers[-1].out_shape)
+    values = {INPUT: x}
+    for k, (layer, inputs) in enumerate(zip(net.layers, net.inputs, strict=True)):
+        values[k] = EXPORTS[type(layer)](e, layer, [values[i] for i in inputs])
+    final = values[net.output]
+    shape = net.output_grid()
     shape = (math.prod(shape),) if flat else shape
     if len(shape) > 1 or final in ("input", x):
         e.nodes.append(helper.make_node("Reshape", [final, e.const([-1, *shape], "shape", np.int64)], ["output"]))

@@ -26,9 +26,8 @@ import math
 import numpy as np
 
 from hw5.convert.activations import LayerNorm
-from hw5.convert.layers import BandedDense, Scale
+from hw5.convert.layers import BandedDense, Dense, MaxPool, Scale, Softmax
 from hw5.convert.merges import Concat, Merge
-from hw5.homework.layers import Dense, MaxPool, Softmax
 
 EXPORTS: dict = {}   # NumPy layer class -> fn(emitter, layer, inputs: list[str]) -> output name
 

@@ -20,8 +20,8 @@ import math
 import numpy as np
 import scipy.sparse as sp
 
-from hw5.homework.layers import Dense, ReLU
-from hw5.homework.numpy_net import NumpyNet
+from hw5.convert.layers import Dense, ReLU
+from hw5.convert.network import NumpyNet
 
 
 def cost_table(net: NumpyNet) -> list[dict]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from hw5.convert.activations import LEAKY_DEFAULT, ClippedReLU, Elementwise, PReLU
-from hw5.homework.layers import ReLU
+from hw5.convert.layers import ReLU
 
 IDENTITY = (1.0, 1.0, 0.0)   # relu(x)
 

@@ -1,7 +1,7 @@
 """relu_only(net): the walk over the net's graph, and its self-check.
 
-The nodes are lowered in their topological order (node k = (net.layers[k], net.inputs[k]); a chain NumpyNet
-is the graph inputs[k] == [k − 1]); only the nodes the output depends on, and a last softmax is left out (the
+The nodes are lowered in their topological order (node k = (net.layers[k], net.inputs[k]), INPUT the net's
+input); only the nodes the output depends on, and a last softmax is left out (the
 output is the logits). `Lowering.live` holds every node's value for as long as a later node reads it — a
 branch, the skip of a residual block, a tensor read by several layers — and each hidden layer a rule emits
 carries them all (relu_only.maps). The result is one chain Dense → ReLU → … → Dense, checked before it is
@@ -16,12 +16,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hw5.convert.graph import GraphNet
 from hw5.convert.inspect import PROBE_INPUTS, PROBE_SEED
+from hw5.convert.layers import ReLU, Softmax
+from hw5.convert.network import INPUT, NumpyNet
 from hw5.convert.relu_only.maps import Affine, Lowering, Value, dense
 from hw5.convert.relu_only.rules import rule_for
-from hw5.homework.layers import ReLU, Softmax
-from hw5.homework.numpy_net import NumpyNet
 
 # the self-check's tolerance, relative to the largest |logit| on the probe inputs, by the net's dtype: the two
 # nets compute one function through differently rounded sums (the lowering multiplies the maps in float64 and
@@ -31,18 +30,10 @@ CHECK_RTOL = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-9}
 
 
 @dataclass(repr=False)
-class DenseReluNet(GraphNet):
+class DenseReluNet(NumpyNet):
     """relu_only's result: a chain Dense, ReLU, …, Dense. `carried[k]`: how many of layer k's neurons carry the
     values of other branches past it (0 for the output layer) — the width the graph adds."""
     carried: list = field(default_factory=list)
-
-
-def _graph(net: NumpyNet) -> tuple[list, list, int]:
-    """(layers, inputs, output node) of a GraphNet or a chain NumpyNet."""
-    layers = list(net.layers)
-    inputs = list(getattr(net, "inputs", None) or [[k - 1] for k in range(len(layers))])
-    out = getattr(net, "output_index", None)
-    return layers, inputs, len(layers) - 1 if out is None else out
 
 
 def _walk(state: Lowering, layers: list, inputs: list, out: int) -> Value:
@@ -52,17 +43,17 @@ def _walk(state: Lowering, layers: list, inputs: list, out: int) -> Value:
     needed, todo = set(), [out]
     while todo:                                   # the nodes the output depends on
         k = todo.pop()
-        if k >= 0 and k not in needed:
+        if k != INPUT and k not in needed:
             needed.add(k)
             todo += inputs[k]
-    readers = {-1: 0, **{k: 0 for k in needed}}   # node -> how many needed nodes have still to start reading it
+    readers = {INPUT: 0, **{k: 0 for k in needed}}   # node -> how many needed nodes have still to start reading it
     for k in needed:
         for i in set(inputs[k]):
             readers[i] += 1
     readers[out] += 1                             # the output is kept to the end
-    if readers[-1]:
-        state.live[-1] = Value(Affine.identity(state.n_inputs))
-    waiting, running, done = sorted(needed), {}, {-1}
+    if readers[INPUT]:
+        state.live[INPUT] = Value(Affine.identity(state.n_inputs))
+    waiting, running, done = sorted(needed), {}, {INPUT}
     while waiting or running:
         for k in list(waiting):                   # in order: a node's readers come after it
             if not all(i in done for i in inputs[k]):
@@ -103,7 +94,7 @@ def _advance(state: Lowering, k: int, step, sent, running: dict, done: set) -> N
 
 
 def relu_only(net: NumpyNet, check: bool = True) -> DenseReluNet:
-    """`net` (hw5.numpy_net.from_keras: a GraphNet, or a chain NumpyNet) as Dense, ReLU, Dense, …, Dense in its
+    """`net` (hw5.numpy_net.from_keras, or any NumpyNet) as Dense, ReLU, Dense, …, Dense in its
     dtype, whose output is the logits when the net ends with a softmax. Matrices less than a quarter non-zero
     are scipy.sparse CSR. Raises ValueError naming the first node it cannot lower; `check=True` (the default)
     compares the result with the net on PROBE_INPUTS seeded inputs and raises ValueError if they differ
@@ -112,13 +103,13 @@ def relu_only(net: NumpyNet, check: bool = True) -> DenseReluNet:
         raise TypeError(f"net must be a NumpyNet (hw5.numpy_net.from_keras), got {type(net).__name__}")
     if not isinstance(check, bool):
         raise TypeError(f"check must be True or False, got {check!r}")
-    layers, inputs, out = _graph(net)
-    if out >= 0 and isinstance(layers[out], Softmax):
+    layers, inputs, out = list(net.layers), list(net.inputs), net.output
+    if out != INPUT and isinstance(layers[out], Softmax):
         out = inputs[out][0]                      # the logits
     state = Lowering(math.prod(net.input_shape), np.dtype(net.dtype))
     final = _walk(state, layers, inputs, out)
     last = dense(final.map, "+".join(state.pending) or "output", state.dtype)
-    shape = tuple(net.output_shape if net.output_shape is not None else net.layers[-1].out_shape)
+    shape = net.output_grid()
     last.out_shape = (math.prod(shape),)
     emitted = state.layers + [last]
     for i, layer in enumerate(emitted):
@@ -131,13 +122,14 @@ def relu_only(net: NumpyNet, check: bool = True) -> DenseReluNet:
     return lowered
 
 
-def check_lowering(net: NumpyNet, lowered: NumpyNet, logits: int) -> None:
-    """ValueError unless `lowered` gives node `logits` of `net` (−1: the input) on PROBE_INPUTS seeded N(0, 1)
-    inputs within CHECK_RTOL of its largest |value| (of the largest value the net computes, if that is 0)."""
+def check_lowering(net: NumpyNet, lowered: NumpyNet, logits) -> None:
+    """ValueError unless `lowered` gives node `logits` of `net` (a layer's index, or INPUT) on PROBE_INPUTS
+    seeded N(0, 1) inputs within CHECK_RTOL of its largest |value| (of the largest value the net computes, if
+    that is 0)."""
     dt = np.dtype(net.dtype)
     x = np.random.default_rng(PROBE_SEED).standard_normal((PROBE_INPUTS, *net.input_shape)).astype(dt)
     outs = net.forward(x)
-    theirs = (outs[logits] if logits >= 0 else x.reshape(len(x), -1)).astype(np.float64)
+    theirs = net.value(outs, logits, x).astype(np.float64)
     mine = lowered.forward(x)[-1].astype(np.float64)
     scale = float(np.abs(theirs).max(initial=0.0)) or max((float(np.abs(o).max(initial=0.0)) for o in outs),
                                                            default=0.0)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from hw5.homework.layers import Dense, ReLU
+from hw5.convert.layers import Dense, ReLU
 
 
 @dataclass

@@ -24,12 +24,11 @@ import math
 import numpy as np
 import scipy.sparse as sp
 
-from hw5.convert.layers import Scale
+from hw5.convert.layers import Dense, MaxPool, Scale
 from hw5.convert.linear_maps import window_indices
 from hw5.convert.merges import Concat, Merge
 from hw5.convert.relu_only.family import RAMPS
 from hw5.convert.relu_only.maps import Affine, Lowering, Value, select, stack
-from hw5.homework.layers import Dense, MaxPool
 
 LOWERED = "ReLU-family layers (ReLU, ReLU6, leaky, PReLU, hard_sigmoid), max-pooling, Add, Subtract, Average, " \
           "Maximum, Minimum, Concatenate and linear layers"
