@@ -171,14 +171,14 @@ def test_fit_feeds_keras_a_dataset_without_tf_data_autotuning():
     # the epoch-start stall (docs/known-issues.md): Keras deletes an epoch's iterator at the next epoch's first
     # step and tf.data's autotuning thread made that wait out a sleep of up to many seconds; fit's own dataset
     # has autotuning off and keeps Keras' batches (count, order) so that the training stays the same
-    from hw5.homework.training import _inputs
+    from hw5.homework.training import keras_inputs
 
     x, y = np.arange(10 * 3, dtype=np.float32).reshape(10, 3), np.arange(10)
-    inputs = _inputs(x, y, 4, shuffle=True)
+    inputs = keras_inputs(x, y, 4, shuffle=True)
     data = inputs["x"]
     assert inputs["shuffle"] is False and data.options().autotune.enabled is False
     assert int(data.cardinality()) == 3                                   # 4 + 4 + 2: Keras' step count
-    batches = list(_inputs(x, None, 4)["x"].as_numpy_iterator())
+    batches = list(keras_inputs(x, None, 4)["x"].as_numpy_iterator())
     assert [len(b[0] if isinstance(b, tuple) else b) for b in batches] == [4, 4, 2]
     assert np.array_equal(np.concatenate([b[0] if isinstance(b, tuple) else b for b in batches]), x)   # in order
     assert sorted(int(v) for b in data.as_numpy_iterator() for v in b[1]) == list(range(10))

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from hw5.deliver.monitor import fit_monitored, positive_int
 from hw5.homework.kernels import kernels
-from hw5.homework.training import TrainLog, _inputs, make_deterministic
+from hw5.homework.training import TrainLog, keras_inputs, make_deterministic
 
 FORMAT = 4  # bump when the training procedure or the log format changes (4: steps-only seconds, bar's rest '─')
 
@@ -103,7 +103,7 @@ def _raw_data(subset: int | None):
 def _test_probs(model, x_test):
     import numpy as np
 
-    probs = np.asarray(model.predict(**_inputs(x_test, None, 1000), verbose=0))   # as the probes predict
+    probs = np.asarray(model.predict(**keras_inputs(x_test, None, 1000), verbose=0))   # as the probes predict
     probs.flags.writeable = False     # shared by every test of a run: nobody may change it
     return probs
 

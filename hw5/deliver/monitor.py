@@ -25,7 +25,7 @@ import sys
 
 import numpy as np
 
-from hw5.homework.training import TrainLog, _inputs, fit
+from hw5.homework.training import TrainLog, fit, keras_inputs
 
 _ANSI = re.compile(r"\x1b\[([0-9;]*)m")
 _STEP = re.compile(r"^\s*\d+/\d+ ")  # a progress-bar line: "  7/469 ━━━━ 26s 58ms/step - accuracy: ..."
@@ -45,7 +45,7 @@ def test_metrics(model, x_test, y_test, batch_size: int = 1000) -> tuple[float, 
     Keras' sparse categorical cross-entropy of probabilities clipped to [ε, 1 − ε] (ε = 1e-7), and argmax."""
     import keras
 
-    probs = np.asarray(model.predict(**_inputs(x_test, None, batch_size), verbose=0), dtype=np.float64)
+    probs = np.asarray(model.predict(**keras_inputs(x_test, None, batch_size), verbose=0), dtype=np.float64)
     labels = np.asarray(y_test).reshape(-1).astype(np.int64)
     eps = keras.config.epsilon()
     picked = np.clip(probs[np.arange(len(labels)), labels] / probs.sum(axis=1), eps, 1 - eps)

@@ -32,9 +32,10 @@ def make_deterministic(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def _inputs(x, y=None, batch_size=None, shuffle=None) -> dict:
-    """Keras' own tf.data pipeline for arrays (same batches, order, shuffle) with autotuning off, which stalled
-    each epoch's first step for seconds; with a Keras whose pipeline lives elsewhere, the arrays themselves."""
+def keras_inputs(x, y=None, batch_size=None, shuffle=None) -> dict:
+    """The keyword arguments of Keras' fit/evaluate/predict for arrays x (, y): Keras' own tf.data pipeline for
+    arrays (same batches, order, shuffle) with autotuning off, which stalled each epoch's first step for seconds;
+    with a Keras whose pipeline lives elsewhere, the arrays themselves."""
     try:
         import tensorflow as tf
         from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
@@ -78,7 +79,7 @@ def _callbacks(log: TrainLog, x_test, y_test, log_updates: int) -> list:
                        train_seconds=log.train_seconds)
             if x_test is not None:
                 row["test_loss"], row["test_accuracy"] = (
-                    float(v) for v in self.model.evaluate(**_inputs(x_test, y_test, 1000), verbose=0))
+                    float(v) for v in self.model.evaluate(**keras_inputs(x_test, y_test, 1000), verbose=0))
             log.epochs.append(row)
 
     return [EveryEarlyStep(), Recorder()]
@@ -97,7 +98,7 @@ def fit(model, x_train, y_train, *, epochs: int, batch_size: int, seed: int, lea
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     log = TrainLog()
-    model.fit(**_inputs(x_train, y_train, batch_size, shuffle=True), epochs=epochs, verbose=1,
+    model.fit(**keras_inputs(x_train, y_train, batch_size, shuffle=True), epochs=epochs, verbose=1,
               callbacks=[*_callbacks(log, x_test, y_test, log_updates), *(watch(log) for watch in watchers)])
     if x_test is not None:
         log.test_loss, log.test_accuracy = log.epochs[-1]["test_loss"], log.epochs[-1]["test_accuracy"]
