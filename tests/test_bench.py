@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
+from hw5.convert.export.files import atomic_write
 from hw5.deliver import bench, report
-from hw5.deliver.cache import _atomic_write
 from hw5.toeplitz import conv2d_as_dense, conv2d_as_sparse
 from tests import tolerances as tol
 from tests.helpers import BENCH_SUMMARY, assert_within, report_section
@@ -177,8 +177,8 @@ def test_bench_summary(bench_rows, pytestconfig):
         if r["group"].startswith("conv layer") and r["path"] == "tf_conv":
             assert r["ratio_to_tf"] == 1.0
     assert all(r["gflops"] is None or r["gflops"] > 0 for r in summary)
-    _atomic_write(pytestconfig.rootpath / BENCH_DIR / "summary.json",
-                  lambda p: p.write_text(json.dumps(result, indent=1)))
+    atomic_write(pytestconfig.rootpath / BENCH_DIR / "summary.json",
+                 lambda p: p.write_text(json.dumps(result, indent=1)), parents=True)
     pytestconfig.stash[BENCH_SUMMARY] = result
     print(bench.format_table(summary, peak_gflops))
     fmt = lambda v, f: "–" if v is None else format(v, f)  # noqa: E731

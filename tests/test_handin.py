@@ -257,6 +257,50 @@ def test_handin_zip_write_failure_keeps_the_old_zip(tmp_path, monkeypatch):
     assert (out / "homework5_jdoe.zip").read_bytes() == old
 
 
+def test_handin_zip_is_its_owners_alone(tmp_path):
+    # the zip is written 0600 whatever the umask (a student's hand-in), through the one atomic writer
+    handin.write_zip(tmp_path / "new" / "h.zip", {"a.txt": b"a"})
+    assert (tmp_path / "new" / "h.zip").stat().st_mode & 0o777 == 0o600
+
+
+def test_handin_view_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
+    # hw5.deliver.handin_view.write_html writes atomically: a failure while writing keeps what was there
+    from hw5.deliver import handin_view
+
+    path = tmp_path / "homework.html"
+    path.write_text("old")
+    real = type(path).write_text
+
+    def half_then_full(self, text, *args, **kwargs):
+        real(self, text[:len(text) // 2])
+        raise OSError("disk full")
+
+    monkeypatch.setattr(handin_view, "document", lambda users, pages: "<html>the hand-in</html>")
+    monkeypatch.setattr(type(path), "write_text", half_then_full)
+    with pytest.raises(OSError, match="disk full"):
+        handin_view.write_html(path, ["jdoe"])
+    monkeypatch.undo()
+    assert [p.name for p in tmp_path.iterdir()] == ["homework.html"] and path.read_text() == "old"
+
+
+def test_atomic_write_makes_parents_sets_the_mode_and_refuses_a_bad_mode(tmp_path):
+    # the writer every file of the package goes through (hw5.convert.export.files): parents=True makes the
+    # directories (the cache, the report, the zip), mode sets the bits whatever the umask, None gives the umask's
+    from hw5.convert.export.files import atomic_write
+
+    old = os.umask(0o022)
+    try:
+        made = atomic_write(tmp_path / "a" / "b" / "f.json", lambda p: p.write_text("{}"), parents=True)
+        private = atomic_write(tmp_path / "g.json", lambda p: p.write_text("{}"), mode=0o600)
+    finally:
+        os.umask(old)
+    assert (made.read_text(), made.stat().st_mode & 0o777, private.stat().st_mode & 0o777) == ("{}", 0o644, 0o600)
+    for bad in (0o1000, -1, True, "644"):
+        with pytest.raises(ValueError, match=r"^mode must be None or permission bits in \[0, 0o777\], got "):
+            atomic_write(tmp_path / "h.json", lambda p: p.write_text("{}"), mode=bad)
+    assert not (tmp_path / "h.json").exists()
+
+
 def test_script_runs_alone_and_prints_the_evidence(quick_run, bare_python, tmp_path):
     _, _, done = quick_run
     for name in BLOCKED:  # the environment really lacks them

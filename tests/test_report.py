@@ -240,6 +240,49 @@ def test_report_keeps_the_old_one_when_pytest_cannot_run(report_cannot_run):
     assert "no report written" in done.stdout
 
 
+def test_report_json_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
+    # report.json is written atomically (hw5.convert.export.files.atomic_write): a disk that fails halfway
+    # through the write leaves the old file, and no temporary beside it
+    from hw5.deliver.report import write_json
+
+    path = tmp_path / "report.json"
+    path.write_text("{}")
+    real = Path.write_text
+
+    def half_then_full(self, text, *args, **kwargs):
+        real(self, text[:len(text) // 2])
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Path, "write_text", half_then_full)
+    with pytest.raises(OSError, match="disk full"):
+        write_json(path, {"users": ["jdoe"], "pdf": True})
+    monkeypatch.undo()
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"] and path.read_text() == "{}"
+    write_json(path, {"pdf": False})
+    assert json.loads(path.read_text()) == {"pdf": False} and [p.name for p in tmp_path.iterdir()] == ["report.json"]
+
+
+@pytest.mark.parametrize("exit_code, pdf_bytes", [(0, "%PDF-1.4 stand-in"), (3, "half a pdf"), (0, "")])
+def test_print_pdf_writes_a_whole_pdf_or_nothing(tmp_path, exit_code, pdf_bytes):
+    # Chromium (a stand-in script) prints into a temporary file beside the target; a failed or empty print
+    # raises and leaves neither the PDF nor the temporary file
+    from hw5.deliver.pdf import print_pdf
+
+    chromium = tmp_path / "chromium"
+    chromium.write_text(f"#!/bin/sh\nfor a in \"$@\"; do case $a in --print-to-pdf=*) "
+                        f"printf '%s' '{pdf_bytes}' > \"${{a#--print-to-pdf=}}\";; esac; done\nexit {exit_code}\n")
+    chromium.chmod(0o755)
+    (tmp_path / "in.html").write_text("<p>hi</p>")
+    out = tmp_path / "out"
+    if exit_code == 0 and pdf_bytes:
+        print_pdf(tmp_path / "in.html", out / "report.pdf", str(chromium))
+        assert (out / "report.pdf").read_text() == pdf_bytes and [p.name for p in out.iterdir()] == ["report.pdf"]
+    else:
+        with pytest.raises(RuntimeError, match=f"Chromium could not print the PDF \\(exit {exit_code}\\)"):
+            print_pdf(tmp_path / "in.html", out / "report.pdf", str(chromium))
+        assert list(out.iterdir()) == []
+
+
 @pytest.mark.parametrize("args, message", [
     (["--user", "Ada Lovelace"], "expected a name of letters, digits, '_' and '-'"),
     (["--user", "a", "--user", "b", "--user", "c", "--user", "d"], "at most 3 authors"),

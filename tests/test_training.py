@@ -5,6 +5,7 @@ import json
 import math
 import shutil
 from itertools import pairwise
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -251,6 +252,29 @@ def test_retrain_option_and_env_force_training(tiny_entry, tmp_path, monkeypatch
     assert not train_part(1, seed=5, cache=tmp_path, retrain=True, **TINY).from_cache and len(fitted) == 1
     monkeypatch.setenv("HW5_RETRAIN", "1")
     assert not train_part(1, seed=5, cache=tmp_path, **TINY).from_cache and len(fitted) == 2
+
+
+def test_cache_entry_is_private_and_a_failed_save_leaves_no_file(tiny_entry, tmp_path, monkeypatch):
+    # the entry's files are its owner's alone (0600, whatever the umask); a save that fails while Keras writes
+    # model.keras leaves no file in the entry (nor a temporary one), and the run goes on with a warning
+    import keras
+
+    import hw5.deliver.cache
+    from hw5.homework.training import TrainLog
+
+    good, _ = tiny_entry
+    assert sorted((p.name, p.stat().st_mode & 0o777) for p in good.path.iterdir()) == [
+        ("log.json", 0o600), ("model.keras", 0o600)]
+
+    def save_fails(self, path, *args, **kwargs):
+        Path(path).write_bytes(b"half a zip")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(hw5.deliver.cache, "fit_monitored", lambda model, *args, **kwargs: TrainLog())
+    monkeypatch.setattr(keras.Model, "save", save_fails)
+    with pytest.warns(RuntimeWarning, match="could not write the hw5 cache entry .*disk full"):
+        assert not train_part(1, seed=5, cache=tmp_path, **TINY).from_cache
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
 
 
 @pytest.mark.full   # trains (a tiny model or Part 1 on 512 images): `make test-full` and the report

@@ -122,8 +122,10 @@ def measure_in_subprocess(name: str, size: int = 32, images: int = 4, timing: bo
 
 
 def write_table(rows: list[dict], path: Path = JSON_PATH) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(rows, indent=1))
+    """The table as JSON at `path`, atomically (a failure leaves the old file, or none, and no temporary)."""
+    from hw5.convert.export.files import atomic_write
+
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(rows, indent=1)), parents=True)
 
 
 def main(argv=None) -> None:

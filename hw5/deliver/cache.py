@@ -17,7 +17,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -77,19 +76,6 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Write through `write(tmp_path)` then rename: readers never see a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _raw_data(subset: int | None):
     """uint8 training images (first `subset`), labels, test set as the models take it, data source."""
     from hw5.homework.data import data_source, load_fashion_mnist, preprocess
@@ -136,11 +122,15 @@ def _load(entry: Path, config: dict, x_test, y_test):
 
 
 def _save(entry: Path, build: Callable, model, log: TrainLog, config: dict) -> None:
+    """Write entry/model.keras, then entry/log.json (which names the model's SHA-256), each atomically and
+    readable by its owner only; a failed write leaves no file of its own (OSError for a disk problem)."""
+    from hw5.convert.export.files import atomic_write  # here, not at import: it loads the converter
+
     bare = build()                            # same architecture and weights, no optimizer state
     bare.set_weights(model.get_weights())
-    _atomic_write(entry / "model.keras", lambda p: bare.save(p))
+    atomic_write(entry / "model.keras", lambda p: bare.save(p), parents=True, mode=0o600)
     meta = dict(config=config, model_sha256=_sha256_file(entry / "model.keras"), log=dataclasses.asdict(log))
-    _atomic_write(entry / "log.json", lambda p: p.write_text(json.dumps(meta, indent=1)))
+    atomic_write(entry / "log.json", lambda p: p.write_text(json.dumps(meta, indent=1)), parents=True, mode=0o600)
 
 
 def train_part(part: int, *, epochs: int | None = None, seed: int | None = None, batch_size: int | None = None,

@@ -10,8 +10,6 @@ first. The zip is written under a temporary name and renamed: a failed step leav
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 import zipfile
 from collections.abc import Callable
@@ -69,12 +67,12 @@ def run_report(users, report_dir: Path) -> int:
 
 
 def write_zip(path: Path, files: dict[str, bytes]) -> None:
-    """Write the zip of `files` ({name: bytes}) atomically: a temporary name, checked, then renamed."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    """Write the zip of `files` ({name: bytes}) atomically (hw5.convert.export.files.atomic_write): a temporary
+    name, checked, then renamed; readable by its owner only. A failure leaves the old zip, or none, and no
+    temporary file; a directory that cannot be made or written raises OSError."""
+    from hw5.convert.export.files import atomic_write  # here, not at import: it loads the converter
+
+    def write(tmp: Path) -> None:
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
             for name, data in files.items():
                 info = zipfile.ZipInfo(name, date_time=time.localtime()[:6])
@@ -83,10 +81,8 @@ def write_zip(path: Path, files: dict[str, bytes]) -> None:
         with zipfile.ZipFile(tmp) as zf:
             if zf.testzip() is not None or sorted(zf.namelist()) != sorted(files):
                 raise HandinError(f"the zip written to {tmp} does not read back as {sorted(files)}")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    atomic_write(path, write, parents=True, mode=0o600)
 
 
 def build(users, *, out_dir: Path = Path("handin"), report_dir: Path = Path("report"),

@@ -13,7 +13,6 @@ second print shows.
 from __future__ import annotations
 
 import datetime
-import os
 import re
 import shutil
 import subprocess
@@ -89,10 +88,10 @@ def section_pages(pdf: Path) -> dict[str, int]:
 
 
 def write_html(path: Path, users: list[str], pages: dict[str, int] | None = None) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(document(users, pages))
-    os.replace(tmp, path)
+    """The hand-in document at `path`, atomically (a failure leaves the old file, or none, and no temporary)."""
+    from hw5.convert.export.files import atomic_write  # here, not at import: it loads the converter
+
+    atomic_write(path, lambda tmp: tmp.write_text(document(users, pages)), parents=True)
 
 
 def print_pdf(html_path: Path, pdf_path: Path, chromium: str, users: list[str]) -> dict[str, int]:

@@ -22,15 +22,18 @@ def find_chromium() -> str | None:
 
 def print_pdf(html_path: Path, pdf_path: Path, chromium: str, timeout: float = 120) -> None:
     """Print `html_path` to `pdf_path` with headless Chromium (with a PDF outline), atomically."""
+    from hw5.convert.export.files import atomic_write  # here, not at import: it loads the converter
+
     html_path, pdf_path = Path(html_path).resolve(), Path(pdf_path).resolve()
-    with tempfile.TemporaryDirectory() as profile:
-        tmp = pdf_path.with_name(f".{pdf_path.name}.tmp")
-        cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync",
-               "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--no-pdf-header-footer",
-               "--generate-pdf-document-outline", f"--print-to-pdf={tmp}", f"{html_path.as_uri()}?collapsed=all"]
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+    def write(tmp: Path) -> None:   # an empty file when Chromium starts: it must leave a non-empty one
+        with tempfile.TemporaryDirectory() as profile:
+            cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                   "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--no-pdf-header-footer",
+                   "--generate-pdf-document-outline", f"--print-to-pdf={tmp}", f"{html_path.as_uri()}?collapsed=all"]
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         if done.returncode != 0 or not tmp.exists() or tmp.stat().st_size == 0:
-            tmp.unlink(missing_ok=True)
             raise RuntimeError(f"Chromium could not print the PDF (exit {done.returncode}): {done.stderr[-2000:]}")
-        os.replace(tmp, pdf_path)
+
+    atomic_write(pdf_path, write, parents=True)

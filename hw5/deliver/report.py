@@ -175,10 +175,11 @@ def environment() -> dict[str, str]:
 
 # ---- driver ------------------------------------------------------------------------------------------
 
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
+def write_json(path: Path, data: dict) -> None:
+    """`data` as JSON at `path`, atomically (a failure leaves the old file, or none, and no temporary file)."""
+    from hw5.convert.export.files import atomic_write  # here, not at import: it loads the converter
+
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=1)), parents=True)
 
 
 # what the report runs: the quick tier and the `full` checks (pytest.ini's markers); the opt-in tiers stay out.
@@ -245,7 +246,7 @@ def main(argv=None) -> int:
         except (RuntimeError, subprocess.TimeoutExpired, OSError) as exc:
             print(f"[hw5] no PDF: {exc}; {HOW_TO_PDF}")
             code = int(code) or 1
-    _write_json(out / "report.json", meta)
+    write_json(out / "report.json", meta)
     print(f"[hw5] report done in {time.perf_counter() - started:.0f} s (pytest exit code {int(code)})")
     return int(code)
 
