@@ -51,27 +51,27 @@ def test_convert_refuses_bad_input_in_one_line(saved, tmp_path, capsys, args, me
 def test_convert_table_names_whole_sizes_in_binary_units():
     # a name past 40 characters is printed whole, its column as wide; bytes as KiB/MiB/GiB (powers of 2)
     from hw5.convert.estimate import size
-    from hw5.deliver.convert_cmd import _table
+    from hw5.deliver.convert_cmd import format_cost_table
 
     long = "a_dense_layer_whose_name_is_far_longer_than_forty_characters"
     rows = [dict(layer=long, kind="Dense", matrix=(3, 2), nonzeros=6, neurons=2, bytes=3 * 2 ** 20),
             dict(layer="re_lu", kind="ReLU", matrix=None, nonzeros=None, neurons=2, bytes=0)]
-    lines = _table(rows).splitlines()
+    lines = format_cost_table(rows).splitlines()
     assert lines[1].startswith(long + " Dense") and lines[2].startswith("re_lu" + " " * (len(long) - 4) + "ReLU")
     assert lines[0].index("kind") == lines[1].index("Dense") == lines[2].index("ReLU")
-    assert lines[1].endswith("3.0 MiB") and "MB" not in _table(rows).replace("MiB", "")
+    assert lines[1].endswith("3.0 MiB") and "MB" not in format_cost_table(rows).replace("MiB", "")
     assert [size(n) for n in (0, 1536, 2 ** 20, 5 * 2 ** 29)] == ["0.0 KiB", "1.5 KiB", "1.0 MiB", "2.5 GiB"]
     assert "carried" not in lines[0]   # a net that is not relu_only's has no carried neurons
 
 
 def test_convert_table_of_a_relu_only_net_shows_the_carried_neurons():
     # relu_only's cost table: per layer the neurons that carry other branches through it, a column of its own
-    from hw5.deliver.convert_cmd import _table
+    from hw5.deliver.convert_cmd import format_cost_table
 
     rows = [dict(layer="conv+bn", kind="Dense", matrix=(8, 6), nonzeros=9, neurons=6, bytes=216, carried=4),
             dict(layer="act", kind="ReLU", matrix=None, nonzeros=None, neurons=6, bytes=0, carried=4),
             dict(layer="head", kind="Dense", matrix=(6, 3), nonzeros=18, neurons=3, bytes=84, carried=0)]
-    lines = _table(rows).splitlines()
+    lines = format_cost_table(rows).splitlines()
     assert lines[0].endswith("carried") and [line.split()[-1] for line in lines[1:]] == ["4", "4", "0"]
 
 

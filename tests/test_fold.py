@@ -96,16 +96,21 @@ def test_merging_maps_of_two_dtypes_gives_the_wider_without_touching_the_narrow_
 @pytest.mark.parametrize("sparse", [False, True])
 @pytest.mark.parametrize("side", ["columns", "rows"])
 def test_a_map_that_has_the_dtype_is_scaled_where_it_lies(sparse, side):
-    # fold owns the matrices from_keras just built: W·diag(d) and diag(d)·W write into W itself when it already
-    # has the dtype (issue 20: folding must not copy whole maps), dense and sparse
+    # fold owns the matrices from_keras just built: merging a Scale after a Dense (W·diag(d)) or before it
+    # (diag(d)·W) writes into W itself when it already has the dtype (issue 20: folding must not copy whole maps),
+    # dense and sparse
     import scipy.sparse
 
-    from hw5.convert.fold import _scale_columns, _scale_rows
+    from hw5.convert.fold import merge_linear
 
     W = np.array([[1.0, 2.0, 0.0], [0.0, 3.0, 4.0]], np.float32)
     M = scipy.sparse.csr_matrix(W) if sparse else W.copy()
-    d_columns, d_rows = np.array([2.0, 3.0, 5.0]), np.array([7.0, 11.0])
-    out = _scale_columns(M, d_columns, np.float32) if side == "columns" else _scale_rows(d_rows, M, np.float32)
+    d_columns, d_rows = np.array([2.0, 3.0, 5.0], np.float32), np.array([7.0, 11.0], np.float32)
+    dense = Dense(M, np.zeros(3, np.float32), "dense", (3,))
+    if side == "columns":
+        out = merge_linear(dense, Scale(d_columns, np.zeros(3, np.float32), "scale", (3,))).W
+    else:
+        out = merge_linear(Scale(d_rows, np.zeros(2, np.float32), "scale", (2,)), dense).W
     expected = W * d_columns if side == "columns" else d_rows[:, None] * W
     np.testing.assert_array_equal(out.toarray() if sparse else out, expected.astype(np.float32), strict=True)
     assert np.shares_memory(out.data, M.data) if sparse else np.shares_memory(out, M), "a second copy of the map"
@@ -116,14 +121,16 @@ def test_a_product_with_a_sparse_map_is_sparse_and_in_the_asked_dtype():
     # sparse net's maps would be the memory sparse=True avoids), in the dtype asked for
     import scipy.sparse
 
-    from hw5.convert.fold import _product
+    from hw5.convert.fold import merge_linear
 
     W1, W2 = np.array([[1.0, 0.0], [2.0, 3.0]]), np.array([[0.5, 0.0, 1.0], [0.0, 4.0, 0.0]])
     expected = W1 @ W2
-    for A, B in [(scipy.sparse.csr_matrix(W1), W2), (W1, scipy.sparse.csr_matrix(W2)),
-                 (scipy.sparse.csr_matrix(W1), scipy.sparse.csr_matrix(W2))]:
-        for dt in (np.float32, np.float64):
-            out = _product(A, B, dt)
+    for dt in (np.float32, np.float64):
+        for A, B in [(scipy.sparse.csr_matrix(W1, dtype=dt), W2.astype(dt)),
+                     (W1.astype(dt), scipy.sparse.csr_matrix(W2, dtype=dt)),
+                     (scipy.sparse.csr_matrix(W1, dtype=dt), scipy.sparse.csr_matrix(W2, dtype=dt))]:
+            first, second = Dense(A, np.zeros(2, dt), "a", (2,)), Dense(B, np.zeros(3, dt), "b", (3,))
+            out = merge_linear(first, second).W
             assert scipy.sparse.issparse(out) and out.format == "csr" and out.dtype == dt, (type(A), type(B), dt)
             np.testing.assert_array_equal(out.toarray(), expected.astype(dt))
 

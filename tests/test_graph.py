@@ -329,7 +329,7 @@ def test_layer_table_and_layer_by_layer_work_on_graphs():
 def test_call_arguments_flatten_like_keras_tree():
     # a node's call arguments (args, kwargs) as keras.tree.flatten orders them: nested lists/tuples in order,
     # dict values by sorted key — the positions translate() reads constants from
-    from hw5.convert.graph import _flatten
+    from hw5.convert.graph import tree_flatten
 
     arguments = ([1, (2, [3])], {"b": 5, "a": [4, {"z": 7, "y": 6}]})
-    assert _flatten(arguments) == keras.tree.flatten(arguments) == [1, 2, 3, 4, 6, 7, 5]
+    assert tree_flatten(arguments) == keras.tree.flatten(arguments) == [1, 2, 3, 4, 6, 7, 5]

@@ -107,6 +107,68 @@ def test_structure_checks_see_a_cycle_and_an_upward_arrow(tmp_path):
         PACKAGE_DIR = saved
 
 
+# A `_name` is its module's own: no other module of the project imports it (a helper another module needs is public,
+# and a test reaches a private helper through the public function that uses it).
+PROJECT = ("hw5", "tests", "tools", "conftest")
+
+
+def project_files(root: Path) -> list[Path]:
+    """Every .py file of the project under root: hw5/, tests/, tools/ and conftest.py."""
+    files = [p for top in PROJECT[:3] if (root / top).is_dir() for p in sorted((root / top).rglob("*.py"))]
+    return files + [root / "conftest.py"] * (root / "conftest.py").is_file()
+
+
+def private_imports(root: Path) -> list[str]:
+    """"file:line imports _name from module" for each `from <project module> import _name` in the project's files
+    (at top level or inside a function; dunders such as __version__ are public). Relative imports are resolved
+    against the importing module's package."""
+    offenders = []
+    for path in project_files(root):
+        parts = path.relative_to(root).with_suffix("").parts
+        own = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        package = own.split(".")[:len(parts) - 1]   # the package a relative import starts from
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            base = package[:len(package) - node.level + 1] if node.level else []
+            module = ".".join(base + ([node.module] if node.module else []))
+            if module.split(".")[0] not in PROJECT or module == own:
+                continue
+            offenders += [f"{path.relative_to(root)}:{node.lineno} imports {a.name} from {module}"
+                          for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
+    return offenders
+
+
+def test_no_module_imports_another_modules_private_name():
+    offenders = private_imports(PACKAGE_DIR.parent)
+    assert offenders == [], "\n".join(offenders)
+
+
+def test_private_import_check_sees_every_form(tmp_path):
+    # meta: the check above fails where it should — top level, inside a function, a multi-line import, a
+    # relative one; a module's own names, dunders and other libraries' privates are not its business
+    (tmp_path / "hw5" / "convert").mkdir(parents=True)
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "hw5" / "convert" / "a.py").write_text(
+        "from hw5.homework.training import _inputs\n"
+        "from hw5 import __version__\n"
+        "from keras.src import _private\n"
+        "def f():\n"
+        "    from hw5.convert.b import (\n"
+        "        public,\n"
+        "        _hidden as shown,\n"
+        "    )\n")
+    (tmp_path / "hw5" / "convert" / "b.py").write_text("from .a import _mine\nfrom hw5.convert.b import _self\n")
+    (tmp_path / "tests" / "test_x.py").write_text("import hw5\nfrom tests.helpers import _helper\n")
+    (tmp_path / "conftest.py").write_text("from tools.mutants import _score\n")
+    assert private_imports(tmp_path) == [
+        "hw5/convert/a.py:1 imports _inputs from hw5.homework.training",
+        "hw5/convert/a.py:5 imports _hidden from hw5.convert.b",
+        "hw5/convert/b.py:1 imports _mine from hw5.convert.a",
+        "tests/test_x.py:2 imports _helper from tests.helpers",
+        "conftest.py:1 imports _score from tools.mutants"]
+
+
 # The names README.md shows, by module: they keep working wherever the code lives.
 PUBLIC_API = {
     "hw5.data": ["load_fashion_mnist", "preprocess", "data_source", "CLASS_NAMES", "DataError"],

@@ -59,17 +59,17 @@ def _nodes(model) -> list[tuple[object, list, list]]:
         for node in model._nodes_by_depth[depth]:
             if type(node.operation).__name__ == "InputLayer":
                 continue
-            args = [None if _is_tensor(a) else a for a in _flatten((node.arguments.args, node.arguments.kwargs))]
+            args = [None if _is_tensor(a) else a for a in tree_flatten((node.arguments.args, node.arguments.kwargs))]
             nodes.append((node.operation, list(node.arguments.keras_tensors), args, node.outputs))
     return nodes
 
 
-def _flatten(value) -> list:
+def tree_flatten(value) -> list:
     """The leaves of nested lists, tuples and dicts (dict values in key order), as keras.tree.flatten."""
     if isinstance(value, (list, tuple)):
-        return [leaf for item in value for leaf in _flatten(item)]
+        return [leaf for item in value for leaf in tree_flatten(item)]
     if isinstance(value, dict):
-        return [leaf for key in sorted(value) for leaf in _flatten(value[key])]
+        return [leaf for key in sorted(value) for leaf in tree_flatten(value[key])]
     return [value]
 
 

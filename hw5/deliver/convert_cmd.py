@@ -108,7 +108,7 @@ def keras_outputs(model, x) -> np.ndarray:
     return np.concatenate([np.asarray(model(x[i:i + step], training=False)) for i in range(0, len(x), step)])
 
 
-def _table(rows) -> str:
+def format_cost_table(rows) -> str:
     """The per-layer table; the layer column as wide as the longest name (never cut)."""
     from hw5.convert.estimate import size  # here, not at import: it loads the exporters (`hw5 --help` stays quick)
 
@@ -206,7 +206,7 @@ def _convert(args, from_keras, kwargs, outputs: Outputs) -> int:
     except (ValueError, TypeError) as exc:
         raise Refused(str(exc).splitlines()[0]) from None
     _say(f"converted in {time.perf_counter() - started:.1f} s")
-    print(_table(cost_table(net)), flush=True)
+    print(format_cost_table(cost_table(net)), flush=True)
     _estimates(estimate(net, outputs.paths, outputs.paths, args.no_reread))   # before any check or file
     n = args.check or (16 if part is None or "onnx" not in outputs.paths else 1000 if args.relu_only else 10_000)
     x = check_inputs(model, part, n, args.seed)
