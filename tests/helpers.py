@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
+from hw5.convert.reference import keras_outputs  # noqa: F401  (the tests' name for the one Keras reference)
+
 # where test_bench_summary leaves the benchmark summary for the terminal summary and the report
 BENCH_SUMMARY = pytest.StashKey[dict]()
 # hypothesis examples run per property test (counted by `example_note`)
@@ -90,12 +92,6 @@ def imports_and_calls(source) -> tuple[set, set]:
 def convolution_calls(called, allowed=("conv2d_as_dense", "conv2d_as_dense_loop", "conv2d_as_sparse")) -> set:
     """The names in `called` that look like a convolution routine, our Toeplitz builders (`allowed`) aside."""
     return {c for c in called if any(w in c.lower() for w in ("convolve", "correlate", "conv2d")) and c not in allowed}
-
-
-def keras_outputs(model, x) -> np.ndarray:
-    """model(x, training=False), one image at a time: TF 2.21's oneDNN conv is wrong for a batch of
-    single-channel images with strides (1, s > 1) (docs/known-issues.md; tests/test_known_issues.py)."""
-    return np.concatenate([np.asarray(model(x[i:i + 1], training=False)) for i in range(len(x))])
 
 
 def assert_matches_keras(model, net, x, actual, expected, atol, what: str, layer_rtol: float) -> None:

@@ -3,7 +3,9 @@
 # pinned: Conv2DTranspose 'valid'/'same' with strides, kernel smaller than the stride, dilation and
 # output_padding; grouped and dilated Conv2D; depthwise with a multiplier; separable; causal and strided Conv1D;
 # MaxPooling1D 'same'; asymmetric cropping. Reference: Keras' own layer in float64, one image at a time
-# (tests.helpers.keras_outputs); and each NumPy layer's name and grid against the Keras layer's.
+# (hw5.convert.reference.keras_outputs, whose per-image calls and `keras_batch` — which convolutions a batched
+# call would meet TF's strided-conv bug with — are tested last); and each NumPy layer's name and grid against the
+# Keras layer's.
 import keras
 import numpy as np
 import pytest
@@ -206,3 +208,45 @@ def test_a_conv_built_a_row_at_a_time_is_the_same_matrix(monkeypatch):
     rows = from_keras(model, sparse=True).layers[0].W
     assert rows.nnz == whole.nnz and (rows != whole).nnz == 0
     np.testing.assert_array_equal(rows.indices, whole.indices)
+
+
+def test_keras_reference_calls_the_model_one_image_at_a_time_in_inference():
+    # hw5.convert.reference.keras_outputs, the one Keras reference of the checks and the tests: model(x[i:i+1],
+    # training=False) per image (TF 2.21's batched oneDNN conv bug, docs/known-issues.md), in order; batch=k
+    # takes k at a time, the last call the rest
+    from hw5.convert.reference import keras_outputs
+
+    calls = []
+
+    def model(x, training):
+        calls.append((len(x), training))
+        return 2 * x
+
+    x = np.arange(5 * 3, dtype=np.float32).reshape(5, 3)
+    np.testing.assert_array_equal(keras_outputs(model, x), 2 * x)
+    assert calls == [(1, False)] * 5
+    calls.clear()
+    np.testing.assert_array_equal(keras_outputs(model, x, batch=2), 2 * x)
+    assert calls == [(2, False), (2, False), (1, False)]
+    for bad in (0, 1.0, True):
+        with pytest.raises(ValueError, match=r"^batch must be an int >= 1, got "):
+            keras_outputs(model, x, batch=bad)
+    with pytest.raises(ValueError, match=r"^x must hold at least one input"):
+        keras_outputs(model, x[:0])
+
+
+def test_keras_batch_is_one_exactly_where_a_convolution_has_a_stride():
+    # `hw5 convert` calls Keras in batches of BATCH unless a convolution anywhere in the model (a nested model's
+    # too; Conv1D is TF's conv2d with strides (1, s), the bug's own case) has a stride > 1; a pooling stride is not
+    # a convolution's
+    from hw5.convert.reference import BATCH, keras_batch
+
+    def chain(*layers, shape=(8, 8, 1)):
+        return keras.Sequential([keras.Input(shape), *layers])
+
+    inner = chain(L.Conv2D(1, 2, strides=(1, 2)))
+    assert keras_batch(chain(L.Conv2D(2, 3), L.MaxPooling2D(2), L.Flatten(), L.Dense(2))) == BATCH == 500
+    assert keras_batch(chain(L.Conv2D(2, 3, strides=(1, 2)))) == 1
+    assert keras_batch(chain(L.DepthwiseConv2D(3, strides=2))) == 1
+    assert keras_batch(chain(L.Conv1D(2, 3, strides=2), shape=(9, 1))) == 1
+    assert keras_batch(chain(inner, L.Flatten())) == 1

@@ -20,6 +20,7 @@ import numpy as np
 
 from hw5.convert.layers import BandedDense, Dense, Scale
 from hw5.convert.network import INPUT, NumpyNet
+from hw5.convert.reference import keras_values
 
 
 def banded(net: NumpyNet) -> NumpyNet:
@@ -99,20 +100,9 @@ def layer_by_layer(model, net, x, atol: float = 0.0, rtol: float | None = None
     x = np.asarray(x)
     names = list(net.keras_outputs)
     tensors = [model.get_layer(name).output for name in names]
-    rows = _diffs(net, x, names, [net.keras_outputs[n] for n in names], tensors, _keras_values(model, tensors, x),
+    rows = _diffs(net, x, names, [net.keras_outputs[n] for n in names], tensors, keras_values(model, tensors, x),
                   atol, rtol)
     return rows, next((row for row in rows if not row.within), None)
-
-
-def _keras_values(model, tensors: list, x) -> list[np.ndarray]:
-    """Each Keras tensor's value on x, (N, features) float64: a probe model on the same graph, called one input
-    at a time with training=False (see layer_by_layer)."""
-    import keras
-
-    probe = keras.Model(model.inputs[0], list(tensors))
-    per_image = [probe(x[i:i + 1], training=False) for i in range(len(x))]
-    return [np.concatenate([np.asarray(outs[k]).reshape(1, -1) for outs in per_image]).astype(np.float64)
-            for k in range(len(tensors))]
 
 
 def _diffs(net, x, names: list, indices: list, tensors: list, values: list, atol: float, rtol: float
@@ -184,7 +174,7 @@ def self_check(model, net) -> None:
     if net.output not in indices:   # the output has no row of its own (a graph ending in keras.ops nodes)
         names, indices, tensors = [*names, OUTPUT_ROW], [*indices, net.output], [*tensors, model.outputs[0]]
     try:
-        values = _keras_values(model, tensors, x)
+        values = keras_values(model, tensors, x)
     except Exception as error:   # TF's CPU kernels refuse some layers (a dilated Conv2DTranspose)
         raise ValueError(f"from_keras: Keras itself cannot run the model here ({type(error).__name__}: "
                          f"{str(error).strip().splitlines()[0]}), so the self-check has no reference; "

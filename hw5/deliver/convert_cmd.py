@@ -6,8 +6,9 @@ over N inputs (uniform [0, 1] of the model's input shape; Fashion-MNIST test ima
 every file written max |Keras − the file re-read by its runtime| (onnxruntime, Marabou's NNet reader, Keras,
 NumPy). The Dense-only files (Keras, NNet, a Dense+ReLU ONNX graph) take the batch flat, x.reshape(N, -1) of
 (N, H, W, C), channels-last: the command says so for each. Exit 0 when every figure is within its tolerance
-(TOLERANCE, relative to max |Keras output|), 1 otherwise, 2 with a one-line reason for bad arguments,
-unreadable or corrupt files, unwritable paths or unsupported layers. The asked files are written all or none.
+(hw5.convert.reference.OUTPUT_RTOL, relative to max |Keras output|), 1 otherwise, 2 with a one-line reason for
+bad arguments, unreadable or corrupt files, unwritable paths or unsupported layers. The asked files are written
+all or none.
 """
 from __future__ import annotations
 
@@ -20,12 +21,6 @@ from pathlib import Path
 import numpy as np
 
 from hw5.deliver.arguments import Outputs, Refused, check_model_file, fail, one_line, positive, seed
-
-# max |Keras − ours| ≤ TOLERANCE[dtype] · max |Keras output| over the checked inputs. The widest sums (Part 2's
-# 10,816 terms) err like a random walk, ~√n·eps of their scale (1.2e-5 in float32); ×10 for cancellation and
-# the Dense+ReLU form's extra max-pool terms. A wrong conversion is off by O(1) of the scale.
-TOLERANCE = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-9}
-
 
 EPILOG = """\
 needs: --nnet needs --relu-only (NNet holds Dense layers with ReLU between them only); --keras needs a net of
@@ -102,10 +97,12 @@ def check_inputs(model, part, n: int, seed: int) -> np.ndarray:
 
 
 def keras_outputs(model, x) -> np.ndarray:
-    """model(x), batched, unless a strided conv meets TF 2.21's batched oneDNN bug (README, Known issues)."""
-    strided = any(type(layer).__name__ == "Conv2D" and tuple(layer.strides) != (1, 1) for layer in model.layers)
-    step = 1 if strided else 500
-    return np.concatenate([np.asarray(model(x[i:i + step], training=False)) for i in range(0, len(x), step)])
+    """model(x, training=False) in batches, one image at a time where the model has a strided convolution
+    (TF 2.21's batched oneDNN bug): hw5.convert.reference."""
+    from hw5.convert.reference import keras_batch
+    from hw5.convert.reference import keras_outputs as reference
+
+    return reference(model, x, batch=keras_batch(model))
 
 
 def format_cost_table(rows) -> str:
@@ -191,6 +188,7 @@ def _convert(args, from_keras, kwargs, outputs: Outputs) -> int:
     from hw5.convert.export import to_keras, to_nnet, to_npz, to_onnx
     from hw5.convert.export.layout import input_note
     from hw5.convert.export.onnx_graph import is_dense_relu
+    from hw5.convert.reference import OUTPUT_RTOL
     from hw5.convert.relu_only import cost_table, logits_model, relu_only
 
     model, part = load_model(args.model)
@@ -213,7 +211,7 @@ def _convert(args, from_keras, kwargs, outputs: Outputs) -> int:
     what = "Fashion-MNIST test images" if part is not None else f"uniform [0, 1] inputs, seed {args.seed}"
     _say(f"Keras and NumPy on {n:,} {what}")
     theirs = keras_outputs(reference, x)
-    tol = TOLERANCE[np.dtype(net.dtype)]
+    tol = OUTPUT_RTOL[np.dtype(net.dtype)]
     ok = _figure(f"NumPy ({'logits' if args.relu_only else 'output'}) on {n:,} inputs", theirs,
                  net.predict(x, batch_size=500), tol)
     writers = {"onnx": to_onnx, "nnet": to_nnet, "keras": to_keras, "npz": to_npz}
