@@ -5,7 +5,8 @@ import keras
 import numpy as np
 import pytest
 
-from hw5.convert.activations import FUNCTIONS, ClippedReLU, LayerNorm
+from hw5.convert.activations import FUNCTIONS, LayerNorm
+from hw5.convert.relus import ClippedReLU
 from tests import tolerances as tol
 from tests.helpers import assert_within
 
@@ -61,7 +62,7 @@ def test_layer_norm_is_per_sample():
 
 def test_prelu_is_x_above_zero_and_its_own_slope_times_x_below():
     # one slope per neuron; 0 itself and the positive side pass unchanged, the negative side is scaled
-    from hw5.convert.activations import PReLU
+    from hw5.convert.relus import PReLU
 
     layer = PReLU(np.array([0.5, 0.25, 2.0]), "prelu", (3,))
     x = np.array([[-2.0, -4.0, -1.0], [0.0, 0.5, 5.0]])

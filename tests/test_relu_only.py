@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 
 from hw5.compare import float64_twin
-from hw5.convert.layers import Dense, MaxPool, ReLU
-from hw5.convert.relu_only import cost_table, logits_model, pool_windows, relu_only, width_and_depth
+from hw5.convert.layers import Dense, MaxPool, ReLU, pool_windows
+from hw5.convert.relu_only import cost_table, logits_model, relu_only, width_and_depth
 from hw5.numpy_net import from_keras
 from tests.helpers import Cube, assert_exact, assert_within, example_note, keras_outputs
 from tests.strategies import piecewise_linear_cnn_cases, piecewise_linear_graph_cases, random_weights
@@ -227,7 +227,7 @@ def _model_with(make):
 
 @pytest.mark.parametrize("make, message", [
     (lambda L, x: L.ELU(name="act")(x), r"layer 'act' \(Elementwise 'elu'\) is not piecewise linear"),
-    (lambda L, x: L.ELU(alpha=0.5, name="act")(x), r"layer 'act' \(_AlphaELU\) is not piecewise linear"),
+    (lambda L, x: L.ELU(alpha=0.5, name="act")(x), r"layer 'act' \(AlphaELU\) is not piecewise linear"),
     (lambda L, x: L.Activation("hard_silu", name="act")(x), r"'act' \(Elementwise 'hard_silu'\) is not piecewise"),
     (lambda L, x: L.LayerNormalization(name="act")(x), r"layer 'act' \(LayerNorm\) is not piecewise linear"),
     (lambda L, x: L.Activation("tanh", name="act")(x), r"layer 'act' \(Tanh\) is not piecewise linear"),
@@ -358,11 +358,11 @@ def test_relu_only_checks_itself_and_refuses_a_wrong_lowering(monkeypatch):
     # a lowering that reads the Concatenate's inputs in the wrong order builds a wrong chain of the right shape:
     # the self-check on the probe inputs refuses it; check=False returns it, wrong
     from hw5.convert.merges import Concat
-    from hw5.convert.relu_only import LOWERINGS
+    from hw5.convert.rules import LOWER
 
     net = from_keras(inception_cnn())
-    right = LOWERINGS[Concat]
-    monkeypatch.setitem(LOWERINGS, Concat, lambda state, layer, *xs: right(state, layer, *xs[1:], xs[0]))
+    right = LOWER[Concat]
+    monkeypatch.setitem(LOWER, Concat, lambda state, layer, *xs: right(state, layer, *xs[1:], xs[0]))
     with pytest.raises(ValueError, match=r"relu_only: the Dense\+ReLU network it built is not the net: its output "
                                          r"is off by .* beyond rtol 0\.0001 of their largest"):
         relu_only(net)

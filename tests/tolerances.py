@@ -61,37 +61,21 @@ def network_atol(net, magnitudes, x, eps: float, tiny: float) -> np.ndarray:
     `magnitudes` the float64 NumpyNet of its magnitudes (tests.helpers.magnitude_net: every weight
     |w|, BatchNorm means −|μ|), whose matrices are |W| and whose biases are |b|·|s| + |β| + |μ·s| — the
     terms Keras rounds when it computes BatchNormalization's shift β − μ·s that we fold into the bias.
-    A running error analysis, e bounding the difference that enters a layer:
-      Dense (n non-zeros per column): each side's sum errs by ≤ γ_n·Σ|w·a| (γ_n ≈ n·eps/2); the bias add,
-        BN's multiply, shift and rsqrt, and the rounding of a folded weight W·s cost ≤ 4·eps more in all;
-        flush-to-zero (oneDNN) < tiny per operation:  e' = e·|W| + (n + 4)·eps·(|a|·|W| + |b|) + (2n + 1)·tiny
+    A running error analysis, e bounding the difference that enters a layer — each layer type's step is
+    registered beside it (hw5.convert.rules.BOUND; hw5.convert.layers lists them), here with 4 roundings a
+    linear layer adds beyond its sum (the bias add, BN's multiply, shift and rsqrt, the rounding of a folded
+    weight W·s), no growth of e through the matrices (Keras and NumPy multiply by the same rounded ones), and
+    ACTIVATION_ULPS for an elementwise transcendental:
+      Dense (n non-zeros per column): each side's sum errs by ≤ γ_n·Σ|w·a| (γ_n ≈ n·eps/2); flush-to-zero
+        (oneDNN) < tiny per operation:  e' = e·|W| + (n + 4)·eps·(|a|·|W| + |b|) + (2n + 1)·tiny
       Scale (BatchNorm after a non-linear layer): e' = e·|s| + 4·eps·(|a|·|s| + |t|) + 4·tiny
       ReLU, MaxPool: 1-Lipschitz and exact: e' = e (pooled like a)
       Sigmoid (Lipschitz 1/4), Tanh (1): e' = L·e + ACTIVATION_ULPS·eps·|out|
       Softmax: |Δp_i| ≤ p_i·(|Δz_i| + Σ_j p_j |Δz_j|) ≤ 2·p_i·max_j e_j, plus its own rounding.
     """
-    from hw5.numpy_net import Dense, MaxPool, ReLU, Scale, Sigmoid, Softmax, Tanh
+    from hw5.convert.rules import Precision, error_bound
 
-    a = np.asarray(x, np.float64).reshape(len(x), -1)
-    e = np.zeros_like(a)
-    for layer, mag in zip(net.layers, magnitudes.layers, strict=True):
-        out = layer(a)
-        if isinstance(layer, Dense):
-            n = int((mag.W != 0).sum(axis=0).max(initial=0))
-            e = e @ mag.W + (n + 4) * eps * (np.abs(a) @ mag.W + mag.b) + (2 * n + 1) * tiny
-        elif isinstance(layer, Scale):
-            e = e * mag.d + 4 * eps * (np.abs(a) * mag.d + mag.t) + 4 * tiny
-        elif isinstance(layer, MaxPool):
-            e = layer(e)
-        elif isinstance(layer, (Sigmoid, Tanh)):
-            e = (0.25 if isinstance(layer, Sigmoid) else 1.0) * e + ACTIVATION_ULPS * eps * np.abs(out)
-        elif isinstance(layer, Softmax):
-            groups = e.reshape(len(e), -1, layer.out_shape[-1]).max(axis=-1, keepdims=True)
-            p = out.reshape(groups.shape[0], -1, layer.out_shape[-1])
-            e = (2 * p * groups + ACTIVATION_ULPS * eps * p).reshape(len(e), -1)
-        elif not isinstance(layer, ReLU):
-            raise TypeError(f"no error bound for layer type {type(layer).__name__}")
-        a = out
+    e = error_bound(net, magnitudes, x, Precision(eps, tiny, extra=4, growth=0.0, ulps=ACTIVATION_ULPS))
     return e.reshape(len(x), *net.output_shape)
 
 

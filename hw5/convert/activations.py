@@ -1,16 +1,20 @@
-"""The activations: their translations (ReLU and its variants, LeakyReLU, PReLU, ELU, Activation, Softmax,
-LayerNormalization), ACTIVATIONS (a Keras activation name -> its NumPy layer) and the layers beyond
-hw5.convert.layers' ReLU, Softmax, Sigmoid and Tanh, in plain NumPy, stable at the extremes (no
-overflow warnings: every exp sees only non-positive arguments, or is clipped where its result saturates).
+"""The activations by name and the smooth layers: their translations (Activation, Softmax, ELU,
+LayerNormalization), ACTIVATIONS (a Keras activation name -> its NumPy layer, for every `activation=`), the
+NumPy layers beyond hw5.convert.layers' ReLU, Softmax, Sigmoid and Tanh, and their rules (hw5.convert.rules).
+In plain NumPy, stable at the extremes (no overflow warnings: every exp sees only non-positive arguments, or is
+clipped where its result saturates); each layer maps (N, features) to a new (N, features) array.
 
-    ReLU(max_value, negative_slope, threshold)   Keras' rule: x for x > θ (else 0 — or, with a slope α,
-                                                 α·(x − θ)), then clipped at max_value
-    LeakyReLU(α), PReLU(α per neuron), ELU(α)    layers; LayerNormalization per sample over its axes
-    activation names: relu6, leaky_relu (α = 0.2), elu, selu, gelu (erf; `gelu_tanh` the tanh form),
-    silu/swish x·σ(x), hard_sigmoid relu6(x + 3)/6, hard_silu/hard_swish x·hard_sigmoid(x), softplus,
-    softsign, exponential, mish x·tanh(softplus(x))
+    Elementwise(kind)   the activation names: relu6, leaky_relu (α = 0.2), elu, selu, gelu (erf; `gelu_tanh`
+                        the tanh form), silu/swish x·σ(x), hard_sigmoid relu6(x + 3)/6, hard_silu/hard_swish
+                        x·hard_sigmoid(x), softplus, softsign, exponential, mish x·tanh(softplus(x))
+    AlphaELU(α)         ELU with α ≠ 1
+    LayerNorm           (x − mean) / √(var + ε) · γ + β per sample over its axes
 
-Each layer maps (N, features) to a new (N, features) array.
+ONNX: Clip, LeakyRelu where they compute the name; otherwise the formula written out — elu and selu as
+Where(x > 0, x, α·(Exp(Min(x, 0)) − 1)) (· scale), gelu 0.5·x·(1 + Erf(x/√2)) (Erf in float32 in a float64 net:
+onnxruntime has no float64 kernel), softsign x / (1 + Abs(x)) (no float64 Softsign), LayerNorm its NumPy steps.
+Lowering: relu6, leaky_relu and hard_sigmoid as sums of ramps (relu6(x) = relu(x) − relu(x − 6),
+leaky(x) = relu(x) − α·relu(−x), hard_sigmoid(x) = relu(x + 3)/6 − relu(x − 3)/6); the rest refused.
 """
 from __future__ import annotations
 
@@ -20,8 +24,10 @@ from functools import partial
 
 import numpy as np
 
+from hw5.convert.affine import IDENTITY, ramps
 from hw5.convert.layers import ReLU, Sigmoid, Softmax, Tanh
 from hw5.convert.registry import Source, Translation, register
+from hw5.convert.rules import LOWER, ONNX, not_piecewise_linear, refuse_lowering, rule
 
 
 def _sigmoid(x):
@@ -108,38 +114,6 @@ def _softmax(src: Source) -> Translation:
 
 
 @dataclass
-class ClippedReLU:
-    """Keras' ReLU(max_value, negative_slope α, threshold θ): x if x > θ, else α·(x − θ) (0 when α = 0);
-    then min(·, max_value) on the positive part. `cut` is the θ of the comparison x > θ: Keras casts θ and
-    max_value through float32 tensors there (ops.cast of a Python float), but not in α·(θ − x)."""
-    max_value: float | None
-    negative_slope: float
-    threshold: float
-    name: str
-    out_shape: tuple
-    cut: float | None = None        # None: θ itself
-
-    def __call__(self, x):
-        cut = self.threshold if self.cut is None else self.cut
-        pos = np.where(x > cut, x, 0) if self.threshold != 0 else np.maximum(x, 0)
-        if self.max_value is not None:
-            pos = np.minimum(pos, self.max_value)
-        if self.negative_slope != 0:
-            pos = pos - self.negative_slope * np.maximum(self.threshold - x, 0)
-        return pos.astype(x.dtype, copy=False)
-
-
-@dataclass
-class PReLU:
-    alpha: np.ndarray     # (features,): the slope below 0 per neuron (broadcast over shared axes)
-    name: str
-    out_shape: tuple
-
-    def __call__(self, x):
-        return np.where(x >= 0, x, self.alpha * x)
-
-
-@dataclass
 class LayerNorm:
     """(x − mean) / √(var + ε) · γ + β per sample, the statistics over the grid axes `axes`."""
     axes: tuple           # grid axes (0-based, without the batch)
@@ -162,47 +136,21 @@ class LayerNorm:
         return y.reshape(len(x), -1).astype(x.dtype, copy=False)
 
 
-@register("ReLU")
-def _relu(src: Source) -> Translation:
-    cfg = src.config
-    if cfg["max_value"] is None and cfg["negative_slope"] == 0 and cfg["threshold"] == 0:
-        return [ReLU(src.name, src.shape)], src.shape
-    if cfg["max_value"] is None and cfg["threshold"] == 0:   # Keras calls tf.nn.leaky_relu: a float32 slope
-        return [ClippedReLU(None, float(np.float32(cfg["negative_slope"])), 0.0, src.name, src.shape)], src.shape
-    f32 = lambda v: None if v is None else float(np.float32(v))  # noqa: E731  (Keras' ops.cast of a float)
-    return [ClippedReLU(f32(cfg["max_value"]), cfg["negative_slope"], cfg["threshold"], src.name, src.shape,
-                        cut=f32(cfg["threshold"]))], src.shape
-
-
-@register("LeakyReLU")
-def _leaky_relu(src: Source) -> Translation:
-    return [ClippedReLU(None, float(np.float32(src.config["negative_slope"])), 0.0, src.name, src.shape)], src.shape
-
-
 @register("ELU")
 def _elu_layer(src: Source) -> Translation:
     alpha = src.config["alpha"]
     return [Elementwise("elu", src.name, src.shape) if alpha == 1.0 else
-            _AlphaELU(alpha, src.name, src.shape)], src.shape
+            AlphaELU(alpha, src.name, src.shape)], src.shape
 
 
 @dataclass
-class _AlphaELU:
+class AlphaELU:
     alpha: float
     name: str
     out_shape: tuple
 
     def __call__(self, x):
         return _elu(x, self.alpha).astype(x.dtype, copy=False)
-
-
-AlphaELU = _AlphaELU   # the public name of ELU(α ≠ 1)'s layer (its class name stays: relu_only refuses it by name)
-
-
-@register("PReLU")
-def _prelu(src: Source) -> Translation:
-    alpha = src.param("alpha")          # (grid) with 1 on the shared axes
-    return [PReLU(np.broadcast_to(alpha, src.shape).ravel(), src.name, src.shape)], src.shape
 
 
 @register("LayerNormalization")
@@ -216,3 +164,112 @@ def _layer_norm(src: Source) -> Translation:
     gamma, beta = src.param("gamma"), src.param("beta")
     return [LayerNorm(axes, None if gamma is None else gamma.reshape(along), None if beta is None else
                       beta.reshape(along), cfg["epsilon"], src.name, src.shape)], src.shape
+
+
+# ---- ONNX: ONNX's own op where it computes what the layer computes, else the layer's formula written out with
+# constants in the net's dtype (an op's float attribute would round a float64 constant to float32) ---------------
+
+def elu(e, x: str, alpha: float) -> str:
+    negative = e.node("Sub", [e.node("Exp", [e.node("Min", [x, e.const(0, "zero")])]), e.const(1, "one")])
+    scaled = e.node("Mul", [e.const(alpha, "alpha"), negative])
+    return e.node("Where", [e.node("Greater", [x, e.const(0, "zero")]), x, scaled])
+
+
+def sigmoid_times(e, x: str) -> str:
+    return e.node("Mul", [x, e.node("Sigmoid", [x])])
+
+
+def hard_sigmoid(e, x: str) -> str:
+    clipped = e.clip(e.node("Add", [x, e.const(3, "three")]), 0, 6)
+    return e.node("Div", [clipped, e.const(6, "six")])
+
+
+def softplus(e, x: str) -> str:   # max(x, 0) + log(1 + exp(−|x|)): no overflow
+    tail = e.node("Log", [e.node("Add", [e.const(1, "one"), e.node("Exp", [e.node("Neg", [e.node("Abs", [x])])])])])
+    return e.node("Add", [e.node("Relu", [x]), tail])
+
+
+def erf(e, x: str) -> str:
+    """Erf; onnxruntime has no float64 Erf kernel, so a float64 net takes it in float32 (float32-accurate
+    there, as Keras' own gelu in a float64 model)."""
+    if e.dtype != np.float64:
+        return e.node("Erf", [x])
+    return e.cast(e.node("Erf", [e.cast(x, np.float32)]), np.float64)
+
+
+def gelu(e, x: str) -> str:
+    erf_ = erf(e, e.node("Div", [x, e.const(math.sqrt(2), "sqrt2")]))
+    return e.node("Mul", [e.node("Mul", [e.const(0.5, "half"), x]), e.node("Add", [e.const(1, "one"), erf_])])
+
+
+def gelu_tanh(e, x: str) -> str:
+    c = e.clip(x, -20, 20)
+    cube = e.node("Mul", [e.const(0.044715, "k"), e.node("Pow", [c, e.const(3, "three")])])
+    inner = e.node("Tanh", [e.node("Mul", [e.const(math.sqrt(2 / math.pi), "k"), e.node("Add", [c, cube])])])
+    return e.node("Mul", [e.node("Mul", [e.const(0.5, "half"), x]), e.node("Add", [e.const(1, "one"), inner])])
+
+
+def exponential(e, x: str) -> str:
+    cap = np.log(np.finfo(e.dtype).max) * (1 - 1e-6)
+    return e.node("Exp", [e.node("Min", [x, e.const(cap, "cap")])])
+
+
+FORMULAS = {   # Elementwise.kind -> fn(emitter, x) -> output, as hw5.convert.activations.FUNCTIONS computes it
+    "relu6": lambda e, x: e.clip(x, 0, 6),
+    "leaky_relu": lambda e, x: e.node("LeakyRelu", [x], alpha=LEAKY_DEFAULT),
+    "elu": lambda e, x: elu(e, x, 1.0),
+    "selu": lambda e, x: e.node("Mul", [e.const(SELU_SCALE, "scale"), elu(e, x, SELU_ALPHA)]),
+    "gelu": gelu, "gelu_tanh": gelu_tanh, "silu": sigmoid_times, "swish": sigmoid_times,
+    "hard_sigmoid": hard_sigmoid, "hard_silu": lambda e, x: e.node("Mul", [x, hard_sigmoid(e, x)]),
+    "hard_swish": lambda e, x: e.node("Mul", [x, hard_sigmoid(e, x)]),
+    "softplus": softplus, "exponential": exponential,
+    "softsign": lambda e, x: e.node("Div", [x, e.node("Add", [e.const(1, "one"), e.node("Abs", [x])])]),
+    "mish": lambda e, x: e.node("Mul", [x, e.node("Tanh", [softplus(e, x)])]),
+}
+
+
+@rule(ONNX, Elementwise)
+def elementwise_nodes(e, layer, xs):
+    if layer.kind not in FORMULAS:
+        raise ValueError(f"layer {layer.name!r}: activation {layer.kind!r} has no ONNX export")
+    return e.node("Identity", [FORMULAS[layer.kind](e, xs[0])], layer.name)
+
+
+@rule(ONNX, AlphaELU)
+def alpha_elu_nodes(e, layer, xs):
+    return e.node("Identity", [elu(e, xs[0], layer.alpha)], layer.name)
+
+
+@rule(ONNX, LayerNorm)
+def layer_norm_nodes(e, layer, xs):
+    g, axes = e.grid(xs[0], layer.out_shape), [a + 1 for a in layer.axes]
+    mean = e.node("ReduceMean", [g], axes=axes, keepdims=1)
+    centred = e.node("Sub", [g, mean])
+    var = e.node("ReduceMean", [e.node("Mul", [centred, centred])], axes=axes, keepdims=1)
+    y = e.node("Div", [centred, e.node("Sqrt", [e.node("Add", [var, e.const(layer.epsilon, "eps")])])])
+    if layer.gamma is not None:
+        y = e.node("Mul", [y, e.const(layer.gamma, f"{layer.name}/gamma")])
+    if layer.beta is not None:
+        y = e.node("Add", [y, e.const(layer.beta, f"{layer.name}/beta")])
+    return e.flat(y)
+
+
+# ---- the Dense+ReLU lowering: the activation names of the ReLU family as sums of ramps ---------------------
+
+ELEMENTWISE = {   # the activation names of the family (hw5.convert.activations.FUNCTIONS)
+    "relu6": ([IDENTITY, (-1.0, 1.0, -6.0)], True),
+    "leaky_relu": ([IDENTITY, (-LEAKY_DEFAULT, -1.0, 0.0)], False),
+    "hard_sigmoid": ([(1 / 6, 1.0, 3.0), (-1 / 6, 1.0, -3.0)], True),
+}
+
+
+
+
+@rule(LOWER, Elementwise)
+def elementwise_lowering(state, layer, x):
+    if layer.kind not in ELEMENTWISE:
+        raise refuse_lowering(layer)
+    return (yield from ramps(state, layer, x, *ELEMENTWISE[layer.kind]))
+
+
+rule(LOWER, AlphaELU, LayerNorm)(not_piecewise_linear)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-import hw5.convert.activations  # noqa: F401  (the op-family modules fill the registry's tables at import)
+import hw5.convert.activations  # noqa: F401  (the op-family modules fill the registry's and the rules' tables)
 import hw5.convert.conv  # noqa: F401
 import hw5.convert.merges  # noqa: F401
+import hw5.convert.relus  # noqa: F401
 import hw5.convert.translations  # noqa: F401
 from hw5.convert.network import INPUT, NumpyNet
 from hw5.convert.registry import MERGES, OPS, TRANSLATIONS, Source

@@ -10,13 +10,16 @@ A merge layer's `__call__` takes one flat (N, features) array per input and retu
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import partial, reduce
 
 import numpy as np
 
+from hw5.convert.affine import Affine, Value, max_tree, select, stack
 from hw5.convert.layers import Scale
 from hw5.convert.registry import MERGES, OPS, Source, Translation, register
+from hw5.convert.rules import LOWER, ONNX, refuse_lowering, rule
 
 REDUCERS = {
     "Add": np.add, "Subtract": np.subtract, "Multiply": np.multiply, "Maximum": np.maximum, "Minimum": np.minimum,
@@ -113,3 +116,70 @@ def _op(kind: str, src: Source, args: list) -> Translation:
 
 for _kind in ("Add", "Subtract", "Multiply", "TrueDivide"):
     register(_kind, table=OPS)(partial(_op, _kind))
+
+
+# ---- ONNX: each input Reshape to its grid; Add/Sub/Mul/Max/Min left to right (NumPy's reduce; ONNX broadcasts
+# the NumPy way), Average the sum Div by the count, Expand to the output grid; Concat on the grid axis + 1 ----
+
+MERGE_OPS = {"Add": "Add", "Subtract": "Sub", "Multiply": "Mul", "Maximum": "Max", "Minimum": "Min", "Average": "Add"}
+
+
+@rule(ONNX, Merge)
+def merge_nodes(e, layer, xs):
+    grids = [e.grid(x, shape) for x, shape in zip(xs, layer.in_shapes, strict=True)]
+    out = grids[0]
+    for other in grids[1:]:
+        out = e.node(MERGE_OPS[layer.kind], [out, other])
+    if layer.kind == "Average":
+        out = e.node("Div", [out, e.const(len(grids), "count")])
+    if tuple(np.broadcast_shapes(*layer.in_shapes)) != tuple(layer.out_shape):
+        out = e.node("Expand", [out, e.const([1, *layer.out_shape], "shape", np.int64)])
+    return e.flat(out)
+
+
+@rule(ONNX, Concat)
+def concat_nodes(e, layer, xs):
+    grids = [e.grid(x, shape) for x, shape in zip(xs, layer.in_shapes, strict=True)]
+    return e.flat(e.node("Concat", grids, layer.name, axis=layer.axis + 1))
+
+
+# ---- the Dense+ReLU lowering: Add, Subtract, Average the inputs' maps (broadcast (1, 1, C) → (H, W, C) by a
+# 0/1 matrix) summed, no layer; Maximum, Minimum the max tree over the inputs (min = −max(−a, −b)); Multiply of
+# two tensors is not piecewise linear: refused; Concatenate the maps side by side in the joined grid's order --
+
+def _broadcast_map(m: Affine, shape: tuple, out_shape: tuple) -> Affine:
+    if tuple(shape) == tuple(out_shape):
+        return m
+    index = np.broadcast_to(np.arange(math.prod(shape)).reshape(shape), out_shape).ravel()
+    return m.then(select(index, m.size))
+
+
+@rule(LOWER, Merge)
+def merge_lowering(state, layer: Merge, *xs: Value):
+    if layer.kind == "Multiply":
+        raise refuse_lowering(layer, "multiplies two tensors, which is not piecewise linear")
+    maps = [_broadcast_map(x.map, shape, layer.out_shape) for x, shape in zip(xs, layer.in_shapes, strict=True)]
+    state.pending.append(layer.name)
+    if layer.kind in ("Add", "Average", "Subtract"):
+        total = maps[0] - maps[1] if layer.kind == "Subtract" else sum(maps[1:], maps[0])
+        if layer.kind == "Average":
+            total = total.then(np.full(total.size, 1 / len(maps)))
+        return Value(total, layer.kind != "Subtract" and all(x.nonneg for x in xs))
+    n, k = maps[0].size, len(maps)                                 # Maximum, Minimum: over the k inputs
+    windows = np.arange(n)[:, None] + n * np.arange(k)[None, :]
+    if layer.kind == "Maximum":
+        high = yield from max_tree(Value(stack(maps), all(x.nonneg for x in xs)), windows, layer.name)
+        return Value(high.map, any(x.nonneg for x in xs))
+    low = yield from max_tree(Value(-stack(maps), False), windows, layer.name)
+    return Value(-low.map, all(x.nonneg for x in xs))
+
+
+@rule(LOWER, Concat)
+def concat_lowering(state, layer: Concat, *xs: Value) -> Value:
+    sizes = [math.prod(shape) for shape in layer.in_shapes]
+    offsets = np.cumsum([0, *sizes[:-1]])
+    grids = [offset + np.arange(size).reshape(shape) for offset, size, shape in zip(offsets, sizes, layer.in_shapes,
+                                                                                   strict=True)]
+    order = np.concatenate(grids, axis=layer.axis).ravel()       # joined grid, flat: the stacked column it is
+    state.pending.append(layer.name)
+    return Value(stack([x.map for x in xs]).then(select(order, sum(sizes))), all(x.nonneg for x in xs))

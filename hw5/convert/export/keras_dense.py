@@ -19,10 +19,9 @@ import numpy as np
 
 from hw5.convert.export.files import atomic_write, dense_array
 from hw5.convert.export.layout import input_metadata, keras_input_name
-from hw5.convert.layers import Dense, ReLU, Sigmoid, Softmax, Tanh
+from hw5.convert.layers import Dense
 from hw5.convert.network import NumpyNet
-
-ACTIVATION_NAMES = {ReLU: "relu", Sigmoid: "sigmoid", Tanh: "tanh", Softmax: "softmax"}
+from hw5.convert.rules import ACTIVATION
 
 
 def keras_dense_model(net: NumpyNet):
@@ -40,7 +39,7 @@ def keras_dense_model(net: NumpyNet):
         if not isinstance(layer, Dense):
             raise ValueError(f"layer {layer.name!r} of type {type(layer).__name__} has no Dense form: a Keras "
                              f"export needs Dense layers and activations (hw5.convert.relu_only.relu_only first)")
-        act = ACTIVATION_NAMES.get(type(layers[i + 1])) if i + 1 < len(layers) else None
+        act = ACTIVATION.get(type(layers[i + 1])) if i + 1 < len(layers) else None
         stack.append(keras.layers.Dense(layer.W.shape[1], activation=act or "linear", dtype=dt,
                                         name=f"dense_{len(weights)}"))
         weights.append([np.asarray(dense_array(layer.W), dt), np.asarray(layer.b, dt)])

@@ -1,42 +1,69 @@
-"""A NumpyNet as an .npz of its arrays, loadable and runnable with NumPy alone.
+"""A NumpyNet as an .npz of its arrays — any layer type, any graph — loadable and runnable with NumPy alone.
 
-Keys: `input_shape`, `kinds` (one name a layer: Dense, Scale, ReLU, MaxPool, Softmax, Sigmoid, Tanh) and per
-layer i its arrays: Dense `W{i}` (fan_in, fan_out) and `b{i}` — or, for a matrix stored sparse, `W{i}_rows`,
-`W{i}_cols`, `W{i}_values`, `W{i}_shape` (W[rows, cols] = values, zeros elsewhere); Scale `d{i}`, `t{i}`;
-MaxPool `pool{i}` = (H, W, C, ph, pw, sh, sw, same); Softmax `groups{i}` (its last axis).
-`npz_predict(path, x)` is the whole reader: it imports NumPy only.
+A layer is stored as its dataclass fields, so a layer type needs no encoding of its own:
+
+    graph        JSON (a 0-d string array): input_shape, output (−1: the input), dtype and per layer its kind
+                 (the class name, of the nearest class with rules: a BandedDense is stored as the Dense it is),
+                 inputs (−1: the input) and every field that is not an array (names, grids, pool sizes,
+                 slopes…; tuples as lists)
+    L{i}.{f}     layer i's array field f (a matrix W, a bias b, a diagonal d, PReLU's alpha, γ, β…) — or, for
+                 a matrix stored sparse, L{i}.{f}.rows, .cols, .values, .shape (W[rows, cols] = values)
+
+`npz_predict(path, x)` rebuilds each layer from its kind and fields (the classes of hw5.convert.layers, relus,
+activations, merges: NumPy code) and runs the graph; it imports no deep-learning framework.
 """
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import numpy as np
+import scipy.sparse as sp
 
 from hw5.convert.export.files import atomic_write
-from hw5.convert.layers import Dense, MaxPool, ReLU, Scale, Sigmoid, Softmax, Tanh
-from hw5.convert.network import NumpyNet
+from hw5.convert.network import INPUT, NumpyNet
+from hw5.convert.rules import BOUND, LOWER, ONNX
+
+FILE_INPUT = -1   # the input node in the file's JSON (INPUT in the net)
+
+
+def _plain(value):
+    """A field value as JSON: numbers and strings as they are, tuples as lists, NumPy scalars as Python's."""
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _node(i):
+    return FILE_INPUT if i == INPUT else int(i)
 
 
 def npz_arrays(net: NumpyNet) -> dict[str, np.ndarray]:
     """The arrays `to_npz` writes (see the module)."""
-    arrays = {"input_shape": np.array(net.input_shape), "kinds": np.array([type(layer).__name__
-                                                                            for layer in net.layers])}
+    if not isinstance(net, NumpyNet):
+        raise TypeError(f"net must be a NumpyNet, got {type(net).__name__}")
+    arrays, layers, classes = {}, [], set(layer_classes().values())
     for i, layer in enumerate(net.layers):
-        if isinstance(layer, Dense):
-            if hasattr(layer.W, "tocoo"):
-                coo = layer.W.tocoo()
-                arrays.update({f"W{i}_rows": coo.row, f"W{i}_cols": coo.col, f"W{i}_values": coo.data,
-                               f"W{i}_shape": np.array(coo.shape)})
-            else:
-                arrays[f"W{i}"] = layer.W
-            arrays[f"b{i}"] = layer.b
-        elif isinstance(layer, Scale):
-            arrays.update({f"d{i}": layer.d, f"t{i}": layer.t})
-        elif isinstance(layer, MaxPool):
-            arrays[f"pool{i}"] = np.array([*layer.in_shape, *layer.pool_size, *layer.strides,
-                                           int(layer.padding.lower() == "same")])
-        elif isinstance(layer, Softmax):
-            arrays[f"groups{i}"] = np.array(layer.out_shape[-1])
-        elif type(layer) not in (ReLU, Sigmoid, Tanh):
+        kind = next((cls for cls in type(layer).__mro__ if cls in classes), None)   # a BandedDense is a Dense
+        if kind is None or not dataclasses.is_dataclass(layer):
             raise ValueError(f"layer {layer.name!r} of type {type(layer).__name__} has no .npz export")
+        plain = {}
+        for f in dataclasses.fields(kind):
+            if not f.init:
+                continue
+            value = getattr(layer, f.name)
+            if sp.issparse(value):
+                coo = value.tocoo()
+                arrays.update({f"L{i}.{f.name}.rows": coo.row, f"L{i}.{f.name}.cols": coo.col,
+                               f"L{i}.{f.name}.values": coo.data, f"L{i}.{f.name}.shape": np.array(coo.shape)})
+            elif isinstance(value, np.ndarray):
+                arrays[f"L{i}.{f.name}"] = value
+            else:
+                plain[f.name] = _plain(value)
+        layers.append(dict(kind=kind.__name__, inputs=[_node(k) for k in net.inputs[i]], fields=plain))
+    graph = dict(input_shape=_plain(tuple(net.input_shape)), output=_node(net.output),
+                 output_shape=_plain(net.output_grid()), dtype=np.dtype(net.dtype).name, layers=layers)
+    arrays["graph"] = np.array(json.dumps(graph))
     return arrays
 
 
@@ -48,37 +75,40 @@ def to_npz(net: NumpyNet, path):
     return atomic_write(path, lambda tmp: np.savez(tmp, **arrays))
 
 
-def npz_predict(path, x) -> np.ndarray:
-    """Run the network stored by `to_npz` on images x (N, H, W, C), NumPy only; returns (N, outputs)."""
+def layer_classes() -> dict[str, type]:
+    """The NumPy layer classes by name: every class with a rule (hw5.convert.rules)."""
+    return {cls.__name__: cls for table in (ONNX, LOWER, BOUND) for cls in table}
+
+
+def _tuples(value):
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def npz_net(path) -> NumpyNet:
+    """The NumpyNet stored by `to_npz` at `path`."""
     with np.load(path, allow_pickle=False) as f:
         a = dict(f)
-    x = np.asarray(x).reshape(len(x), -1)
-    for i, kind in enumerate(a["kinds"]):
-        if kind == "Dense":
-            if f"W{i}" in a:
-                W = a[f"W{i}"]
-            else:
-                W = np.zeros(a[f"W{i}_shape"], a[f"W{i}_values"].dtype)
-                W[a[f"W{i}_rows"], a[f"W{i}_cols"]] = a[f"W{i}_values"]
-            x = x.astype(W.dtype, copy=False) @ W + a[f"b{i}"]
-        elif kind == "Scale":
-            x = x * a[f"d{i}"] + a[f"t{i}"]
-        elif kind == "ReLU":
-            x = np.maximum(x, 0)
-        elif kind in ("Sigmoid", "Tanh"):
-            x = 1 / (1 + np.exp(-x)) if kind == "Sigmoid" else np.tanh(x)
-        elif kind == "MaxPool":
-            h, w, c, ph, pw, sh, sw, same = (int(v) for v in a[f"pool{i}"])
-            grid = x.reshape(len(x), h, w, c)
-            ho, wo = (-(-h // sh), -(-w // sw)) if same else ((h - ph) // sh + 1, (w - pw) // sw + 1)
-            top, left = max((ho - 1) * sh + ph - h, 0) // 2, max((wo - 1) * sw + pw - w, 0) // 2
-            pad = [(0, 0), (top, max((ho - 1) * sh + ph - h - top, 0)), (left, max((wo - 1) * sw + pw - w - left, 0)),
-                   (0, 0)]
-            grid = np.pad(grid, pad, constant_values=-np.inf) if same else grid
-            x = np.stack([grid[:, r * sh:r * sh + ph, s * sw:s * sw + pw].max(axis=(1, 2))
-                          for r in range(ho) for s in range(wo)], axis=1).reshape(len(x), -1)
-        elif kind == "Softmax":
-            g = x.reshape(len(x), -1, int(a[f"groups{i}"]))
-            e = np.exp(g - g.max(axis=-1, keepdims=True))
-            x = (e / e.sum(axis=-1, keepdims=True)).reshape(len(x), -1)
-    return x
+    graph, classes = json.loads(str(a.pop("graph"))), layer_classes()
+    layers = []
+    for i, spec in enumerate(graph["layers"]):
+        fields = {name: _tuples(value) for name, value in spec["fields"].items()}
+        for key in [k for k in a if k.startswith(f"L{i}.")]:
+            name, _, part = key[len(f"L{i}."):].partition(".")
+            if not part:
+                fields[name] = a[key]
+            elif part == "values":
+                stem = f"L{i}.{name}."
+                fields[name] = sp.csr_matrix((a[stem + "values"], (a[stem + "rows"], a[stem + "cols"])),
+                                             shape=tuple(a[stem + "shape"]))
+        layers.append(classes[spec["kind"]](**fields))
+    node = lambda k: INPUT if k == FILE_INPUT else k   # noqa: E731
+    return NumpyNet(tuple(graph["input_shape"]), layers, graph["dtype"], tuple(graph["output_shape"]),
+                    inputs=[[node(k) for k in spec["inputs"]] for spec in graph["layers"]],
+                    output=node(graph["output"]))
+
+
+def npz_predict(path, x) -> np.ndarray:
+    """Run the network stored by `to_npz` on x (N, *input_shape), NumPy only; returns (N, outputs), flat."""
+    net = npz_net(path)
+    out = net.predict(np.asarray(x).reshape(len(x), *net.input_shape))
+    return out.reshape(len(out), -1)

@@ -6,14 +6,15 @@ the flat vector itself, input [N, H·W·C] = x.reshape(N, -1) (hw5.convert.expor
 Relu nodes only, as the Dense-only readers want (gurobi-machinelearning, OMLT: neither reads a Flatten).
 
 Then one loop over the net's graph (node k = (layers[k], inputs[k]), INPUT the input): each layer's nodes come
-from the function its class has in hw5.convert.export.onnx_ops.EXPORTS (Dense as Gemm with its explicit
-matrix, never a Conv; merges as Add/Sub/Mul/Max/Min/Concat; the ReLU family as Relu/Clip/LeakyRelu/PRelu;
-see onnx_ops and onnx_activations), fed the values of its inputs. A layer type with no entry is refused by
-name. The output (node `net.output`) is reshaped to the model's output grid when that is not a vector.
+from the function its class registered in hw5.convert.rules.ONNX, beside the class (Dense as Gemm with its
+explicit matrix, never a Conv; merges as Add/Sub/Mul/Max/Min/Concat; the ReLU family as Relu/Clip/LeakyRelu/
+PRelu; hw5.convert.layers, merges, relus, activations), fed the values of its inputs. A layer type with no
+entry is refused by name. The output (node `net.output`) is reshaped to the model's output grid when that is
+not a vector.
 
 Size: the matrices are densified when the whole net fits one file densely (protobuf's 2 GB); otherwise a
-scipy.sparse matrix keeps its entries (onnx_ops.dense), and a file past 2 GB stores its weights as external
-data, `<file>.data` beside it (to_onnx).
+scipy.sparse matrix keeps its entries (hw5.convert.layers.dense_nodes), and a file past 2 GB stores its weights
+as external data, `<file>.data` beside it (to_onnx).
 """
 from __future__ import annotations
 
@@ -23,12 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-import hw5.convert.export.onnx_activations  # noqa: F401  (registers the activations' exports)
 from hw5.convert.export.files import atomic_write
 from hw5.convert.export.layout import input_metadata, input_note
-from hw5.convert.export.onnx_ops import EXPORTS, Emitter
+from hw5.convert.export.onnx_ops import Emitter
 from hw5.convert.layers import Dense, ReLU
 from hw5.convert.network import INPUT, NumpyNet
+from hw5.convert.rules import ONNX, lookup
 
 OPSET = 17
 LIMIT = 2 ** 31 - 2 ** 24   # protobuf's 2 GiB, less room for the graph itself
@@ -56,15 +57,15 @@ def onnx_model(net: NumpyNet, opset: int = OPSET, check: bool = True, densify: b
     dt = np.dtype(net.dtype)
     elem = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.float64): TensorProto.DOUBLE}[dt]
     for layer in net.layers:
-        if type(layer) not in EXPORTS:
+        if lookup(ONNX, layer) is None:
             raise ValueError(f"layer {layer.name!r} of type {type(layer).__name__} has no ONNX export; exported: "
-                             f"{', '.join(sorted(cls.__name__ for cls in EXPORTS))}")
+                             f"{', '.join(sorted(cls.__name__ for cls in ONNX))}")
     flat = is_dense_relu(net)
     e = Emitter(dt, densify=dense_bytes(net) <= LIMIT if densify is None else densify)
     x = "input" if flat else e.flat("input")
     values = {INPUT: x}
     for k, (layer, inputs) in enumerate(zip(net.layers, net.inputs, strict=True)):
-        values[k] = EXPORTS[type(layer)](e, layer, [values[i] for i in inputs])
+        values[k] = lookup(ONNX, layer)(e, layer, [values[i] for i in inputs])
     final = values[net.output]
     shape = net.output_grid()
     shape = (math.prod(shape),) if flat else shape

@@ -22,6 +22,7 @@ import scipy.sparse as sp
 
 from hw5.convert.layers import Dense, ReLU
 from hw5.convert.network import NumpyNet
+from hw5.convert.rules import Precision, error_bound
 
 
 def cost_table(net: NumpyNet) -> list[dict]:
@@ -54,19 +55,11 @@ def float_error_bound(net64: NumpyNet, x, eps: float, tiny: float = 0.0) -> np.n
     """Per-output bound on |net in precision eps − exact net|, (N, outputs), for a Dense/ReLU chain.
 
     `net64` is the float64 form (standing in for exact arithmetic), `eps` the evaluating precision's machine
-    epsilon (`tiny` its smallest normal number, for flushed subnormals). Running analysis: a Dense layer
-    with ≤ n non-zeros per column, its matrix rounded once (≤ eps/2 relative), summed in any order
-    (γ_n ≤ n·eps/2·(1 + O(eps))): e' = e·|W|·(1 + eps) + (n + 2)·eps·(|a|·|W| + |b|) + (2n + 1)·tiny;
-    ReLU: e' = e."""
-    a = np.asarray(x, np.float64).reshape(len(x), -1)
-    e = np.zeros_like(a)
+    epsilon (`tiny` its smallest normal number, for flushed subnormals). The layer types' BOUND steps
+    (hw5.convert.layers) with each matrix rounded once from the exact one (growth eps, 2 extra roundings): a
+    Dense layer with ≤ n non-zeros per column, summed in any order (γ_n ≤ n·eps/2·(1 + O(eps))):
+    e' = e·|W|·(1 + eps) + (n + 2)·eps·(|a|·|W| + |b|) + (2n + 1)·tiny; ReLU: e' = e."""
     for layer in net64.layers:
-        if isinstance(layer, Dense):
-            W = abs(layer.W)
-            n = int(np.asarray((W != 0).sum(axis=0)).max(initial=0))
-            e = np.asarray(e @ W) * (1 + eps) + (n + 2) * eps * (np.asarray(np.abs(a) @ W) + np.abs(layer.b)) \
-                + (2 * n + 1) * tiny
-        elif not isinstance(layer, ReLU):
+        if type(layer) not in (Dense, ReLU):
             raise TypeError(f"no error bound for layer type {type(layer).__name__} (a Dense/ReLU chain only)")
-        a = layer(a)
-    return e
+    return error_bound(net64, net64, x, Precision(eps, tiny, extra=2, growth=eps))

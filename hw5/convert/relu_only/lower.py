@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hw5.convert.affine import Affine, Value
 from hw5.convert.inspect import PROBE_INPUTS, PROBE_SEED
 from hw5.convert.layers import ReLU, Softmax
 from hw5.convert.network import INPUT, NumpyNet
 from hw5.convert.reference import OUTPUT_RTOL
-from hw5.convert.relu_only.maps import Affine, Lowering, Value, dense
-from hw5.convert.relu_only.rules import rule_for
+from hw5.convert.relu_only.maps import Lowering, dense
+from hw5.convert.rules import LOWER, lookup, refuse_lowering
 
 # the self-check's tolerance, relative to the largest |logit| on the probe inputs, by the net's dtype: a network's
 # output against its reference, hw5.convert.reference.OUTPUT_RTOL (its comment gives the reason; `hw5 convert`
@@ -59,7 +60,9 @@ def _walk(state: Lowering, layers: list, inputs: list, out: int) -> Value:
             if not all(i in done for i in inputs[k]):
                 continue
             waiting.remove(k)
-            rule = rule_for(layers[k])
+            rule = lookup(LOWER, layers[k])
+            if rule is None:
+                raise refuse_lowering(layers[k], "has no Dense+ReLU lowering (a layer type relu_only does not know)")
             args = [state.live[i] for i in inputs[k]]
             for i in set(inputs[k]):
                 readers[i] -= 1

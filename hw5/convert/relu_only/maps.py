@@ -1,10 +1,7 @@
-"""The lowering's bookkeeping: every value the walk still needs, as an affine map of the last hidden layer h,
-and the one primitive that emits a hidden layer.
+"""The lowering's bookkeeping: every value the walk still needs, as an affine map of the last hidden layer h
+(hw5.convert.affine: Affine, Value), and the one primitive that emits a hidden layer.
 
-    Affine(W, b)   value = h @ W + b: W (len(h), n) scipy.sparse CSR float64, b (n,); h is the net's input
-                   (flat) before the first hidden layer
-    Value          an Affine and whether the value is ≥ 0 for every input (known after a ReLU, a ReLU6 …)
-    Lowering       the walk's state: the emitted layers, `live` (graph node → Value; −1 the input), `hidden`
+    Lowering       the walk's state: the emitted layers, `live` (graph node → Value; INPUT the input), `hidden`
 
 `hidden(parts, name)` emits one Dense + ReLU layer: for each part relu(a), or a carried past the ReLU as
 relu(a) − relu(−a) (2 neurons a value; relu(a) alone, 1, when a ≥ 0 is known), and it carries every `live`
@@ -23,60 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from hw5.convert.affine import Affine, Value, select, stack
 from hw5.convert.layers import Dense, ReLU
-
-
-@dataclass
-class Affine:
-    """value = h @ W + b: W (len(h), n) CSR float64, b (n,)."""
-    W: sp.csr_matrix
-    b: np.ndarray
-
-    @classmethod
-    def identity(cls, n: int) -> Affine:
-        return cls(sp.identity(n, format="csr", dtype=np.float64), np.zeros(n))
-
-    @classmethod
-    def zero(cls, n_h: int, n: int) -> Affine:
-        return cls(sp.csr_matrix((n_h, n), dtype=np.float64), np.zeros(n))
-
-    @property
-    def size(self) -> int:
-        return self.W.shape[1]
-
-    def then(self, W2, b2=None) -> Affine:
-        """The map followed by x ↦ x @ W2 + b2 (W2 a matrix, sparse or dense, or a 1-D diagonal)."""
-        if not sp.issparse(W2) and np.ndim(W2) == 1:
-            W2 = sp.diags(np.asarray(W2, np.float64), format="csr")
-        W2 = sp.csr_matrix(W2, dtype=np.float64)
-        b = self.b @ W2 if self.b.any() else np.zeros(W2.shape[1])
-        return Affine(sp.csr_matrix(self.W @ W2), np.asarray(b).ravel() + (0 if b2 is None else b2))
-
-    def __neg__(self) -> Affine:
-        return Affine(-self.W, -self.b)
-
-    def __add__(self, other: Affine) -> Affine:
-        return Affine(sp.csr_matrix(self.W + other.W), self.b + other.b)
-
-    def __sub__(self, other: Affine) -> Affine:
-        return self + -other
-
-
-def select(rows: np.ndarray, n: int) -> sp.csr_matrix:
-    """The (n, len(rows)) 0/1 matrix whose column k picks value rows[k]."""
-    rows = np.asarray(rows, np.int64)
-    return sp.csr_matrix((np.ones(rows.size), (rows, np.arange(rows.size))), shape=(n, rows.size))
-
-
-def stack(maps: list[Affine]) -> Affine:
-    """The maps side by side: one value of sum(sizes) columns."""
-    return Affine(sp.hstack([m.W for m in maps], format="csr"), np.concatenate([m.b for m in maps]))
-
-
-@dataclass
-class Value:
-    map: Affine
-    nonneg: bool = False   # ≥ 0 for every input, in exact arithmetic
 
 
 def dense(a: Affine, name: str, dtype, density: float = 0.25) -> Dense:
