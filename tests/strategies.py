@@ -216,7 +216,8 @@ def piecewise_linear_cnn_cases(draw, max_spatial: int = 4, max_dense: int = 2):
 # ---- random small *graph* CNNs: branches, merges, keras.ops nodes and every converter layer ----------------
 
 NEW_ACTIVATIONS = ("relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish", "hard_sigmoid", "hard_silu",
-                   "hard_swish", "softplus", "softsign", "exponential", "mish", "sigmoid", "tanh", "relu")
+                   "hard_swish", "softplus", "softsign", "exponential", "mish", "sigmoid", "tanh", "relu",
+                   "log_softmax")
 MERGE_KINDS = ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate")
 IDENTITIES = ("GaussianDropout", "AlphaDropout", "ActivityRegularization", "Dropout")
 
@@ -444,7 +445,7 @@ def graph_cases(draw, max_nodes: int = 6):
 PIECEWISE_LINEAR_ACTIVATIONS = {
     "elu": "leaky_relu", "selu": "relu6", "gelu": "relu", "silu": "hard_sigmoid", "swish": "relu6",
     "hard_silu": "hard_sigmoid", "hard_swish": "relu6", "softplus": "relu", "softsign": "hard_sigmoid",
-    "exponential": "relu6", "mish": "leaky_relu", "sigmoid": "hard_sigmoid", "tanh": "relu6"}
+    "exponential": "relu6", "mish": "leaky_relu", "sigmoid": "hard_sigmoid", "tanh": "relu6", "log_softmax": "relu"}
 
 
 def _piecewise_linear_node(cls: str, kw: dict) -> tuple[str, dict]:

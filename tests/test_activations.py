@@ -85,3 +85,30 @@ def test_clipped_relu_without_a_cast_cut_and_with_slope_one():
     x = np.array([[0.4, 0.5, 0.6, -1.0]])
     np.testing.assert_array_equal(ClippedReLU(None, 0.0, 0.5, "r", (4,))(x), [[0.0, 0.0, 0.6, 0.0]])
     np.testing.assert_array_equal(ClippedReLU(None, 1.0, 0.0, "r", (4,))(x), x)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_log_softmax_is_keras_and_within_its_error_bound(dtype):
+    # Activation("log_softmax") (and Dense(activation="log_softmax")) becomes LogSoftmax over the last axis: equal
+    # to Keras, finite at the extremes (z − max ≤ 0: no overflow; logits 1e30 apart give −1e30, not −inf), and
+    # the float32 net within its error-bound step (hw5.convert.rules.BOUND) of the float64 one
+    from hw5.convert.activations import LogSoftmax
+    from hw5.convert.rules import Precision, error_bound
+    from hw5.numpy_net import from_keras
+
+    model = keras.Sequential([keras.Input((3, 4), dtype=dtype), keras.layers.Activation("log_softmax", dtype=dtype)])
+    x = np.random.default_rng(5).normal(0, 4, (6, 3, 4)).astype(dtype)
+    net = from_keras(model)
+    assert [type(layer) for layer in net.layers] == [LogSoftmax]
+    eps = tol.EPS32 if dtype == "float32" else tol.EPS64
+    expected = np.asarray(model(x), np.float64)
+    assert_within(net.predict(x).astype(np.float64), expected, tol.ACTIVATION_ULPS * eps * (1 + np.abs(expected)),
+                  "log_softmax vs Keras")
+    extreme = np.tile(np.array([1e30, 0.0, -1e30, 5.0], dtype), (1, 3, 1))
+    assert np.isfinite(net.predict(extreme)).all() and (net.predict(extreme)[0, :, 0] == 0).all()
+    net64 = from_keras(model, dtype="float64")
+    bound = error_bound(net64, net64, x, Precision(tol.EPS32, tol.TINY32, ulps=tol.ACTIVATION_ULPS))
+    net32 = from_keras(model, dtype="float32")
+    assert_within(net32.predict(x.astype(np.float32)).reshape(6, -1).astype(np.float64),
+                  net64.predict(x.astype(np.float32).astype(np.float64)).reshape(6, -1), bound,
+                  "float32 log_softmax within its bound")

@@ -202,7 +202,7 @@ def test_onnx_graph_cnn_equals_keras(build, sparse, tmp_path):
 def _layer_cases():
     # one NumPy net per layer type (and per ONNX composition of a type): (id, layer, input grid); the slopes,
     # thresholds and caps are the ones the converter makes (float32-rounded where Keras rounds them)
-    from hw5.convert.activations import FUNCTIONS, AlphaELU, Elementwise, LayerNorm
+    from hw5.convert.activations import FUNCTIONS, AlphaELU, Elementwise, LayerNorm, LogSoftmax
     from hw5.convert.layers import BandedDense, Scale, Sigmoid, Tanh
     from hw5.convert.relus import ClippedReLU, PReLU
     from hw5.numpy_net import Dense, MaxPool, ReLU, Softmax
@@ -216,7 +216,8 @@ def _layer_cases():
              ("Scale", Scale(rng.normal(size=n), rng.normal(size=n), "s", img), img),
              ("MaxPool", MaxPool(img, (3, 2), (2, 1), "mp", (2, 5, 3), "same"), img),
              ("MaxPool-global", MaxPool(img, (4, 5), (4, 5), "gmp", (3,)), img),
-             ("Softmax", Softmax("sm", img), img), ("ReLU", ReLU("r", img), img),
+             ("Softmax", Softmax("sm", img), img), ("LogSoftmax", LogSoftmax("ls", img), img),
+             ("ReLU", ReLU("r", img), img),
              ("Sigmoid", Sigmoid("sg", img), img), ("Tanh", Tanh("t", img), img),
              ("PReLU", PReLU(rng.uniform(0, 0.5, n), "p", img), img),
              ("AlphaELU", AlphaELU(0.5, "e", img), img),

@@ -9,6 +9,7 @@ clipped where its result saturates); each layer maps (N, features) to a new (N, 
                         x·hard_sigmoid(x), softplus, softsign, exponential, mish x·tanh(softplus(x))
     AlphaELU(α)         ELU with α ≠ 1
     LayerNorm           (x − mean) / √(var + ε) · γ + β per sample over its axes
+    LogSoftmax          the `log_softmax` name: z − max − log Σ exp(z − max) over the last axis (ONNX's LogSoftmax)
 
 ONNX: Clip, LeakyRelu where they compute the name; otherwise the formula written out — elu and selu as
 Where(x > 0, x, α·(Exp(Min(x, 0)) − 1)) (· scale), gelu 0.5·x·(1 + Erf(x/√2)) (Erf in float32 in a float64 net:
@@ -27,7 +28,7 @@ import numpy as np
 from hw5.convert.affine import IDENTITY, ramps
 from hw5.convert.layers import ReLU, Sigmoid, Softmax, Tanh
 from hw5.convert.registry import Source, Translation, register
-from hw5.convert.rules import LOWER, ONNX, not_piecewise_linear, refuse_lowering, rule
+from hw5.convert.rules import BOUND, LOWER, ONNX, not_piecewise_linear, refuse_lowering, rule
 
 
 def _sigmoid(x):
@@ -86,8 +87,20 @@ class Elementwise:
         return FUNCTIONS[self.kind](x).astype(x.dtype, copy=False)
 
 
+@dataclass
+class LogSoftmax:
+    """Keras' log_softmax over the grid's last axis: z − max − log Σ exp(z − max), per group of the last axis."""
+    name: str
+    out_shape: tuple
+
+    def __call__(self, x):
+        groups = x.reshape(len(x), -1, self.out_shape[-1])
+        shifted = groups - groups.max(axis=-1, keepdims=True)     # ≤ 0: exp never overflows, the sum is ≥ 1
+        return (shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))).reshape(len(x), -1)
+
+
 # a Keras activation name -> fn(name, out_shape) -> its NumPy layer ("linear" is none)
-ACTIVATIONS = {"relu": ReLU, "softmax": Softmax, "sigmoid": Sigmoid, "tanh": Tanh,
+ACTIVATIONS = {"relu": ReLU, "softmax": Softmax, "sigmoid": Sigmoid, "tanh": Tanh, "log_softmax": LogSoftmax,
                **{kind: partial(Elementwise, kind) for kind in FUNCTIONS}}
 
 
@@ -272,4 +285,21 @@ def elementwise_lowering(state, layer, x):
     return (yield from ramps(state, layer, x, *ELEMENTWISE[layer.kind]))
 
 
-rule(LOWER, AlphaELU, LayerNorm)(not_piecewise_linear)
+rule(LOWER, AlphaELU, LayerNorm, LogSoftmax)(not_piecewise_linear)
+
+
+@rule(ONNX, LogSoftmax)
+def log_softmax_nodes(e, layer, xs):
+    groups = e.node("Reshape", [xs[0], e.const([0, -1, layer.out_shape[-1]], "shape", np.int64)])
+    return e.flat(e.node("LogSoftmax", [groups], layer.name, axis=-1))
+
+
+@rule(BOUND, LogSoftmax)
+def log_softmax_bound(layer, mag, a, out, e, c):
+    """z_i − lse(z), lse 1-Lipschitz in the max norm: |Δ| ≤ e_i + max_j e_j ≤ 2·max_j e_j; its own rounding: the
+    shift, C exponentials (ulps each) summed (C·eps of a sum ≥ 1), the log and the subtraction:
+    (C + ulps + 2)·eps·(1 + |out|)."""
+    groups = e.reshape(len(e), -1, layer.out_shape[-1]).max(axis=-1, keepdims=True)
+    own = (layer.out_shape[-1] + c.ulps + 2) * c.eps * (1 + np.abs(out.reshape(groups.shape[0], -1,
+                                                                                  layer.out_shape[-1])))
+    return (2 * groups + own).reshape(len(e), -1)
