@@ -14,11 +14,8 @@ from hw5.homework.toeplitz import conv2d_as_dense_loop
 
 
 def pool_args(x, pool_size, strides, padding):
-    """Checked (x, (ph, pw), (sh, sw), (h_out, w_out)) for a pooling of channels-last x.
-
-    For 'same', x comes back padded with −inf (TensorFlow's rule: total max((out − 1)·s + k − size, 0),
-    the smaller half on top/left), so that the windows are the 'valid' windows of the padded x.
-    """
+    """Checked (x, (ph, pw), (sh, sw), (h_out, w_out)) for a pooling of channels-last x; for 'same', x padded
+    with −inf by axis_geometry's amounts, so that the windows are the 'valid' windows of the padded x."""
     x = np.asarray(x)
     if x.ndim != 4 or min(x.shape[1:]) < 1:
         raise ValueError(f"x must be channels-last (N, H, W, C) with H, W, C >= 1, got shape {x.shape}")

@@ -24,14 +24,12 @@ def pair(value, name: str) -> tuple[int, int]:
 
 
 def padding_mode(padding) -> str:
-    """'valid' or 'same' (any case), lower-cased."""
     if not isinstance(padding, str) or padding.lower() not in PADDINGS:
         raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
     return padding.lower()
 
 
 def image_shape(input_shape) -> tuple[int, int, int]:
-    """(H, W, C) of positive ints."""
     if not isinstance(input_shape, Sequence) or len(input_shape) != 3 or not all(
             isinstance(v, Integral) and not isinstance(v, bool) and v >= 1 for v in input_shape):
         raise ValueError(f"input_shape must be (H, W, C_in) of positive ints, got {input_shape!r}")
