@@ -72,10 +72,10 @@ def test_conv_keeps_the_default_dense_limit():
 
 
 @pytest.mark.parametrize("shape, make, match", [
-    ((5,), lambda: L.Dense(4, activation="log_softmax", name="dense", dtype=F64),
-     "^layer 'dense' of type Dense: activation 'log_softmax' is not supported"),
-    ((5, 4, 1), lambda: L.Conv2D(2, 3, activation="log_softmax", name="conv", dtype=F64),
-     "^layer 'conv' of type Conv2D: activation 'log_softmax' is not supported"),
+    ((5,), lambda: L.Dense(4, activation="log_sigmoid", name="dense", dtype=F64),
+     "^layer 'dense' of type Dense: activation 'log_sigmoid' is not supported"),
+    ((5, 4, 1), lambda: L.Conv2D(2, 3, activation="log_sigmoid", name="conv", dtype=F64),
+     "^layer 'conv' of type Conv2D: activation 'log_sigmoid' is not supported"),
 ])
 def test_an_unknown_activation_is_refused_by_name(shape, make, match):
     _, src = source(shape, make)

@@ -261,7 +261,7 @@ def test_from_keras_refuses_what_is_not_a_chain_of_layers(kind, match):
     (keras.layers.ConvLSTM1D(2, 2, name="rnn"), r"layer 'rnn' of type ConvLSTM1D has no NumPy translation; "
                                                 r"supported: Activation, ActivityRegularization, Add"),
     (keras.layers.UnitNormalization(name="un"), "layer 'un' of type UnitNormalization has no NumPy translation"),
-    (keras.layers.Activation("log_softmax", name="act"), r"layer 'act' of type Activation: activation 'log_softmax' "
+    (keras.layers.Activation("log_sigmoid", name="act"), r"layer 'act' of type Activation: activation 'log_sigmoid' "
                                                          r"is not supported \(linear, elu, exponential, gelu"),
     (keras.layers.Conv2D(2, 3, activation="celu", name="c"), r"layer 'c' of type Conv2D: activation 'celu' is not "
                                                              r"supported"),
