@@ -1,7 +1,8 @@
 """hw5 — CS/DS 541 Homework 5 as a tested package, in three layers whose imports point one way only:
 
     hw5/homework/   (a) the homework's steps, exactly what the hand-in script holds:
-                        data → models → training → weights → toeplitz → numpy_net → compare → run
+                        kernels → data → models → training → weights → geometry → toeplitz → forward → compare
+                        → run
     hw5/convert/    (b) the general converter: any supported Keras CNN → an explicit-matrix network
     hw5/deliver/    (c) evidence and delivery: cache, report, benchmarks, hand-in, the `hw5` command
 

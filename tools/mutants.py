@@ -1,8 +1,8 @@
 """`make mutants`: mutation testing of the conversion core with mutmut, and its score.
 
 mutmut (configured in pyproject.toml's [tool.mutmut]) copies hw5/ into mutants/, makes one-line changes
-("mutants") to the conversion core (pyproject.toml's only_mutate: hw5/homework/ toeplitz, layers, registry,
-numpy_net and hw5/convert/), and runs the fast
+("mutants") to the conversion core (pyproject.toml's only_mutate: hw5/homework/ toeplitz, forward, geometry
+and hw5/convert/'s core and op families), and runs the fast
 tests that reach each mutated function (no trained model; hypothesis profile `mutants`: derandomized, no
 example database). A mutant the tests fail on is killed; one they pass on survived: either a test is
 missing or the change makes no difference a user could see (an equivalent mutant).

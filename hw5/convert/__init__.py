@@ -5,13 +5,17 @@ on the evidence layer (hw5.deliver). In the order the data flows:
 
     registry.py      Source (a Keras layer as a translation sees it), TRANSLATIONS, MERGES, OPS, register()
                      (duplicates refused); the matrix builder and the dense limit
-    layers.py        the NumPy layers: Dense, BandedDense, Scale, MaxPool, ReLU, Softmax, Sigmoid, Tanh
+    rules.py         what each NumPy layer type does beyond its forward pass — ONNX, LOWER, BOUND, ACTIVATION,
+                     keyed by class, registered beside the class; error_bound
+    affine.py        the Dense+ReLU lowering's primitives (Affine, Value, ramps, max_tree)
+    layers.py        the NumPy layers Dense, BandedDense, Scale, MaxPool, ReLU, Softmax, Sigmoid, Tanh + rules
     conv.py          Conv2D (groups), Conv1D, DepthwiseConv2D, SeparableConv2D, Conv2DTranspose, Dense on any rank
     translations.py  InputLayer, Flatten, pooling, padding, cropping, upsampling (1-D/2-D), BatchNorm,
                      Normalization, Rescaling, Reshape, Dropout and noise layers
-    merges.py        Add … Concatenate, and the keras.ops arithmetic nodes (their layers beside them)
-    activations.py   ReLU and its variants, LeakyReLU, PReLU, ELU, Activation, Softmax, LayerNormalization;
-                     ACTIVATIONS (the `activation=` names)
+    merges.py        Add … Concatenate, and the keras.ops arithmetic nodes (their layers and rules beside them)
+    relus.py         ReLU and its variants, LeakyReLU, PReLU (ClippedReLU, PReLU layers + rules)
+    activations.py   Activation, Softmax, ELU, LayerNormalization; ACTIVATIONS (the `activation=` names);
+                     Elementwise, AlphaELU, LayerNorm, LogSoftmax layers + rules
     linear_maps.py   average pooling, zero padding and BatchNorm as dense matrices; `compose`
     sparse.py        the Toeplitz matrix as scipy.sparse CSR
     variables.py     what every translation reads (LoRA merged, weight-only int8/int4 dequantized) and the
@@ -20,6 +24,7 @@ on the evidence layer (hw5.deliver). In the order the data flows:
     graph.py         `translate(model)`: the Keras graph walked node by node through the registry
     fold.py          `from_keras(model, dtype, fuse, sparse, dense_limit, check)`: translate, fold, fuse, check
     inspect.py       layer_by_layer, layer_table, banded, float64_twin, self_check: checks and views of a net
+    reference.py     the Keras reference call (one image at a time) and the network-output tolerance
     relu_only/       the Dense+ReLU-only form; export/ the files other tools read; estimate, robustness,
                      engines, verify: sizes before work and the L∞ questions
 """

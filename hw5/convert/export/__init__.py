@@ -3,10 +3,10 @@ text format, Marabou), a Keras Sequential of Dense layers, and an .npz of the ma
 
     to_onnx(net, path)    any net's graph: every linear map a Gemm with its explicit matrix (or its entries,
                           Gather/ReduceSum, past 2 GB dense); merges, the ReLU family, activations, MaxPool
-                          as ONNX's own ops, one function per layer type (onnx_ops.EXPORTS)  — run_onnx(path, x)
+                          as ONNX's own ops, one function per layer type (hw5.convert.rules.ONNX)  — run_onnx(path, x)
     to_nnet(net, path)    a Dense/ReLU chain (hw5.convert.relu_only) with input bounds and normalisation
     to_keras(net, path)   Dense layers with their activations, saved as .keras  — keras.saving.load_model
-    to_npz(net, path)     the layers' arrays and kinds  — npz_predict(path, x), NumPy only
+    to_npz(net, path)     any net: each layer's dataclass fields and the graph  — npz_predict(path, x), NumPy only
 
 Each writes to a temporary name beside `path` and renames it (hw5.convert.export.files.atomic_write): a
 failed export leaves no partial file.
