@@ -404,3 +404,22 @@ def test_npz_of_a_graph_equals_keras(build, tmp_path):
     logits = keras_outputs(logits_model(model), x)
     assert_within(npz_predict(to_npz(relu_only(net), tmp_path / "r.npz"), x), logits.reshape(len(x), -1),
                   _rtol(logits), f"npz of the Dense+ReLU chain vs Keras' logits ({model.name})")
+
+
+def test_npz_refuses_what_it_cannot_store_and_keeps_numpy_scalars(tmp_path):
+    # a layer type with no rules (no class to rebuild it from) and a non-net are refused before anything is
+    # written; a field holding a NumPy scalar (a slope read off a float32 array) is stored as the number it is
+    from hw5.convert.export.npz import npz_net
+    from hw5.convert.relus import ClippedReLU
+
+    with pytest.raises(ValueError, match=r"^layer 'cube' of type Cube has no \.npz export$"):
+        to_npz(_grid_net([Cube("cube", (4, 5, 3))], [[INPUT]], "float32"), tmp_path / "c.npz")
+    with pytest.raises(TypeError, match=r"^net must be a NumpyNet, got dict$"):
+        to_npz({}, tmp_path / "d.npz")
+    assert list(tmp_path.iterdir()) == []
+    layer = ClippedReLU(np.float32(6.0), np.float32(0.25), 0.0, "c", (4, 5, 3))
+    net = _grid_net([layer], [[INPUT]], "float32")
+    back = npz_net(to_npz(net, tmp_path / "s.npz"))
+    assert (back.layers[0].max_value, back.layers[0].negative_slope) == (6.0, 0.25)
+    x = np.random.default_rng(2).normal(0, 4, (3, 4, 5, 3)).astype(np.float32)
+    np.testing.assert_array_equal(back.predict(x), net.predict(x))

@@ -48,9 +48,7 @@ def npz_arrays(net: NumpyNet) -> dict[str, np.ndarray]:
         if kind is None or not dataclasses.is_dataclass(layer):
             raise ValueError(f"layer {layer.name!r} of type {type(layer).__name__} has no .npz export")
         plain = {}
-        for f in dataclasses.fields(kind):
-            if not f.init:
-                continue
+        for f in dataclasses.fields(kind):     # the constructor's fields (a BandedDense's bands are Dense's W)
             value = getattr(layer, f.name)
             if sp.issparse(value):
                 coo = value.tocoo()
