@@ -18,15 +18,15 @@ from tests.helpers import report_section
 def fresh_loader(monkeypatch):
     # each test sees a loader with no memory of earlier loads, and leaves none behind
     monkeypatch.delenv("HW5_DATA_DIR", raising=False)
-    data._load.cache_clear()
+    data.forget_loaded()
     yield
-    data._load.cache_clear()
+    data.forget_loaded()
 
 
 @functools.cache
 def _source_directory():
     # where the verified files are, found once a session (finding them decompresses and hashes all four)
-    data._load.cache_clear()
+    data.forget_loaded()
     return data.data_source().directory
 
 
@@ -36,7 +36,7 @@ def data_copy(fresh_loader, tmp_path):
     source = _source_directory()
     for name in FILES:
         shutil.copy(source / name, tmp_path / name)
-    data._load.cache_clear()
+    data.forget_loaded()
     return tmp_path
 
 

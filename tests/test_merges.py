@@ -5,9 +5,8 @@ import keras
 import numpy as np
 import pytest
 
-from hw5.convert import merges
 from hw5.convert.layers import Scale
-from hw5.convert.registry import Source
+from hw5.convert.registry import MERGES, OPS, Source
 from hw5.numpy_net import from_keras
 from tests import tolerances as tol
 from tests.helpers import assert_within, assign_normal, keras_outputs
@@ -66,14 +65,14 @@ def build(shapes, name="merge"):
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda: merges._elementwise("Subtract", build([(2, 2)] * 3)), "Subtract takes exactly two inputs"),
-    (lambda: merges._elementwise("Add", build([(2, 2), (2,)])), r"inputs of different ranks \(\(2, 2\), \(2,\)\)"),
-    (lambda: merges._elementwise("Add", build([(2, 3), (2, 2)])), r"cannot broadcast the grids \(\(2, 3\), \(2, 2\)\)"),
-    (lambda: merges._op("Add", build([(2, 2)]), [None, 1.0, 2.0]), "takes 3 arguments"),
-    (lambda: merges._op("TrueDivide", build([(2, 2)] * 2), [None, None]), "division of two tensors"),
-    (lambda: merges._op("Add", build([(2, 2)]), [1.0, 2.0]), "needs a tensor argument"),
-    (lambda: merges._op("TrueDivide", build([(2, 2)]), [None, np.array([2.0, 0.0])]), "non-zero constant"),
-    (lambda: merges._op("TrueDivide", build([(2, 2)]), [2.0, None]), "non-zero constant"),
+    (lambda: MERGES["Subtract"](build([(2, 2)] * 3)), "Subtract takes exactly two inputs"),
+    (lambda: MERGES["Add"](build([(2, 2), (2,)])), r"inputs of different ranks \(\(2, 2\), \(2,\)\)"),
+    (lambda: MERGES["Add"](build([(2, 3), (2, 2)])), r"cannot broadcast the grids \(\(2, 3\), \(2, 2\)\)"),
+    (lambda: OPS["Add"](build([(2, 2)]), [None, 1.0, 2.0]), "takes 3 arguments"),
+    (lambda: OPS["TrueDivide"](build([(2, 2)] * 2), [None, None]), "division of two tensors"),
+    (lambda: OPS["Add"](build([(2, 2)]), [1.0, 2.0]), "needs a tensor argument"),
+    (lambda: OPS["TrueDivide"](build([(2, 2)]), [None, np.array([2.0, 0.0])]), "non-zero constant"),
+    (lambda: OPS["TrueDivide"](build([(2, 2)]), [2.0, None]), "non-zero constant"),
 ])
 def test_merges_and_ops_refuse_by_name_what_they_cannot_build(call, match):
     with pytest.raises(ValueError, match=rf"^layer 'merge' of type Add: .*{match}"):
@@ -83,14 +82,14 @@ def test_merges_and_ops_refuse_by_name_what_they_cannot_build(call, match):
 def test_merge_of_three_and_op_tables_build_what_they_say():
     # Add takes any number of inputs (only Subtract is limited to two); a tensor with a constant is a diagonal
     # Scale; between two tensors the op is the merge of that kind
-    layers, out = merges._elementwise("Add", build([(2, 2)] * 3))
+    layers, out = MERGES["Add"](build([(2, 2)] * 3))
     assert out == (2, 2) and layers[0].kind == "Add" and layers[0].in_shapes == ((2, 2),) * 3
     assert layers[0].name == "merge"
-    (scale,), _ = merges._op("Subtract", build([(2, 2)]), [3.0, None])       # 3 − x
+    (scale,), _ = OPS["Subtract"](build([(2, 2)]), [3.0, None])       # 3 − x
     assert isinstance(scale, Scale) and (scale.d == -1).all() and (scale.t == 3).all() and scale.name == "merge"
-    (merge,), _ = merges._op("Multiply", build([(2, 2)] * 2), [None, None])
+    (merge,), _ = OPS["Multiply"](build([(2, 2)] * 2), [None, None])
     assert merge.kind == "Multiply"
-    (third,), _ = merges._op("TrueDivide", build([(2, 2)]), [None, 4])     # an int constant divides as a float
+    (third,), _ = OPS["TrueDivide"](build([(2, 2)]), [None, 4])     # an int constant divides as a float
     np.testing.assert_array_equal(third.d, np.full(4, 0.25))
-    (one,), _ = merges._op("TrueDivide", build([(2, 2)]), [None, 1.0])    # x / 1 is fine: only 0 is refused
+    (one,), _ = OPS["TrueDivide"](build([(2, 2)]), [None, 1.0])    # x / 1 is fine: only 0 is refused
     np.testing.assert_array_equal(one.d, np.ones(4))

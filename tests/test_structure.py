@@ -118,16 +118,25 @@ def project_files(root: Path) -> list[Path]:
     return files + [root / "conftest.py"] * (root / "conftest.py").is_file()
 
 
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
 def private_imports(root: Path) -> list[str]:
     """"file:line imports _name from module" for each `from <project module> import _name` in the project's files
-    (at top level or inside a function; dunders such as __version__ are public). Relative imports are resolved
-    against the importing module's package."""
+    (at top level or inside a function; dunders such as __version__ are public), and "file:line uses _name of
+    module" for `alias._name` where alias is a project module the file imported (`from hw5.homework import data`,
+    `import hw5.convert.merges as merges`). Relative imports are resolved against the importing module's package."""
     offenders = []
+    modules = {".".join(p.relative_to(root).with_suffix("").parts) for p in (root / "hw5").rglob("*.py")}
     for path in project_files(root):
         parts = path.relative_to(root).with_suffix("").parts
         own = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
         package = own.split(".")[:len(parts) - 1]   # the package a relative import starts from
-        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        tree, aliases = ast.parse(path.read_text(), filename=str(path)), {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                aliases.update({a.asname: a.name for a in node.names if a.asname and a.name.split(".")[0] in PROJECT})
             if not isinstance(node, ast.ImportFrom):
                 continue
             base = package[:len(package) - node.level + 1] if node.level else []
@@ -135,7 +144,12 @@ def private_imports(root: Path) -> list[str]:
             if module.split(".")[0] not in PROJECT or module == own:
                 continue
             offenders += [f"{path.relative_to(root)}:{node.lineno} imports {a.name} from {module}"
-                          for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
+                          for a in node.names if _private(a.name)]
+            aliases.update({a.asname or a.name: f"{module}.{a.name}" for a in node.names
+                            if f"{module}.{a.name}" in modules})
+        offenders += [f"{path.relative_to(root)}:{node.lineno} uses {node.attr} of {aliases[node.value.id]}"
+                      for node in ast.walk(tree) if isinstance(node, ast.Attribute) and _private(node.attr)
+                      and isinstance(node.value, ast.Name) and node.value.id in aliases]
     return offenders
 
 
@@ -159,13 +173,17 @@ def test_private_import_check_sees_every_form(tmp_path):
         "        _hidden as shown,\n"
         "    )\n")
     (tmp_path / "hw5" / "convert" / "b.py").write_text("from .a import _mine\nfrom hw5.convert.b import _self\n")
-    (tmp_path / "tests" / "test_x.py").write_text("import hw5\nfrom tests.helpers import _helper\n")
+    (tmp_path / "tests" / "test_x.py").write_text("import hw5\nfrom tests.helpers import _helper\n"
+                                                  "from hw5.convert import b\nimport hw5.convert.a as a\n"
+                                                  "b._hidden(a._inputs, b.public, b.__doc__)\n")
     (tmp_path / "conftest.py").write_text("from tools.mutants import _score\n")
     assert private_imports(tmp_path) == [
         "hw5/convert/a.py:1 imports _inputs from hw5.homework.training",
         "hw5/convert/a.py:5 imports _hidden from hw5.convert.b",
         "hw5/convert/b.py:1 imports _mine from hw5.convert.a",
         "tests/test_x.py:2 imports _helper from tests.helpers",
+        "tests/test_x.py:5 uses _hidden of hw5.convert.b",
+        "tests/test_x.py:5 uses _inputs of hw5.convert.a",
         "conftest.py:1 imports _score from tools.mutants"]
 
 

@@ -89,6 +89,11 @@ def _load() -> tuple[tuple[np.ndarray, ...], DataSource]:
     return arrays, DataSource(directory, origin, {name: sha for name, (_, _, sha) in FILES.items()})
 
 
+def forget_loaded() -> None:
+    """Drop the loaded arrays: the next load reads (and verifies) the files again."""
+    _load.cache_clear()
+
+
 def load_fashion_mnist():
     """((x_train, y_train), (x_test, y_test)) as uint8 arrays, like Keras' loader (fresh copies)."""
     (x_train, y_train, x_test, y_test), _ = _load()
