@@ -423,3 +423,26 @@ def test_npz_refuses_what_it_cannot_store_and_keeps_numpy_scalars(tmp_path):
     assert (back.layers[0].max_value, back.layers[0].negative_slope) == (6.0, 0.25)
     x = np.random.default_rng(2).normal(0, 4, (3, 4, 5, 3)).astype(np.float32)
     np.testing.assert_array_equal(back.predict(x), net.predict(x))
+
+
+def test_npz_keeps_the_output_node_the_dtype_and_the_grids_and_refuses_pickles(tmp_path):
+    # what the file says about the graph comes back as it was: an output node that is not the last layer, a
+    # float32 net's dtype, grids as tuples; a file holding an object array (a pickle) is refused, not unpickled;
+    # a name without .npz is refused by name
+    from hw5.convert.export.npz import npz_net
+    from hw5.numpy_net import Dense, ReLU
+
+    rng = np.random.default_rng(3)
+    layers = [Dense(rng.normal(size=(60, 6)), rng.normal(size=6), "d", (2, 3)), ReLU("r", (2, 3))]
+    net = _grid_net(layers, [[INPUT], [0]], "float32")
+    net.output = 0                                      # the Dense's output, before the ReLU
+    back = npz_net(to_npz(net, tmp_path / "o.npz"))
+    assert back.output == 0 and back.dtype == np.float32 and back.output_grid() == (2, 3)
+    assert type(back.layers[0].out_shape) is tuple and back.layers[0].out_shape == (2, 3)
+    x = rng.normal(size=(4, 4, 5, 3)).astype(np.float32)
+    np.testing.assert_array_equal(back.predict(x), net.predict(x))
+    np.savez(tmp_path / "evil.npz", graph=np.array([{"layers": []}], dtype=object))
+    with pytest.raises(ValueError, match="allow_pickle=False"):
+        npz_net(tmp_path / "evil.npz")
+    with pytest.raises(ValueError, match=r"^path must end with \.npz, got '.*o\.zip'$"):
+        to_npz(net, tmp_path / "o.zip")
