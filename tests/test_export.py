@@ -429,16 +429,22 @@ def test_npz_keeps_the_output_node_the_dtype_and_the_grids_and_refuses_pickles(t
     # what the file says about the graph comes back as it was: an output node that is not the last layer, a
     # float32 net's dtype, grids as tuples; a file holding an object array (a pickle) is refused, not unpickled;
     # a name without .npz is refused by name
+    import scipy.sparse as sp
+
     from hw5.convert.export.npz import npz_net
     from hw5.numpy_net import Dense, ReLU
 
     rng = np.random.default_rng(3)
-    layers = [Dense(rng.normal(size=(60, 6)), rng.normal(size=6), "d", (2, 3)), ReLU("r", (2, 3))]
+    W = rng.normal(size=(60, 6)) * (rng.random((60, 6)) < 0.3)
+    W[-1, :], W[:, -1] = 0, 0                           # a sparse matrix's last row and column hold nothing
+    layers = [Dense(sp.csr_matrix(W.astype(np.float32)), rng.normal(size=6).astype(np.float32), "d", (2, 3)),
+              ReLU("r", (2, 3))]
     net = _grid_net(layers, [[INPUT], [0]], "float32")
-    net.output = 0                                      # the Dense's output, before the ReLU
+    net.output, net.output_shape = 0, (6,)              # the Dense's output, before the ReLU, as a vector
     back = npz_net(to_npz(net, tmp_path / "o.npz"))
-    assert back.output == 0 and back.dtype == np.float32 and back.output_grid() == (2, 3)
+    assert back.output == 0 and back.dtype == np.float32 and back.output_grid() == (6,)
     assert type(back.layers[0].out_shape) is tuple and back.layers[0].out_shape == (2, 3)
+    assert back.layers[0].W.shape == (60, 6) and sp.issparse(back.layers[0].W)
     x = rng.normal(size=(4, 4, 5, 3)).astype(np.float32)
     np.testing.assert_array_equal(back.predict(x), net.predict(x))
     np.savez(tmp_path / "evil.npz", graph=np.array([{"layers": []}], dtype=object))
