@@ -115,3 +115,14 @@ def test_every_entry_is_the_converters_and_a_name_is_registered_once():
     assert register("Mine", "Also", table=fresh)(other) is other and fresh == {"Mine": other, "Also": other}
     with pytest.raises(ValueError, match=r"^Mine already has a translation \(tests.test_registry.other\)$"):
         register("Mine", table=fresh)(other)
+
+
+def test_linear_builds_its_bias_in_the_nets_dtype():
+    # a float64 bias (a folded BatchNorm's shift computed in float64) in a float32 net is stored as float32
+    from hw5.convert.registry import linear
+
+    layer = L.Dense(2, name="d")
+    src = Source(layer, {}, (3,), {}, np.dtype("float32"))
+    built = linear(src, np.array([0, 2]), np.array([1, 0]), [5.0, 7.0], 3, np.array([0.1, 0.2]), (2,))
+    assert built.W.dtype == built.b.dtype == np.float32 and built.name == "d" and built.out_shape == (2,)
+    np.testing.assert_array_equal(built.b, np.float32([0.1, 0.2]))

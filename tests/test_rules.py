@@ -78,6 +78,8 @@ def test_error_bound_walks_a_chain_and_names_a_type_without_a_step():
     cube = NumpyNet((2,), [relus.PReLU(np.full(2, 0.1), "p", (2,))], np.float64)
     with pytest.raises(TypeError, match=r"^no error bound for layer type PReLU$"):
         error_bound(cube, cube, x, c)
+    with pytest.raises(ValueError, match="zip"):         # magnitudes of another net: refused, not cut short
+        error_bound(net, NumpyNet((2,), net.layers[:1], np.float64), x, c)
 
 
 def test_the_lowering_refusal_names_the_layer_and_what_the_form_holds():
