@@ -73,7 +73,7 @@ def add_parser(sub) -> None:
     p.add_argument("--margin", metavar="M", type=finite("margin", 0, False), default=0.0,
                    help="M >= 0, in logits: robust means c beats every other class by more than M on the ball "
                         "(default 0: the class cannot change, ties count against)")
-    p.add_argument("--engine", choices=("highs", "marabou", "gurobi"), default="highs",
+    p.add_argument("--engine", choices=("highs", "omlt", "marabou", "gurobi"), default="highs",
                    help="the complete engine (default highs: open source, the `milp` extra)")
     p.add_argument("--timeout", metavar="S", type=finite("number of seconds", 0, True), default=None,
                    help="seconds for all the queries together (not the conversion); past it the answer is "
