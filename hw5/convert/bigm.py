@@ -13,8 +13,9 @@ y_j − y_c = h_{L−1} @ (W_L[:, j] − W_L[:, c]) + b_L[j] − b_L[c], a linea
 and stops at the first point reaching −margin (HiGHS' objective_target): "sat"; "unsat" when HiGHS' dual bound
 on the maximum is below −margin.
 
-`BigMHighs(net, lo, hi)`: the model (net pruned, its bounds computed here); `.query(c, j, margin, seconds)` →
-hw5.convert.engines' Query; `.size` = (variables, rows, binaries).
+`BigMHighs(net, lo, hi)`: the model (net pruned, its bounds computed here); `.maximise(c, j, seconds)` → HiGHS'
+maximum, bound and point; `.query(c, j, margin, seconds)` → hw5.convert.engines' Query; `.size` = (variables,
+rows, binaries).
 """
 from __future__ import annotations
 
@@ -136,26 +137,33 @@ class BigMHighs:
                        A.data)
         return offset
 
-    def query(self, c: int, j: int, margin: float, seconds: float):
-        from hw5.convert.engines import Query
-
+    def maximise(self, c: int, j: int, seconds: float, target: float = np.inf) -> tuple:
+        """(status, best, bound, point): HiGHS' search for max y_j − y_c on the box, stopped at the first point
+        reaching `target`, or out of `seconds`. best: the value at `point` (flat inputs), None without a
+        feasible point; bound: HiGHS' dual bound on the maximum (None if infeasible)."""
         hs = self.hs
         cost = self.W[:, j] - self.W[:, c]
         self.h.changeColsCost(self.last.size, self.last.astype(np.int32), cost)
         self.h.changeObjectiveOffset(float(self.b[j] - self.b[c]))
         self.h.setOptionValue("time_limit", float(max(seconds, 0.01)))
-        self.h.setOptionValue("objective_target", -float(margin))   # stop at the first point with y_j − y_c ≥ −m
+        self.h.setOptionValue("objective_target", float(min(target, self.h.getInfinity())))
         self.h.run()
         status, info = self.h.getModelStatus(), self.h.getInfo()
         feasible = info.primal_solution_status == 2   # kSolutionStatusFeasible
         best = float(info.objective_function_value) if feasible else None
         bound = float(info.mip_dual_bound) if status != hs.HighsModelStatus.kInfeasible else None
+        point = np.asarray(self.h.getSolution().col_value[:self.n0], np.float64) if feasible else None
+        return self.h.modelStatusToString(status), best, bound, point
+
+    def query(self, c: int, j: int, margin: float, seconds: float):
+        from hw5.convert.engines import Query
+
+        status, best, bound, point = self.maximise(c, j, seconds, target=-float(margin))
         if best is not None and best >= -margin:
-            point = np.asarray(self.h.getSolution().col_value[:self.n0], np.float64)
             return Query("sat", point, best)
         if bound is not None and np.isfinite(bound) and bound < -margin:
             return Query("unsat", value=bound)
-        return Query("unknown", note=f"HiGHS: {self.h.modelStatusToString(status)}"
+        return Query("unknown", note=f"HiGHS: {status}"
                      + (f", bound {bound:.4g} ≥ −{margin:g} > best {best:.4g}" if best is not None else ""))
 
     def close(self) -> None:

@@ -8,7 +8,8 @@ N(0, 0.05²) — no CIFAR-10 data ships here, so they are architectures with see
                     shortcut), Add, ReLU; Dense 10 (Dense+ReLU: h carried past the block's first conv)
     wide(seed)      the issue's 32×32×3 CNN: Conv 16 3×3 same ReLU; Conv 32 3×3 same ReLU; global average
                     pooling; Dense 10 — 5,418 parameters, 49,152 ReLUs in its Dense+ReLU form
-    image(seed)     a (32, 32, 3) float32 image, uniform in [0, 1]
+    image(seed)     a (32, 32, 3) float32 image, uniform in [0, 1]; clear_image(model): the first seed whose
+                    class wins by a clear gap in logits
 """
 from __future__ import annotations
 
@@ -68,3 +69,15 @@ def image(seed: int = 0) -> np.ndarray:
 
 
 NETS = {"chain": chain, "residual": residual, "wide": wide}
+
+
+def clear_image(model, gap: float = 0.2, tries: int = 100) -> tuple[int, np.ndarray]:
+    """(seed, image(seed)) for the first seed whose image the model classifies with its top logit ahead of the
+    second by at least `gap` (a seeded net's logits on uniform images are close; a near-tie is not robust at
+    any useful radius)."""
+    for seed in range(tries):
+        x = image(seed)
+        logits = np.sort(np.asarray(model(x[None], training=False))[0])
+        if logits[-1] - logits[-2] >= gap:
+            return seed, x
+    raise ValueError(f"gap: no image among seeds 0..{tries - 1} has its top two logits {gap} apart")
