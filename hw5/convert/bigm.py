@@ -14,7 +14,7 @@ and stops at the first point reaching −margin (HiGHS' objective_target): "sat"
 on the maximum is below −margin.
 
 `BigMHighs(net, lo, hi)`: the model (net pruned, its bounds computed here); `.maximise(c, j, seconds)` → HiGHS'
-maximum, bound and point; `.query(c, j, margin, seconds)` → hw5.convert.engines' Query; `.size` = (variables,
+maximum, bound and point (hw5.convert.engines' `highs` turns it into a query's answer); `.size` = (variables,
 rows, binaries).
 """
 from __future__ import annotations
@@ -154,17 +154,6 @@ class BigMHighs:
         bound = float(info.mip_dual_bound) if status != hs.HighsModelStatus.kInfeasible else None
         point = np.asarray(self.h.getSolution().col_value[:self.n0], np.float64) if feasible else None
         return self.h.modelStatusToString(status), best, bound, point
-
-    def query(self, c: int, j: int, margin: float, seconds: float):
-        from hw5.convert.engines import Query
-
-        status, best, bound, point = self.maximise(c, j, seconds, target=-float(margin))
-        if best is not None and best >= -margin:
-            return Query("sat", point, best)
-        if bound is not None and np.isfinite(bound) and bound < -margin:
-            return Query("unsat", value=bound)
-        return Query("unknown", note=f"HiGHS: {status}"
-                     + (f", bound {bound:.4g} ≥ −{margin:g} > best {best:.4g}" if best is not None else ""))
 
     def close(self) -> None:
         pass

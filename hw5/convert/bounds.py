@@ -16,12 +16,11 @@ never makes a ReLU look stable that is not.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-
-from hw5.numpy_net import Dense, ReLU
 
 # Outward rounding of each bound, relative to the sum of the magnitudes it came from (|m|·|W| + r·|W| + |b|):
 # float64 sums of n terms err by ≤ n·eps/2 of that scale (eps 2.2e-16); 1e-9 covers n up to 10^6 with room.
@@ -61,12 +60,13 @@ class Bounds:
 
 
 def dense_layers(net) -> list:
-    """The Dense layers of a Dense/ReLU chain (ReLU between them); TypeError for any other layer."""
+    """The Dense layers of a Dense/ReLU chain (ReLU between them; a layer is known by its type's name, as
+    hw5.numpy_net names them); TypeError for any other layer."""
     dense = []
     for layer in net.layers:
-        if isinstance(layer, Dense):
+        if type(layer).__name__ == "Dense":
             dense.append(layer)
-        elif not isinstance(layer, ReLU):
+        elif type(layer).__name__ != "ReLU":
             raise TypeError(f"net: a Dense/ReLU chain is needed (relu_only's result), got a {type(layer).__name__}")
     return dense
 
@@ -108,21 +108,23 @@ def stable_masks(bounds: Bounds) -> list[tuple[np.ndarray, np.ndarray]]:
 def pruned(net, bounds: Bounds):
     """(the chain without its always-inactive hidden neurons, per kept hidden layer a boolean mask of the
     always-active ones). On the box the bounds were computed for, an inactive neuron outputs 0: dropping its
-    column of W_k, its entry of b_k and its row of W_{k+1} leaves the net's function there unchanged."""
-    from hw5.numpy_net import NumpyNet
-
-    dense = dense_layers(net)
+    column of W_k, its entry of b_k and its row of W_{k+1} leaves the net's function there unchanged. The
+    result is `net` with its layers replaced (same types, same order)."""
+    dense_layers(net)
     masks = stable_masks(bounds)
-    layers, active_kept = [], []
-    rows = np.arange(dense[0].W.shape[0])
-    for k, layer in enumerate(dense):
-        keep = ~masks[k][1] if k < len(dense) - 1 else np.ones(layer.W.shape[1], bool)
-        W = layer.W.tocsr()[rows][:, np.flatnonzero(keep)] if sp.issparse(layer.W) else \
-            np.asarray(layer.W)[rows][:, keep]
-        b = np.asarray(layer.b)[keep]
-        layers.append(Dense(W, b, layer.name, (int(keep.sum()),)))
-        if k < len(dense) - 1:
-            layers.append(ReLU(f"relu_{k}", (int(keep.sum()),)))
+    layers, active_kept, k = [], [], 0
+    rows = None
+    for layer in net.layers:
+        if type(layer).__name__ == "ReLU":
+            layers.append(dataclasses.replace(layer, out_shape=layers[-1].out_shape))
+            continue
+        last = k == len(masks)
+        keep = np.ones(layer.W.shape[1], bool) if last else ~masks[k][1]
+        W = layer.W.tocsr() if sp.issparse(layer.W) else np.asarray(layer.W)
+        W = (W if rows is None else W[rows])[:, np.flatnonzero(keep)]
+        layers.append(dataclasses.replace(layer, W=W, b=np.asarray(layer.b)[keep], out_shape=(int(keep.sum()),)))
+        if not last:
             active_kept.append(masks[k][0][keep])
-        rows = np.flatnonzero(keep)
-    return NumpyNet(tuple(net.input_shape), layers, compute_dtype=net.dtype), active_kept
+        rows, k = np.flatnonzero(keep), k + 1
+    extra = {"carried": [0] * len(layers)} if hasattr(net, "carried") else {}
+    return dataclasses.replace(net, layers=layers, **extra), active_kept

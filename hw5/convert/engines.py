@@ -226,7 +226,15 @@ class HighsEngine:
         from hw5.convert.bigm import BigMHighs
 
         self.milp = BigMHighs(problem.net, problem.lo, problem.hi)
-        self.query = self.milp.query
+
+    def query(self, c: int, j: int, margin: float, seconds: float) -> Query:
+        status, best, bound, point = self.milp.maximise(c, j, seconds, target=-float(margin))
+        if best is not None and best >= -margin:
+            return Query("sat", point, best)
+        if bound is not None and np.isfinite(bound) and bound < -margin:
+            return Query("unsat", value=bound)
+        return Query("unknown", note=f"HiGHS: {status}"
+                     + (f", bound {bound:.4g} ≥ −{margin:g} > best {best:.4g}" if best is not None else ""))
 
     def close(self) -> None:
         pass

@@ -83,8 +83,8 @@ def keras_logits(model, x: np.ndarray) -> np.ndarray:
 def dense_relu(model):
     """(Dense+ReLU net, ReLU count) of a Keras model, its matrices sparse (the conversion checks itself against
     Keras)."""
+    from hw5.convert import from_keras
     from hw5.convert.relu_only import relu_only
-    from hw5.numpy_net import from_keras
 
     net = relu_only(from_keras(model, sparse=True))
     relus = sum(int(layer.W.shape[1]) for layer in net.layers[0::2][:-1])
