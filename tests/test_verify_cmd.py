@@ -262,3 +262,25 @@ def test_verify_command_refuses_the_16_32_channel_cnn_by_its_unstable_relus(cifa
     assert f"{relus:,} ReLUs" in out and f"unstable ReLUs on the ball (of {relus:,}; interval bounds)" in err, err
     assert f"more than the {robustness.MAX_UNSTABLE['highs']:,}" in err and "--epsilon" in err
     assert err.count("\n") == 1 and not list(tmp_path.iterdir()) and seconds < WIDE_SECONDS, seconds
+
+
+@pytest.mark.heavy
+def test_gurobi_size_is_gurobi_mls_model_and_past_the_licence_refused(trained, tmp_path, monkeypatch):
+    # the figures the gurobi engine refuses by, before building, are those of gurobi-machinelearning's model
+    from hw5.convert import bounds
+    from hw5.convert.relu_only import logits_model
+
+    need("gurobi")
+    model, x, _ = trained
+    net, _ = robustness.dense_relu(logits_model(model))
+    lo, hi = np.clip(x.ravel() - FRAGILE_EPSILON, 0, 1), np.clip(x.ravel() + FRAGILE_EPSILON, 0, 1)
+    small, active = bounds.pruned(net, bounds.interval_bounds(net, lo, hi))
+    problem = engines.Problem(small, lo, hi, active, tmp_path)
+    engine = engines.GurobiEngine(problem)
+    engine.model.update()
+    built = (engine.model.NumVars, engine.model.NumConstrs)
+    engine.close()
+    assert built == engines.gurobi_size(small, lo.size), built
+    monkeypatch.setattr(engines, "GUROBI_LICENCE", built[0] - 1)
+    with pytest.raises(engines.TooLarge, match=f"{built[0]:,} variables and {built[1]:,} constraints"):
+        engines.GurobiEngine(problem)
