@@ -25,9 +25,11 @@ WRITE_LIMIT = 512 * 2 ** 20   # bytes: a larger export is estimated, not written
 
 def machine() -> str:
     """This machine in one line: CPU model, cores, memory, Python; with the UTC date."""
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-               platform.processor() or "unknown CPU")
-    mem = next(int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal"))
+    with open("/proc/cpuinfo") as fh:
+        cpu = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")),
+                   platform.processor() or "unknown CPU")
+    with open("/proc/meminfo") as fh:
+        mem = next(int(line.split()[1]) for line in fh if line.startswith("MemTotal"))
     return (f"{cpu}, {os.cpu_count()} cores, {mem / 2 ** 20:.0f} GiB, Python {platform.python_version()}; "
             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
 
