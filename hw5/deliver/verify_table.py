@@ -112,6 +112,11 @@ def markdown(rows: list[dict]) -> str:
 
 
 def html(rows: list[dict], caption: str) -> str:
+    """Two tables, each the page's width: the sizes (net … npz), then each engine's answer and time."""
     from hw5.deliver.figures import table
 
-    return table(HEAD, [cells(row) for row in rows], caption)
+    split = len(HEAD) - len(ENGINES)
+    sizes = table(HEAD[:split], [cells(row)[:split] for row in rows], caption + ": the Dense+ReLU form and its files")
+    times = table(["net", *HEAD[split:]], [[row["net"], *cells(row)[split:]] for row in rows],
+                  caption + ": each engine's answer and its time from the start")
+    return sizes + times
