@@ -119,11 +119,12 @@ def test_every_badge_has_a_style_and_not_run_is_not_green():
 @pytest.fixture
 def nothing_measured(monkeypatch, tmp_path):
     # the default run: no bench/architectures.json, no heavy tier's rows, no benchmarks
-    from tests import test_architectures, test_verify
+    from tests import test_architectures, test_verify, test_verify_cifar
 
     monkeypatch.setattr(test_architectures, "JSON_PATH", tmp_path / "architectures.json")
     monkeypatch.setattr(test_verify, "OTHERS", {})
     monkeypatch.setattr(test_verify, "ROBUSTNESS", {})
+    monkeypatch.setattr(test_verify_cifar, "MEASURED", {})
 
 
 def _architectures():
@@ -138,6 +139,12 @@ def _others():
     test_report_the_network_in_others_hands()
 
 
+def _verify():
+    from tests.test_verify_cifar import test_report_verify_on_cifar_sized_cnns
+
+    test_report_verify_on_cifar_sized_cnns()
+
+
 def _bench():
     from tests.test_bench import test_bench_summary
 
@@ -145,7 +152,8 @@ def _bench():
         test_bench_summary([], None)
 
 
-@pytest.mark.parametrize("item, contributor", [("arch", _architectures), ("others", _others), ("bench", _bench)])
+@pytest.mark.parametrize("item, contributor", [("arch", _architectures), ("others", _others), ("verify", _verify),
+                                               ("bench", _bench)])
 def test_contributors_of_opt_in_figures_declare_them_not_run(records, nothing_measured, item, contributor):
     # the real contributors, with nothing measured: their section says "not run", with no key figure
     from hw5.deliver import report

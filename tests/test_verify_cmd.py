@@ -14,7 +14,7 @@ from tests.helpers import downsample, keras_outputs, tiny_cnn
 
 ROBUST_EPSILON, FRAGILE_EPSILON = 0.001, 0.05   # pixels in [0, 1]; margin 0 (the plain question)
 IMAGE = 0                                       # Fashion-MNIST test image 0, 8×8: Keras' class 7 (its label 9)
-ENGINES = ("highs", "marabou", "gurobi")
+ENGINES = ("highs", "omlt", "marabou", "gurobi")
 
 
 def ball_distance(found, x) -> float:
@@ -112,7 +112,7 @@ def test_verify_command_exits_0_robust_and_1_with_the_counterexample(trained, tm
 
 class OutOfTime:
     # a stand-in engine: every query runs out of time
-    def __init__(self, path, lo, hi):
+    def __init__(self, problem):
         pass
 
     def query(self, c, j, margin, seconds):
@@ -124,8 +124,8 @@ class OutOfTime:
 
 class BoundaryPoint(OutOfTime):
     # a stand-in engine whose "sat" point is the image itself, where Keras' own class wins: it cannot replay
-    def __init__(self, path, lo, hi):
-        self.x = (np.asarray(lo) + np.asarray(hi)) / 2
+    def __init__(self, problem):
+        self.x = (problem.lo + problem.hi) / 2
 
     def query(self, c, j, margin, seconds):
         return engines.Query("sat", self.x, 0.0)
@@ -196,7 +196,91 @@ def test_verify_command_refuses_a_missing_engine_and_a_net_too_large(saved, tmp_
     assert "install the `milp` extra" in capsys.readouterr().err
     monkeypatch.setattr(engines, "missing", lambda name: None)
     monkeypatch.setattr(robustness, "missing", lambda name: None)
-    monkeypatch.setattr(robustness, "MAX_RELUS", 100)
+    monkeypatch.setitem(robustness.MAX_UNSTABLE, "highs", 0)
     assert main(args) == 2
     err = capsys.readouterr().err
-    assert "270 ReLUs in the Dense+ReLU form, more than 100" in err and err.count("\n") == 1
+    assert "unstable ReLUs on the ball (of 270; interval bounds), more than the 0" in err and err.count("\n") == 1
+    assert not list(tmp_path.iterdir()), "a refusal wrote something"
+
+
+# ---- sizes before any work: the estimates, a refusal past memory, gurobi's licence, the unstable ReLUs -------
+WIDE_SECONDS = 60   # the 16/32-channel CNN's refusal: a sparse conversion and one bound pass (5 s here), ×12
+
+
+@pytest.fixture(scope="module")
+def cifar(tmp_path_factory):
+    # the CIFAR-sized nets of hw5.deliver.cifar_nets (seeded), saved, and an image each classifies clearly (the
+    # wide net's logits are all close: any image)
+    from hw5.deliver import cifar_nets
+
+    folder = tmp_path_factory.mktemp("cifar")
+    for name, build in cifar_nets.NETS.items():
+        model = build(0)
+        model.save(folder / f"{name}.keras")
+        np.save(folder / f"{name}.npy", cifar_nets.image(0) if name == "wide" else cifar_nets.clear_image(model)[1])
+    return folder
+
+
+def verify(folder, name, out, *rest) -> list:
+    return ["verify", str(folder / f"{name}.keras"), "--image", str(folder / f"{name}.npy"), "--out", str(out), *rest]
+
+
+def test_verify_command_says_sizes_first_and_refuses_past_memory(cifar, tmp_path, capsys, monkeypatch):
+    from hw5.convert import estimate
+
+    monkeypatch.setattr(engines, "missing", lambda name: None)
+    monkeypatch.setattr(robustness, "missing", lambda name: None)
+    monkeypatch.setattr(estimate, "available_memory", lambda: 8 * estimate.MiB)
+    assert main(verify(cifar, "chain", tmp_path, "--epsilon", "0.004")) == 2
+    out, err = capsys.readouterr()
+    assert "sizes before any work" in out and "1,536 ReLUs" in out and "3,072 inputs" in out
+    assert "Dense+ReLU form:" not in out, "converted before refusing"
+    assert "would need ~" in err and "MemAvailable 8.0 MiB" in err and "nothing converted" in err, err
+    assert err.count("\n") == 1 and not list(tmp_path.iterdir())
+
+
+def test_verify_command_refuses_gurobi_past_its_licence_before_converting(cifar, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(engines, "missing", lambda name: None)
+    monkeypatch.setattr(robustness, "missing", lambda name: None)
+    assert main(verify(cifar, "chain", tmp_path, "--epsilon", "0.004", "--engine", "gurobi")) == 2
+    out, err = capsys.readouterr()
+    assert "3,072 input and 10 output variables alone are past the 2,000 variables of gurobipy's" in err, err
+    assert "--engine highs" in err and err.count("\n") == 1 and "Dense+ReLU form:" not in out
+
+
+def test_verify_command_refuses_the_16_32_channel_cnn_by_its_unstable_relus(cifar, tmp_path, capsys, monkeypatch):
+    # the issue's 32×32×3 CNN (16 and 32 channels): refused in seconds with its figures, never killed
+    import time
+
+    monkeypatch.setattr(engines, "missing", lambda name: None)
+    monkeypatch.setattr(robustness, "missing", lambda name: None)
+    started = time.perf_counter()
+    assert main(verify(cifar, "wide", tmp_path, "--epsilon", "0.004")) == 2
+    seconds = time.perf_counter() - started
+    out, err = capsys.readouterr()
+    relus = 32 * 32 * (16 + 32)
+    assert f"{relus:,} ReLUs" in out and f"unstable ReLUs on the ball (of {relus:,}; interval bounds)" in err, err
+    assert f"more than the {robustness.MAX_UNSTABLE['highs']:,}" in err and "--epsilon" in err
+    assert err.count("\n") == 1 and not list(tmp_path.iterdir()) and seconds < WIDE_SECONDS, seconds
+
+
+@pytest.mark.heavy
+def test_gurobi_size_is_gurobi_mls_model_and_past_the_licence_refused(trained, tmp_path, monkeypatch):
+    # the figures the gurobi engine refuses by, before building, are those of gurobi-machinelearning's model
+    from hw5.convert import bounds
+    from hw5.convert.relu_only import logits_model
+
+    need("gurobi")
+    model, x, _ = trained
+    net, _ = robustness.dense_relu(logits_model(model))
+    lo, hi = np.clip(x.ravel() - FRAGILE_EPSILON, 0, 1), np.clip(x.ravel() + FRAGILE_EPSILON, 0, 1)
+    small, active = bounds.pruned(net, bounds.interval_bounds(net, lo, hi))
+    problem = engines.Problem(small, lo, hi, active, tmp_path)
+    engine = engines.GurobiEngine(problem)
+    engine.model.update()
+    built = (engine.model.NumVars, engine.model.NumConstrs)
+    engine.close()
+    assert built == engines.gurobi_size(small, lo.size), built
+    monkeypatch.setattr(engines, "GUROBI_LICENCE", built[0] - 1)
+    with pytest.raises(engines.TooLarge, match=f"{built[0]:,} variables and {built[1]:,} constraints"):
+        engines.GurobiEngine(problem)

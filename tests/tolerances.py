@@ -184,3 +184,16 @@ ESTIMATE_SIZE_FACTOR = 1.25
 # and the allocator's arenas weigh more on a test's small file, so a factor 2 either way — a reader that
 # keeps 10× more (Marabou's Python lists vs its text) is still caught.
 ESTIMATE_MEMORY_FACTOR = 2.0
+# hw5.convert.bounds' interval bounds on the first layer are attained at a vertex of the box; both sides are
+# float64 sums of ≤ 12 terms of size ≲ 10 (≤ 1e-14 apart) and the bound is widened outward by bounds.WIDEN
+# (1e-9) of its magnitudes' sum: 2·WIDEN of that scale between the two.
+BOUNDS_ATTAINED_FACTOR = 2
+# The pruned chain (always-inactive neurons dropped) against the chain, float64, on points of the box: the
+# dropped terms were exactly 0, the kept sums add the same terms in the same order: only the sparse
+# product's order may differ, ~n·eps of the terms (n ≤ 12) — 1e-12 of the logits' scale.
+PRUNED_F64_RTOL = 1e-12
+# hw5.convert.bigm's optimum against the chain evaluated at HiGHS' own point (float64): HiGHS meets each row
+# within its primal feasibility tolerance (1e-7, absolute) and each binary within its integrality tolerance
+# (1e-6, times a big-M ≲ 10 here), through ≤ 3 layers of weights ≲ 4 in size: 1e-4 absolute leaves ×10; a
+# missing or wrong row moves the value by O(0.1).
+BIGM_REPLAY_ATOL = 1e-4

@@ -1,13 +1,20 @@
-"""The three engines that answer one L∞ query about a Dense+ReLU ONNX file (hw5.convert.robustness drives them).
+"""The engines that answer one L∞ query about a Dense+ReLU chain on a box (hw5.convert.robustness drives them).
 
 A query, for the box B = [lo, hi] (the ball ∩ the input bounds, flat channels-last inputs), the image's class c,
 another class j and a margin m ≥ 0: is there an x' in B with y_j(x') − y_c(x') ≥ −m?
 
-- `highs`: OMLT's big-M MILP (ReluBigMFormulation, bounds propagated from B) solved by HiGHS through pyomo's
-  appsi interface, maximising y_j − y_c. Open source; the `milp` extra.
-- `gurobi`: gurobi-machinelearning's MILP of the same file, maximising y_j − y_c with Gurobi (pip's size-limited
-  licence: ~2,000 variables and constraints). The `milp` extra.
-- `marabou`: Marabou's complete search for a point with y_c − y_j ≤ m (maraboupy, the `test` extra).
+Every engine gets a `Problem`: the chain without its always-inactive neurons (hw5.convert.bounds.pruned, the
+same function on B), the box, and per hidden layer which neurons are always active on B.
+
+- `highs`: the big-M MILP written from the chain's non-zeros and its interval bounds, only the unstable ReLUs
+  binary (hw5.convert.bigm), solved by HiGHS (highspy). The `milp` extra.
+- `omlt`: OMLT's big-M MILP (ReluBigMFormulation) of the chain's ONNX file, its always-active ReLUs' binaries
+  fixed to 1, solved by HiGHS through pyomo's appsi interface. OMLT writes a term for every dense weight, zero
+  or not (41 s to build for 2.5 M of them here). The `milp` extra.
+- `gurobi`: gurobi-machinelearning's MILP of the ONNX file, solved by Gurobi (pip's size-limited licence:
+  ~2,000 variables and constraints; past it the engine refuses, TooLarge). The `milp` extra.
+- `marabou`: Marabou's complete search for a point with y_c − y_j ≤ m on the ONNX file (maraboupy, the
+  `test` extra); the file is read once, each query's bounds and inequality are its property.
 
 Each `query(c, j, margin, seconds)` returns a `Query`: "unsat" (no such x': the MILP's bound on max y_j − y_c
 is < −m, or Marabou's unsat), "sat" with the engine's x' (flat, float64, as the engine gave it: the caller
@@ -17,13 +24,40 @@ from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-EXTRA = {"highs": "milp", "gurobi": "milp", "marabou": "test"}
-MODULES = {"highs": ("pyomo", "highspy", "omlt", "onnx"), "gurobi": ("gurobipy", "gurobi_ml", "onnx"),
-           "marabou": ("maraboupy",)}
+EXTRA = {"highs": "milp", "omlt": "milp", "gurobi": "milp", "marabou": "test"}
+MODULES = {"highs": ("highspy",), "omlt": ("pyomo", "highspy", "omlt", "onnx"),
+           "gurobi": ("gurobipy", "gurobi_ml", "onnx"), "marabou": ("maraboupy", "onnx")}
+# gurobipy's pip licence: a model of at most this many variables and as many linear constraints
+GUROBI_LICENCE = 2000
+
+
+class TooLarge(ValueError):
+    """The query is past what the engine is asked to answer here (the message gives the figures)."""
+
+
+@dataclass
+class Problem:
+    """What every engine is given: `net` the Dense+ReLU chain (always-inactive neurons dropped), the box
+    [lo, hi] (flat float64), `active[k]` the always-active neurons of hidden layer k (boolean), and a folder
+    where `onnx()` writes the chain's ONNX file once, for the engines that read one."""
+    net: object
+    lo: np.ndarray
+    hi: np.ndarray
+    active: list
+    folder: Path
+    files: dict = field(default_factory=dict)
+
+    def onnx(self) -> Path:
+        if "onnx" not in self.files:
+            from hw5.convert.export import to_onnx
+
+            self.files["onnx"] = to_onnx(self.net, Path(self.folder) / "net.onnx")
+        return self.files["onnx"]
 
 
 @dataclass(frozen=True)
@@ -59,8 +93,8 @@ def quiet_pyomo():
         logger.setLevel(level)
 
 
-class HighsEngine:
-    def __init__(self, path, lo, hi):
+class OmltEngine:
+    def __init__(self, problem: Problem):
         import onnx
         import pyomo.environ as pyo
         from omlt import OmltBlock
@@ -68,18 +102,24 @@ class HighsEngine:
         from omlt.neuralnet import ReluBigMFormulation
         from pyomo.contrib.appsi.solvers import Highs
 
+        lo, hi = problem.lo, problem.hi
         bounds = {k: (float(a), float(b)) for k, (a, b) in enumerate(zip(lo, hi, strict=True))}
         with quiet_pyomo():
-            definition = load_onnx_neural_network(onnx.load(str(path)), None, bounds)
+            definition = load_onnx_neural_network(onnx.load(str(problem.onnx())), None, bounds)
             self.model = pyo.ConcreteModel()
             self.model.nn = OmltBlock()
             self.model.nn.build_formulation(ReluBigMFormulation(definition))
+        relu_blocks = [self.model.nn.layer[id(layer)] for layer in definition.layers]
+        relu_blocks = [block for block in relu_blocks if hasattr(block, "q_relu")]
+        for block, active in zip(relu_blocks, problem.active, strict=True):   # q = 1: z = ẑ, a linear equation
+            for index, on in zip(block.q_relu, active, strict=True):
+                if on:
+                    block.q_relu[index].fix(1)
         self.pyo, self.n, self.solver = pyo, len(lo), Highs()
         self.solver.config.load_solution = False
 
     def query(self, c: int, j: int, margin: float, seconds: float) -> Query:
         from pyomo.common.tee import capture_output
-        from pyomo.contrib.appsi.base import TerminationCondition as done
 
         pyo, out = self.pyo, self.model.nn.outputs
         if hasattr(self.model, "objective"):
@@ -93,26 +133,43 @@ class HighsEngine:
             result.solution_loader.load_vars()
             point = np.array([pyo.value(self.model.nn.inputs[k]) for k in range(self.n)])
             return Query("sat", point, float(best))
-        if result.termination_condition == done.optimal or (bound is not None and bound < -margin):
-            return Query("unsat", value=float(bound if bound is not None else best))
-        return Query("unknown", note=f"HiGHS: {result.termination_condition.name}")
+        if bound is not None and bound < -margin:
+            return Query("unsat", value=float(bound))
+        return Query("unknown", note=f"HiGHS (OMLT): {result.termination_condition.name}"
+                     + (f", bound {bound:.4g} ≥ −{margin:g}" if bound is not None else ""))
 
     def close(self) -> None:
         pass
 
 
+def gurobi_size(net, inputs: int) -> tuple[int, int]:
+    """(variables, linear constraints) of gurobi-machinelearning's model of a Dense+ReLU chain: the inputs, per
+    hidden neuron its affine value and its ReLU (a max general constraint), the outputs; a linear constraint
+    per neuron. What the licence counts, known before the model is built."""
+    from hw5.convert.bounds import dense_layers
+
+    widths = [int(layer.W.shape[1]) for layer in dense_layers(net)]
+    return inputs + 2 * sum(widths[:-1]) + widths[-1], sum(widths)
+
+
 class GurobiEngine:
-    def __init__(self, path, lo, hi):
+    def __init__(self, problem: Problem):
         import gurobipy as gp
         import onnx
         from gurobi_ml import add_predictor_constr
 
+        lo, hi = problem.lo, problem.hi
+        variables, constraints = gurobi_size(problem.net, len(lo))
+        if max(variables, constraints) > GUROBI_LICENCE:
+            raise TooLarge(f"gurobi: its model of this net would have {variables:,} variables and {constraints:,} "
+                           f"constraints ({len(lo):,} inputs, 2 per hidden neuron), past the {GUROBI_LICENCE:,} of "
+                           f"gurobipy's size-limited pip licence; use --engine highs (open source)")
         self.env = gp.Env(empty=True)
         self.env.setParam("OutputFlag", 0)
         self.env.start()
         self.gp, self.model = gp, gp.Model(env=self.env)
         self.x = self.model.addMVar((1, len(lo)), lb=np.asarray(lo)[None], ub=np.asarray(hi)[None], name="x")
-        predictor = onnx.load(str(path))
+        predictor = onnx.load(str(problem.onnx()))
         outputs = predictor.graph.output[0].type.tensor_type.shape.dim[-1].dim_value
         self.y = self.model.addMVar((1, outputs), lb=-gp.GRB.INFINITY, name="y")
         add_predictor_constr(self.model, predictor, self.x, self.y)
@@ -124,7 +181,7 @@ class GurobiEngine:
         self.model.optimize()
         if self.model.SolCount and self.model.ObjVal >= -margin:
             return Query("sat", np.asarray(self.x.X[0], np.float64), float(self.model.ObjVal))
-        if self.model.Status == grb.OPTIMAL or (self.model.SolCount and self.model.ObjBound < -margin):
+        if self.model.Status in (grb.OPTIMAL, grb.TIME_LIMIT) and self.model.ObjBound < -margin:
             return Query("unsat", value=float(self.model.ObjBound))
         return Query("unknown", note=f"Gurobi status {self.model.Status}")
 
@@ -134,20 +191,24 @@ class GurobiEngine:
 
 
 class MarabouEngine:
-    def __init__(self, path, lo, hi):
-        self.path, self.lo, self.hi = path, lo, hi
+    def __init__(self, problem: Problem):
+        from hw5.convert.verify import read_network
+
+        self.net, self.lo, self.hi = read_network(problem.onnx()), problem.lo, problem.hi
 
     def query(self, c: int, j: int, margin: float, seconds: float) -> Query:
-        from hw5.convert.verify import marabou_options, read_network
+        from hw5.convert.verify import marabou_options
 
         if seconds <= 0:
             return Query("unknown", note="Marabou: no time left")
-        net = read_network(self.path)
+        net = self.net
+        net.clearProperty()
         inputs, outputs = np.asarray(net.inputVars[0]).ravel(), np.asarray(net.outputVars[0]).ravel()
         for var, a, b in zip(inputs, self.lo, self.hi, strict=True):
             net.setLowerBound(int(var), float(a))
             net.setUpperBound(int(var), float(b))
-        net.addInequality([int(outputs[c]), int(outputs[j])], [1.0, -1.0], float(margin))   # y_c − y_j ≤ m
+        net.addInequality([int(outputs[c]), int(outputs[j])], [1.0, -1.0], float(margin),   # y_c − y_j ≤ m
+                          isProperty=True)
         code, values, _ = net.solve(verbose=False, options=marabou_options(seconds))
         if code == "sat":
             point = np.array([values[int(v)] for v in inputs])
@@ -160,4 +221,23 @@ class MarabouEngine:
         pass
 
 
-ENGINES = {"highs": HighsEngine, "gurobi": GurobiEngine, "marabou": MarabouEngine}
+class HighsEngine:
+    def __init__(self, problem: Problem):
+        from hw5.convert.bigm import BigMHighs
+
+        self.milp = BigMHighs(problem.net, problem.lo, problem.hi)
+
+    def query(self, c: int, j: int, margin: float, seconds: float) -> Query:
+        status, best, bound, point = self.milp.maximise(c, j, seconds, target=-float(margin))
+        if best is not None and best >= -margin:
+            return Query("sat", point, best)
+        if bound is not None and np.isfinite(bound) and bound < -margin:
+            return Query("unsat", value=bound)
+        return Query("unknown", note=f"HiGHS: {status}"
+                     + (f", bound {bound:.4g} ≥ −{margin:g} > best {best:.4g}" if best is not None else ""))
+
+    def close(self) -> None:
+        pass
+
+
+ENGINES = {"highs": HighsEngine, "omlt": OmltEngine, "gurobi": GurobiEngine, "marabou": MarabouEngine}

@@ -214,3 +214,60 @@ def refusal(rows: list[dict], available: int, share: float = MEMORY_SHARE) -> st
         return None
     return (f"{'; '.join(over)} — this machine has {size(usable)} for it ({share:.0%} of MemAvailable "
             f"{size(available)}); nothing written")
+
+
+# hw5 verify's peaks, measured as VmHWM − VmRSS before (the peak reset through /proc/self/clear_refs) on the
+# 32×32×3 chain CNN of hw5.deliver.cifar_nets at ε = 0.004, per stored non-zero or dense weight of the Keras
+# estimate (keras_dense_relu), rounded up: highs 155 B a non-zero (its rows as COO and CSR, HiGHS' copies), omlt
+# 143 B a dense weight (a pyomo term for every entry, zero or not), marabou 100 B a dense weight (its ONNX
+# parser's addend for every entry); the conversion (from_keras sparse, relu_only's float64 maps) 188 B a
+# non-zero there, 54 B on the 16/32-channel CNN. gurobi: not measured (its licence stops the model at 2,000
+# variables first); its ONNX reader's dense matrices, 8 B a weight, twice.
+ENGINE_BYTES = {"highs": ("nonzero", 200), "omlt": ("weight", 160), "marabou": ("weight", 120),
+                "gurobi": ("weight", 16)}
+CONVERT_BYTES_PER_NONZERO = 200
+
+
+def keras_dense_relu(model) -> dict:
+    """The Dense+ReLU form's size from the Keras model alone, before converting: `nonzeros` and `weights`
+    (dense entries) of every kernel's matrix (a conv: its outputs × its fan-in, padding counted, so at most),
+    `relus` (the outputs of every ReLU-family activation, and about 2 per compared pair in a max-pool window's
+    tree), `width` (the widest of those layers), `depth` (Dense layers: one per non-linear layer, plus one),
+    `inputs`, `outputs`. The skips a graph carries through hidden layers are not counted (at least)."""
+    nonzeros = weights = relus = width = nonlinear = 0
+    for layer in model.layers:
+        out = math.prod(layer.output.shape[1:])
+        kernel = getattr(layer, "kernel", None)
+        if kernel is not None:
+            nonzeros += out * math.prod(kernel.shape[:-1])
+            weights += math.prod(layer.input.shape[1:]) * out
+        name = getattr(getattr(layer, "activation", None), "__name__", "")
+        kind = type(layer).__name__
+        if name in ("relu", "relu6", "leaky_relu") or kind in ("ReLU", "LeakyReLU", "PReLU"):
+            relus, width, nonlinear = relus + out, max(width, out), nonlinear + 1
+        elif kind in ("MaxPooling2D", "MaxPooling1D"):
+            window = math.prod(layer.pool_size)
+            relus, width = relus + 2 * out * (window - 1), max(width, 2 * out * (window // 2))
+            nonlinear += math.ceil(math.log2(max(window, 2)))
+    return dict(nonzeros=nonzeros, weights=weights, relus=relus, width=width, depth=nonlinear + 1,
+                inputs=math.prod(model.input_shape[1:]), outputs=math.prod(model.output_shape[1:]))
+
+
+def verify_estimate(model, engine: str) -> list[dict]:
+    """Rows (as `estimate`'s) for `hw5 verify` with `engine`, before converting: the Dense+ReLU form's size
+    (keras_dense_relu), the conversion's and the engine's model's peak memory (at most: before the bounds drop
+    the always-inactive neurons)."""
+    s = keras_dense_relu(model)
+    per, factor = ENGINE_BYTES[engine]
+    rows = [dict(output="Dense+ReLU", kind="info", bytes=None, where=None, way_out="",
+                 what=f"at least: width {s['width']:,}, depth {s['depth']}, {s['relus']:,} ReLUs; at most "
+                      f"{s['nonzeros']:,} non-zeros ({s['weights']:,} dense weights); {s['inputs']:,} inputs"),
+            dict(output="conversion", what="from_keras (sparse) and relu_only (peak memory)", kind="memory",
+                 where=None, bytes=CONVERT_BYTES_PER_NONZERO * s["nonzeros"] + OVERHEAD,
+                 way_out="a smaller input or fewer channels"),
+            dict(output=engine, what=f"its model of the net (peak memory, {factor} B a "
+                                     f"{'stored non-zero' if per == 'nonzero' else 'dense weight'})",
+                 kind="memory", where=None, bytes=factor * s["nonzeros" if per == "nonzero" else "weights"]
+                 + OVERHEAD, way_out="--engine highs (only the non-zeros), a smaller input or fewer channels"
+                 if engine != "highs" else "a smaller input or fewer channels")]
+    return rows

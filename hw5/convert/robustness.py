@@ -1,8 +1,13 @@
 """Is a Keras model's class constant on an L∞ ball around an image? One function, three engines.
 
-`robustness(model, x, epsilon, margin=0.0, engine="highs", timeout=None)` converts the model to its Dense+ReLU
-form (hw5.convert.fold.from_keras, hw5.convert.relu_only), writes that as ONNX to a temporary directory, and for the
-class c Keras gives x and every other class j asks the engine (hw5.convert.engines):
+`robustness(model, x, epsilon, margin=0.0, engine="highs", timeout=None)` first says what it will cost, from the
+Keras model alone (hw5.convert.estimate.verify_estimate: the Dense+ReLU form's width, depth, ReLUs, non-zeros; the
+conversion's and the engine's peak memory) and refuses (TooLarge) past MEMORY_SHARE of MemAvailable or, for
+gurobi, past its licence's variables. Then it converts the model to its Dense+ReLU form (hw5.convert.fold.from_keras,
+sparse; hw5.convert.relu_only), bounds every ReLU's input on the ball by interval arithmetic
+(hw5.convert.bounds), refuses past MAX_UNSTABLE[engine] unstable ReLUs (the ones a binary or a case split is for),
+drops the always-inactive ones, and for the class c Keras gives x and every other class j asks the engine
+(hw5.convert.engines), the classes in the order of Keras' logits at x (the likeliest counterexample first):
 
     is there an x' with |x' − x|∞ ≤ ε and lower ≤ x' ≤ upper such that logit_j(x') − logit_c(x') ≥ −margin?
 
@@ -28,22 +33,21 @@ from pathlib import Path
 
 import numpy as np
 
-from hw5.convert.engines import ENGINES, missing
+from hw5.convert.bounds import interval_bounds, pruned
+from hw5.convert.engines import ENGINES, GUROBI_LICENCE, Problem, TooLarge, missing
 from hw5.convert.verify import into_ball
 
-# ReLUs above which an engine is refused before any solving. Each ReLU is a binary variable of the MILP (a case
-# split for Marabou): the work grows exponentially with the unstable ones. Measured here: 196–400 ReLUs take
-# 0.1–1 s a query with HiGHS and Gurobi, 1–25 s with Marabou; 2,000 leaves room for ~5× that before answers
-# take hours. Gurobi's pip licence stops near 2,000 variables anyway (about 2 per ReLU plus the inputs).
-MAX_RELUS = 2000
+# Unstable ReLUs (interval bounds on the ball straddle 0) above which an engine is refused before its model is
+# built: each is a binary variable of the MILP (a case split for Marabou), and the search grows exponentially
+# with them; the stable ones are linear equations. Measured here (tests/test_verify_cifar.py, docs/exports.md):
+# HiGHS answered the CIFAR chain's 78 unstable ReLUs in 0.4–4 s a query and found the residual net's counterexample
+# among 352 in 15 s; the 16/32-channel CNN's 4,285 ran past 400 s without an answer. 2,000 is between the two.
+# Marabou took 118 s (78 unstable, robust) and 293 s (352, not robust) on the residual net: half that, 1,000.
+MAX_UNSTABLE = {"highs": 2000, "omlt": 2000, "gurobi": 2000, "marabou": 1000}
 
 
 class EngineMissing(RuntimeError):
     """The engine's Python modules are not installed (the message names the pip extra)."""
-
-
-class TooLarge(ValueError):
-    """The net has more ReLUs than MAX_RELUS (the message gives the figures)."""
 
 
 @dataclass
@@ -62,6 +66,7 @@ class Verdict:
     margin: float
     engine: str
     relus: int                          # ReLUs of the Dense+ReLU form
+    unstable: int                       # of them, those whose interval bounds on the ball straddle 0
     seconds: float                      # everything: conversion, building the engine's model, the queries
     queries: list[QueryLine] = field(default_factory=list)
     target: int | None = None           # the class j of the counterexample
@@ -72,26 +77,47 @@ class Verdict:
 
 def keras_logits(model, x: np.ndarray) -> np.ndarray:
     """The Keras model's outputs for one image x (H, W, C), float64 (the logits of `logits_model(model)`)."""
-    return np.asarray(model(x[None], training=False))[0].astype(np.float64)
+    from hw5.convert.reference import keras_outputs
+
+    return keras_outputs(model, x[None])[0].astype(np.float64)
 
 
 def dense_relu(model):
-    """(Dense+ReLU net, ReLU count) of a Keras model (the conversion checks itself against Keras)."""
-    from hw5.convert.fold import from_keras
+    """(Dense+ReLU net, ReLU count) of a Keras model, its matrices sparse (the conversion checks itself against
+    Keras)."""
+    from hw5.convert import from_keras
     from hw5.convert.relu_only import relu_only
 
-    net = relu_only(from_keras(model))
+    net = relu_only(from_keras(model, sparse=True))
     relus = sum(int(layer.W.shape[1]) for layer in net.layers[0::2][:-1])
     return net, relus
 
 
+def sizes_first(model, engine: str, say, available: int | None = None) -> None:
+    """Print hw5.convert.estimate.verify_estimate's table; TooLarge (one line, the figures, a way out) when a
+    peak is past MEMORY_SHARE of MemAvailable, or for gurobi when the inputs and outputs alone are past its
+    licence."""
+    from hw5.convert.estimate import available_memory, keras_dense_relu, refusal, table, verify_estimate
+
+    rows = verify_estimate(model, engine)
+    say("sizes before any work (from the Keras model):\n" + table(rows))
+    why = refusal(rows, available_memory() if available is None else available)
+    if why:
+        raise TooLarge(why.replace("; nothing written", "; nothing converted"))
+    s = keras_dense_relu(model)
+    if engine == "gurobi" and s["inputs"] + s["outputs"] > GUROBI_LICENCE:
+        raise TooLarge(f"gurobi: {s['inputs']:,} input and {s['outputs']} output variables alone are past the "
+                       f"{GUROBI_LICENCE:,} variables of gurobipy's size-limited pip licence; use --engine highs "
+                       f"(open source) or a smaller input")
+
+
 def robustness(model, x, epsilon: float, margin: float = 0.0, engine: str = "highs", timeout: float | None = None,
-               lower: float = 0.0, upper: float = 1.0, max_relus: int | None = None,
-               say: Callable[[str], None] | None = None) -> Verdict:
+               lower: float = 0.0, upper: float = 1.0, max_unstable: int | None = None,
+               say: Callable[[str], None] | None = None, available: int | None = None) -> Verdict:
     """The module's question for image x (H, W, C) of the Keras `model`, radius `epsilon` (L∞), `margin` ≥ 0.
+    `available`: the bytes of memory to plan with (default: MemAvailable).
 
     Raises ValueError for a bad argument, EngineMissing, TooLarge (before any solving)."""
-    from hw5.convert.export import to_onnx
 
     say = say or (lambda msg: None)
     if not (np.isfinite(epsilon) and epsilon > 0):
@@ -115,27 +141,37 @@ def robustness(model, x, epsilon: float, margin: float = 0.0, engine: str = "hig
     started = time.perf_counter()
     x = x.astype(model.inputs[0].dtype)
     model = logits_model(model)   # a last softmax left out: the margin is in logits, as the engines' outputs are
+    sizes_first(model, engine, say, available)
     logits = keras_logits(model, x)
     c = int(logits.argmax())
     net, relus = dense_relu(model)
-    say(f"Dense+ReLU form: {len(net.layers[0::2])} Dense layers, {relus:,} ReLUs, {x.size:,} inputs, "
-        f"{logits.size} classes; Keras' class {c} (logit {logits[c]:.4f})")
-    max_relus = MAX_RELUS if max_relus is None else max_relus
-    if relus > max_relus:
-        raise TooLarge(f"{relus:,} ReLUs in the Dense+ReLU form, more than {max_relus:,} that {engine} is asked "
-                       f"to answer here (each ReLU a binary variable); try a smaller input or model")
+    from hw5.convert.relu_only import width_and_depth
+
+    width, depth = width_and_depth(net)
     x64 = x.astype(np.float64).ravel()
     lo, hi = np.maximum(x64 - epsilon, lower), np.minimum(x64 + epsilon, upper)
-    verdict = Verdict("robust", c, float(epsilon), float(margin), engine, relus, 0.0)
+    bounds = interval_bounds(net, lo, hi)
+    say(f"Dense+ReLU form: {depth} Dense layers, width {width:,}, {relus:,} ReLUs, {x.size:,} inputs, "
+        f"{logits.size} classes; Keras' class {c} (logit {logits[c]:.4f}); converted in "
+        f"{time.perf_counter() - started:.1f} s")
+    say(f"interval bounds on the ball: {bounds.summary()}")
+    limit = MAX_UNSTABLE[engine] if max_unstable is None else max_unstable
+    if bounds.unstable > limit:
+        raise TooLarge(f"{bounds.unstable:,} unstable ReLUs on the ball (of {relus:,}; interval bounds), more than "
+                       f"the {limit:,} that {engine} is asked to answer here (each a binary variable or a case "
+                       f"split); try a smaller --epsilon, a smaller input or model")
+    small, active = pruned(net, bounds)
+    verdict = Verdict("robust", c, float(epsilon), float(margin), engine, relus, bounds.unstable, 0.0)
 
     def remaining() -> float:   # seconds left for the queries (1e9: no timeout)
         return 1e9 if timeout is None else timeout - (time.perf_counter() - asking)
     with tempfile.TemporaryDirectory(prefix="hw5-verify-") as folder:
-        path = to_onnx(net, Path(folder) / "net.onnx")
-        solver = ENGINES[engine](path, lo, hi)
+        solver = ENGINES[engine](Problem(small, lo, hi, active, Path(folder)))
+        say(f"{engine}: the model of the net built, {time.perf_counter() - started:.1f} s since the start")
         asking = time.perf_counter()   # the timeout counts from here: the queries, not the conversion
         try:
-            for j in (j for j in range(logits.size) if j != c):
+            for j in (j for j in np.argsort(-logits, kind="stable") if j != c):   # the runners-up first
+                j = int(j)
                 t0 = time.perf_counter()
                 q = solver.query(c, j, float(margin), remaining())
                 line = QueryLine(j, q.answer, time.perf_counter() - t0, q.value)

@@ -40,6 +40,8 @@ ITEMS = [
         "hw5.convert.graph:translate", "hw5.convert.conv:conv_csc", "hw5.deliver.architectures:measure"]),
     ("others", "The network in others' hands", [
         "hw5.convert.relu_only:relu_only", "hw5.convert.verify:local_robustness"]),
+    ("verify", "hw5 verify on CIFAR-sized CNNs — sizes and time to an answer", [
+        "hw5.convert.bounds:interval_bounds", "hw5.convert.bigm:BigMHighs", "hw5.deliver.verify_table:measure"]),
     ("bench", "Benchmarks — the dense path against the convolution", []),
     ("env", "Environment, data and known issues", []),
 ]

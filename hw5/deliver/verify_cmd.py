@@ -1,8 +1,10 @@
-"""`hw5 verify MODEL (--image FILE.npy | --test-index K) --epsilon E [--margin M] [--engine highs|marabou|gurobi]
-[--timeout S] [--out DIR]`: is the class the Keras model gives an image constant on the L∞ ball of radius E?
+"""`hw5 verify MODEL (--image FILE.npy | --test-index K) --epsilon E [--margin M]
+[--engine highs|omlt|marabou|gurobi] [--timeout S] [--out DIR]`: is the class the Keras model gives an image
+constant on the L∞ ball of radius E?
 
-The model is converted to its Dense+ReLU form and every other class j asked, one query each, by a complete
-engine: is there an x' with |x' − x|∞ ≤ E and 0 ≤ x' ≤ 1 where logit_j(x') − logit_c(x') ≥ −M?
+Sizes are estimated and printed first; the model is converted to its Dense+ReLU form, its ReLUs bounded on the
+ball, and every other class j asked, one query each, by a complete engine: is there an x' with |x' − x|∞ ≤ E
+and 0 ≤ x' ≤ 1 where logit_j(x') − logit_c(x') ≥ −M?
 (hw5.convert.robustness.robustness does the same in Python.)
 """
 from __future__ import annotations
@@ -24,15 +26,21 @@ the question: c is the class Keras gives the image x; for each other class j the
 a counterexample: the engine's x' clipped into [x − E, x + E] ∩ [0, 1] (then ulp steps, so that
   |x' − x|∞ ≤ E holds exactly in float64), replayed through the Keras model, written to DIR/counterexample.npy
   only if Keras there still has logit_j − logit_c ≥ −M; else the answer is unknown, and why is printed.
-size: the Dense+ReLU form's ReLU count is printed before solving; above 2,000 ReLUs (each a binary variable)
-  it is refused (hw5.convert.robustness.MAX_RELUS).
-engines: highs (OMLT's big-M MILP solved by HiGHS; open source) and gurobi (gurobi-machinelearning; pip's
-  size-limited licence) need the `milp` extra, marabou (maraboupy) the `test` extra.
+sizes first: before converting, the Dense+ReLU form's width, depth, ReLUs and non-zeros are estimated from the
+  Keras model with the conversion's and the engine's peak memory (hw5.convert.estimate.verify_estimate) and
+  printed; past 75% of MemAvailable, or for gurobi past its licence's 2,000 variables, refused (exit 2), nothing
+  converted or written. Then every ReLU's input is bounded on the ball (interval arithmetic): only the unstable
+  ones (bounds straddling 0) cost a binary variable or a case split; past 2,000 of them (1,000 for marabou:
+  hw5.convert.robustness.MAX_UNSTABLE) refused (exit 2) with the figures; the always-inactive ones are dropped.
+engines: highs (the big-M MILP from the non-zeros and the bounds, HiGHS; open source), omlt (OMLT's big-M of the
+  ONNX file, HiGHS through pyomo: a term per dense weight, slow past ~1 M) and gurobi (gurobi-machinelearning;
+  pip's size-limited licence) need the `milp` extra, marabou (maraboupy) the `test` extra.
 exit codes:
   0  robust: every query answered "no"
   1  not robust: a counterexample, replayed in Keras, written to DIR/counterexample.npy
   3  unknown: out of time (--timeout), or the engine's point did not replay
-  2  a bad argument or file, a missing engine, a net too large: one line on stderr"""
+  2  a bad argument or file, a missing engine, a net past memory, a licence or the unstable ReLUs: one line on
+     stderr"""
 
 
 def finite(kind: str, minimum: float, strict: bool):
@@ -73,8 +81,8 @@ def add_parser(sub) -> None:
     p.add_argument("--margin", metavar="M", type=finite("margin", 0, False), default=0.0,
                    help="M >= 0, in logits: robust means c beats every other class by more than M on the ball "
                         "(default 0: the class cannot change, ties count against)")
-    p.add_argument("--engine", choices=("highs", "marabou", "gurobi"), default="highs",
-                   help="the complete engine (default highs: open source, the `milp` extra)")
+    p.add_argument("--engine", choices=("highs", "omlt", "marabou", "gurobi"), default="highs",
+                   help="the complete engine (default highs: the big-M MILP in HiGHS, open source, the `milp` extra)")
     p.add_argument("--timeout", metavar="S", type=finite("number of seconds", 0, True), default=None,
                    help="seconds for all the queries together (not the conversion); past it the answer is "
                         "unknown (default: none)")
