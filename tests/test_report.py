@@ -48,7 +48,7 @@ PDF_MUST_HOLD = [
     "Part 1 (a): test accuracy", "⌊(28 − 3 + 2·0) / 1⌋ + 1 = 26", "neurons: 26 · 26 · 64 = 43,264",
     "neurons: 13 · 13 · 64 = 10,816", "max |TensorFlow - NumPy| =",
 ]
-FULL_MUST_HOLD = ["def conv2d_as_dense(", "def toeplitz_indices(", "def forward(", "Appendix — every test"]
+FULL_MUST_HOLD = ["def conv2d_as_dense(", "def toeplitz_indices(", "def _run(", "Appendix — every test"]
 HANDIN_PAGES, ALL_PAGES = 6, 16   # page budgets: the hand-in PDF (graded items only); the full report
 ROOT = Path(__file__).resolve().parent.parent   # QUICK_TESTS are relative to it
 AFTER_HOMEWORK_ID, AFTER_HOMEWORK = "p1-fc", "Part 1's CNN as a fully-connected network too"  # after Part 2 (5)

@@ -26,7 +26,7 @@ ITEMS = [
     ("p2-2", "Part 2 (2) — the extracted weights", ["hw5.homework.weights:extract_weights"]),
     ("p2-3", "Part 2 (3) — the NumPy forward pass", [
         "hw5.homework.forward:part2_forward", "hw5.homework.forward:max_pool2d",
-        "hw5.convert.network:NumpyNet.forward", "hw5.convert.layers:Dense"]),
+        "hw5.convert.network:NumpyNet._run", "hw5.convert.layers:Dense"]),
     ("p2-4", "Part 2 (4) — the conv layer as a fully-connected layer", [
         "hw5.homework.toeplitz:conv2d_as_dense_loop", "hw5.homework.geometry:conv_output_shape",
         "hw5.homework.geometry:axis_geometry", "hw5.homework.toeplitz:toeplitz_indices",
