@@ -1,7 +1,9 @@
 # hw5.convert.bigm: the big-M MILP of a Dense+ReLU chain on a box, written from its non-zeros and interval
 # bounds (only the unstable ReLUs binary), solved by HiGHS: its maximum of y_j − y_c is the chain's value at its
 # own point, at least the value at every sampled point and vertex of the box, and at most its dual bound; a
-# query answers sat below that maximum and unsat above it. Quick: HiGHS answers these 21-ReLU chains in ms.
+# query answers sat below that maximum and unsat above it. HiGHS answers these 21-ReLU chains in ms, but
+# highspy is the `milp` extra, which only the heavy tier installs: the module is in that tier (make test-heavy,
+# CI), where it runs instead of being skipped.
 import numpy as np
 import pytest
 
@@ -9,6 +11,7 @@ from hw5.convert import bounds
 from tests.test_bounds import INPUT, SEEDS, box, points_of, random_chain
 from tests.tolerances import BIGM_REPLAY_ATOL, MILP_BALL_ATOL
 
+pytestmark = pytest.mark.heavy
 pytest.importorskip("highspy", reason="the `milp` extra: pip install -e '.[milp]'")
 
 
