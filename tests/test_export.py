@@ -294,20 +294,14 @@ def test_onnx_every_merge_equals_numpy(case, dtype, tmp_path):
 def test_onnx_exports_every_numpy_layer_type():
     # every NumPy layer class the converter makes (a dataclass with an out_shape in its layer modules) has an
     # ONNX export, and the cases above try each one
-    import dataclasses
+    from hw5.convert.layers import BandedDense
+    from hw5.convert.rules import ONNX
+    from tests.test_rules import layer_types
 
-    import hw5.convert.activations as activations
-    import hw5.convert.layers as layers
-    import hw5.convert.merges as merges
-    import hw5.convert.relus as relus
-    from hw5.convert.rules import ONNX, lookup
-
-    made = {cls for module in (activations, layers, merges, relus) for cls in vars(module).values()
-            if isinstance(cls, type) and dataclasses.is_dataclass(cls) and "out_shape" in
-            {f.name for f in dataclasses.fields(cls)}}
-    assert {cls for cls in made if lookup(ONNX, cls.__new__(cls)) is None} == set()
+    made = layer_types()
+    assert {cls for cls in made if next((t for t in cls.__mro__ if t in ONNX), None) is None} == set()
     tried = {type(layer) for _, layer, _ in _layer_cases()} | {type(m) for _, m in _merge_cases()}
-    assert made - tried <= {layers.BandedDense}      # a Dense by its class (the same Gemm)
+    assert made - tried <= {BandedDense}      # a Dense by its class (the same Gemm)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
