@@ -87,11 +87,12 @@ search: setup
 flakes: setup
 	$(PY) tools/flakes.py --runs 20
 
-# mutation testing of the conversion core with mutmut (pinned in the `mutation` extra; README "How we know the
+# mutation testing of the conversion core with mutmut (pinned in the `mutation` extra; MODULES="a.py b.py" for
+# only those files of only_mutate; README "How we know the
 # tests are strong"): score and survivors in mutation/summary.txt
 mutants: setup
 	$(VENV)/bin/mutmut --version 2>/dev/null | grep -q 3.8.1 || $(PY) -m pip install -e '.[mutation]'
-	$(PY) tools/mutants.py
+	$(PY) tools/mutants.py $(if $(MODULES),--modules $(MODULES))
 
 clean:
 	rm -rf flakes report bench .benchmarks .pytest_cache .hypothesis

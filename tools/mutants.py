@@ -15,13 +15,15 @@ The score is killed / (mutants − equivalent), per module. Equivalent mutants a
 The summary (score, time, machine load, every survivor with its diff) is printed and written to
 mutation/summary.txt; the exit code is 1 if a non-equivalent mutant survived.
 
-    python tools/mutants.py [--max-children N] [--quick | --report]
+    python tools/mutants.py [--max-children N] [--quick | --report] [--modules PATH ...]
 
 --quick keeps mutants/ from the last run: mutmut re-tests only the mutants of changed functions, then this
 script re-tests the mutants that were not killed last time (after adding a test), except those listed in
 equivalent.txt (a full run re-tests them too); mutmut itself starts over
 when pyproject.toml's test selection or pytest arguments changed. The full run (default, mutants/ removed
-first) is the one to quote. --report runs nothing: it scores mutants/ as it stands (a run
+first) is the one to quote. --modules tests and scores only the mutants of the named files (each one of
+only_mutate; mutmut still generates all of them): the score of those modules, said so in the summary's
+header. --report runs nothing: it scores mutants/ as it stands (a run
 that was stopped has mutants not yet tested; they get their own column and the summary says it is not a score).
 """
 from __future__ import annotations
@@ -136,9 +138,19 @@ def load_equivalent() -> dict[str, tuple[str, str]]:
     return entries
 
 
-def score(elapsed: float | None, load_before: tuple, load_after: tuple) -> tuple[str, bool]:
+def module_name(path: str) -> str:
+    """hw5/convert/network.py -> hw5.convert.network: the prefix of its mutants' names."""
+    return path.removesuffix(".py").replace("/", ".")
+
+
+def score(elapsed: float | None, load_before: tuple, load_after: tuple,
+          modules: list[str] | None = None) -> tuple[str, bool]:
     found = results()
     equivalent = load_equivalent()
+    if modules:
+        prefixes = tuple(module_name(path) + "." for path in modules)
+        found = {name: value for name, value in found.items() if name.startswith(prefixes)}
+        equivalent = {name: value for name, value in equivalent.items() if name.startswith(prefixes)}
     per_module: dict[str, Counter] = {}
     survivors, stale, listed_killed = [], [], []
     for name, (path, status) in sorted(found.items()):
@@ -185,6 +197,8 @@ def score(elapsed: float | None, load_before: tuple, load_after: tuple) -> tuple
         "Mutation testing of the conversion core (mutmut 3.8.1; `make mutants`, tools/mutants.py)",
         f"score = killed / (mutants − equivalent); equivalent = {total['equivalent'] - total['wording']} listed in "
         f"mutation/equivalent.txt + {total['wording']} error-message wording (a string literal inside `raise`)",
+        *([f"modules: {len(modules)} of only_mutate's files, named by --modules (the rest not tested here)"]
+          if modules else []),
         "", *rows, *partial, "",
         f"killed includes {total['timeout']} timeout(s), mutants whose tests ran past mutmut's time limit, and "
         f"{total['crash']} crash(es) (segfault or abort), mutants that crashed the test process",
@@ -214,7 +228,13 @@ def main(argv=None) -> int:
     mode.add_argument("--quick", action="store_true",
                       help="keep mutants/ and re-test only changed functions and last run's survivors")
     mode.add_argument("--report", action="store_true", help="run nothing: score mutants/ as it stands")
+    parser.add_argument("--modules", nargs="+", metavar="PATH",
+                        help="test and score only these files of only_mutate (e.g. hw5/convert/network.py)")
     args = parser.parse_args(argv)
+    only = [path for path in args.modules or [] if not (ROOT / path).is_file()]
+    if only:
+        parser.error(f"--modules: no such file {only[0]!r}")
+    names = [module_name(path) + ".*" for path in args.modules or []]
     os.chdir(ROOT)   # mutmut reads pyproject.toml and mutants/ from the working directory
     load_before, started = os.getloadavg(), time.perf_counter()
     code = 0
@@ -226,19 +246,20 @@ def main(argv=None) -> int:
         # timeouts again too; not the mutants listed as equivalent (they survive by definition: a full run
         # re-tests them, and reports an entry whose mutant got killed)
         equivalent = load_equivalent()
-        previous = [name for name, (_, status) in results().items() if status != "killed" and name not in equivalent]
-        code = mutmut("run", "--max-children", str(args.max_children))
+        previous = [name for name, (_, status) in results().items() if status != "killed" and name not in equivalent
+                    and (not names or name.startswith(tuple(n[:-1] for n in names)))]
+        code = mutmut("run", "--max-children", str(args.max_children), *names)
         retest = [name for name in previous if results().get(name, ("", ""))[1] not in CAUGHT]
         if code == 0 and retest:
             code = mutmut("run", "--max-children", str(args.max_children), *retest)
     else:
         shutil.rmtree(ROOT / "mutants", ignore_errors=True)
-        code = mutmut("run", "--max-children", str(args.max_children))
+        code = mutmut("run", "--max-children", str(args.max_children), *names)
     elapsed = time.perf_counter() - started
     if code != 0:
         print(f"mutmut run failed (exit {code}); no score", file=sys.stderr)
         return code
-    text, clean = score(None if args.report else elapsed, load_before, os.getloadavg())
+    text, clean = score(None if args.report else elapsed, load_before, os.getloadavg(), args.modules)
     OUT.mkdir(exist_ok=True)
     tmp = OUT / ".summary.txt.tmp"
     tmp.write_text(text)
