@@ -12,7 +12,8 @@ header naming the course, the authors, the package version and git commit, and h
   gets ``pass``), every ``from __future__`` (once at the top) and ``if __name__ == "__main__":`` blocks (one
   at the end calls ``main()``), and turns the first line of each module docstring into the rule that heads
   its section (``# ==== Step 1 — data: ... ====``);
-* drops top-level definitions nothing uses (what main() cannot reach), and the imports they alone needed;
+* drops top-level definitions nothing uses (what main() cannot reach), and the imports they alone needed, and
+  a function's import of what the script's top-level imports already bind (a deferred ``import keras``);
 * hoists the other top-level imports into one block, and refuses a script that imports at top level anything
   but the standard library, NumPy, TensorFlow and Keras, binds a top-level name twice, takes a name a module
   does not define, or does not compile;
@@ -256,9 +257,34 @@ from __future__ import annotations
         body = body.replace(guard, guard.replace("    pass\n", "".join(f"    {line}\n" for line in third.splitlines())))
     elif third:
         std = f"{std}\n\n{third}"
+    body = _drop_repeated_imports(body, {k: v[0] for k, v in imports.items() if k in used})
     script = f"{header}{std}\n\n{body}"
     compile(script, file, "exec")  # a SyntaxError here is a bug of this generator
     return script
+
+
+def _drop_repeated_imports(body: str, top: dict) -> str:
+    """`body` without the imports inside functions that bind only what the script's top-level imports `top`
+    ({local name: (from module or None, name)}) already bind the same way (a module's deferred `import keras`,
+    where the script imports Keras first thing), and the blank line such an import alone was followed by. A
+    block such an import is all of stays as it is."""
+    lines = body.splitlines(keepends=True)
+    drop = set()
+    for parent in ast.walk(ast.parse(body)):
+        if not isinstance(parent, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for block in (n.body for n in ast.walk(parent) if isinstance(getattr(n, "body", None), list)):
+            repeated = [node for node in block if isinstance(node, (ast.Import, ast.ImportFrom)) and all(
+                top.get(a.asname or (a.name if isinstance(node, ast.ImportFrom) else a.name.split(".")[0]))
+                == ((node.module, a.name) if isinstance(node, ast.ImportFrom) else (None, a.name))
+                for a in node.names)]
+            if len(repeated) < len(block):
+                drop |= {k for node in repeated for k in range(node.lineno - 1, node.end_lineno)}
+    for k in sorted(drop):   # a blank line that closed a group of imports now gone goes too
+        if k + 1 < len(lines) and not lines[k + 1].strip() and (k + 1) not in drop and (
+                k - 1 in drop or not lines[k - 1].lstrip().startswith(("import ", "from "))):
+            drop.add(k + 1)
+    return "".join(line for k, line in enumerate(lines) if k not in drop)
 
 
 def _shake(body: str) -> str:

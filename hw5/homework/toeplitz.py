@@ -14,17 +14,6 @@ import numpy as np
 from hw5.homework.geometry import axis_geometry, conv_output_shape, image_shape, padding_mode, pair
 
 
-def _check_kernel(kernel) -> np.ndarray:
-    kernel = np.asarray(kernel)
-    if kernel.ndim != 4:
-        raise ValueError(f"kernel must be 4-D (kh, kw, C_in, C_out), got shape {kernel.shape}")
-    if kernel.dtype not in (np.float32, np.float64):
-        raise TypeError(f"kernel must be float32 or float64, got {kernel.dtype}")
-    if not np.isfinite(kernel).all():
-        raise ValueError("kernel must be finite (it has NaN or inf entries)")
-    return kernel
-
-
 def toeplitz_indices(kernel_shape, input_shape, strides=1, padding="valid", dilation_rate=1):
     """(rows, cols, taps, out_shape): W[rows[n], cols[n]] = kernel.ravel()[taps[n]] for every nonzero of W,
     vectorized over output positions, kernel taps and channels; a tap at (di, dj) of output (i, j) reads input
@@ -47,7 +36,14 @@ def toeplitz_indices(kernel_shape, input_shape, strides=1, padding="valid", dila
 
 def check_conv_args(kernel, bias, input_shape):
     """(kernel, bias in its dtype, (H, W, C_in)), checked against each other (zeros for a bias of None)."""
-    kernel, input_shape = _check_kernel(kernel), image_shape(input_shape)
+    kernel = np.asarray(kernel)
+    if kernel.ndim != 4:
+        raise ValueError(f"kernel must be 4-D (kh, kw, C_in, C_out), got shape {kernel.shape}")
+    if kernel.dtype not in (np.float32, np.float64):
+        raise TypeError(f"kernel must be float32 or float64, got {kernel.dtype}")
+    if not np.isfinite(kernel).all():
+        raise ValueError("kernel must be finite (it has NaN or inf entries)")
+    input_shape = image_shape(input_shape)
     if input_shape[2] != kernel.shape[2]:
         raise ValueError(f"input_shape has {input_shape[2]} channels but the kernel expects "
                          f"C_in={kernel.shape[2]} (kernel shape {kernel.shape})")
@@ -98,8 +94,7 @@ def derive_output_shape(input_shape, kernel_size, strides=1, padding="valid", fi
     """`conv_output_shape` written out for a reader, one line per axis and one for the neuron count:
     'valid': out = ⌊(in − k + 2·0) / s⌋ + 1; 'same': out = ⌈in / s⌉ with max((out − 1)·s + k − in, 0)
     zeros added, the smaller half before. Also right for pooling (kernel = pool, filters = channels)."""
-    (h, w, _), (kh, kw), (sh, sw) = image_shape(input_shape), pair(kernel_size, "kernel_size"), \
-        pair(strides, "strides")
+    (h, w, _), (kh, kw), (sh, sw) = image_shape(input_shape), pair(kernel_size, "kernel_size"), pair(strides, "strides")
     lines = []
     for axis, size, k, s in (("height", h, kh, sh), ("width", w, kw, sw)):
         out, before, after = axis_geometry(size, k, s, padding_mode(padding), axis)

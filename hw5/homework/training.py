@@ -33,9 +33,8 @@ def make_deterministic(seed: int) -> None:
 
 
 def keras_inputs(x, y=None, batch_size=None, shuffle=None) -> dict:
-    """The keyword arguments of Keras' fit/evaluate/predict for arrays x (, y): Keras' own tf.data pipeline for
-    arrays (same batches, order, shuffle) with autotuning off, which stalled each epoch's first step for seconds;
-    with a Keras whose pipeline lives elsewhere, the arrays themselves."""
+    """Keyword arguments of Keras' fit/evaluate/predict for arrays x (, y): Keras' own tf.data pipeline for arrays
+    (same batches, order, shuffle), autotuning off (it stalled each epoch's first step); else the arrays."""
     try:
         import tensorflow as tf
         from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
