@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 INPUT = "input"   # the network's input node, in `inputs`, `output` and `keras_outputs`
+LAYOUTS = ("channels_last", "channels_first")
 
 
 @dataclass(repr=False)
@@ -34,6 +35,9 @@ class NumpyNet:
     sources: list = field(default_factory=list)
     inputs: list = field(default_factory=list)     # per layer: the nodes it reads ([] for all: a chain)
     output: int | str | None = None                # the output node (None: the last layer, INPUT if none)
+    # the order of an image input's axes: "channels_last" (H, W, C), Keras' and the homework's, or
+    # "channels_first" (C, H, W), an NCHW ONNX model's; the net takes x.reshape(N, -1) of its input either way
+    input_layout: str = "channels_last"
 
     def __post_init__(self):
         if not self.inputs:                   # a chain
@@ -43,6 +47,8 @@ class NumpyNet:
                              f"{len(self.layers)} layers")
         if self.output is None:
             self.output = len(self.layers) - 1 if self.layers else INPUT
+        if self.input_layout not in LAYOUTS:
+            raise ValueError(f"input_layout must be one of {LAYOUTS}, got {self.input_layout!r}")
 
     def __repr__(self) -> str:
         rows = [f"NumpyNet(input {self.input_shape}, {np.dtype(self.dtype).name}, {len(self.layers)} layers)"]
@@ -82,10 +88,12 @@ class NumpyNet:
             raise TypeError(f"x must hold floating-point values, as the model's input does, got dtype {x.dtype} "
                             f"(convert and scale it the way the model was trained)")
         shape = tuple(self.input_shape)
-        grey = len(shape) == 3 and shape[2] == 1 and x.shape[1:] == shape[:2]   # (N, H, W) for one channel
+        c = 0 if self.input_layout == "channels_first" else 2   # the channel axis of an image
+        image = [d for k, d in enumerate(shape) if k != c] if len(shape) == 3 and shape[c] == 1 else None
+        grey = image is not None and list(x.shape[1:]) == image   # (N, H, W) for one channel
         if (x.shape[1:] != shape and not grey) or len(x) == 0:
             dims = ", ".join(map(str, shape))
-            also = f"(N, {shape[0]}, {shape[1]}) or " if len(shape) == 3 and shape[2] == 1 else ""
+            also = f"(N, {image[0]}, {image[1]}) or " if image else ""
             raise ValueError(f"x must have shape {also}(N, {dims}) with N >= 1, got {x.shape}")
         return x.reshape(len(x), -1).astype(self.dtype, copy=False)
 

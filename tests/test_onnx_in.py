@@ -1,0 +1,260 @@
+"""from_onnx on small ONNX graphs written with onnx.helper, each checked against onnxruntime on the same file
+(the reference is theirs): the attributes that change the arithmetic one by one (auto_pad, asymmetric pads,
+ceil_mode, count_include_pad, groups, dilations, Gemm's alpha/beta/transB, opset-dependent Softmax), the
+PyTorch Shape→Gather→Unsqueeze→Concat→Reshape chain, an NHWC (tf2onnx-style) input, and every refusal as one
+line naming what is wrong.
+"""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from onnx import TensorProto, helper, numpy_helper
+
+from hw5.convert.layers import Scale
+from hw5.convert.onnx_in import from_onnx
+from hw5.convert.onnx_in.reference import onnx_outputs
+from hw5.convert.reference import OUTPUT_RTOL
+from tests.helpers import example_note
+
+RNG_SEED = 541
+
+
+def model(nodes, x_shape, y_name="y", inits=(), opset=17, batch="N", dtype=TensorProto.FLOAT, extra_inputs=()):
+    """A one-input, one-output ModelProto; `inits`: {name: array} initializers."""
+    inits = dict(inits)
+    graph = helper.make_graph(
+        nodes, "t", [helper.make_tensor_value_info("x", dtype, [batch, *x_shape]), *extra_inputs],
+        [helper.make_tensor_value_info(y_name, dtype, None)],
+        [numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()])
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    m.ir_version = 8
+    try:   # the output's shape as onnx's shape inference gives it (the checker wants one)
+        inferred = onnx.shape_inference.infer_shapes(m, strict_mode=True).graph.output[0]
+    except Exception:   # a model built to be refused
+        inferred = None
+    if inferred is not None and inferred.type.tensor_type.HasField("shape"):
+        m.graph.output[0].CopyFrom(inferred)
+    else:   # the input's shape, right for the elementwise models built to be refused
+        m.graph.output[0].CopyFrom(helper.make_tensor_value_info(y_name, dtype, [batch, *x_shape]))
+    return m
+
+
+def weights(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+def assert_equals_onnxruntime(m, x_shape, x_dtype=np.float32, **kwargs):
+    """from_onnx(m) on 5 seeded inputs against onnxruntime's output, within OUTPUT_RTOL of its largest value."""
+    net = from_onnx(m, **kwargs)
+    x = np.random.default_rng(RNG_SEED).standard_normal((5, *x_shape)).astype(x_dtype)
+    theirs = onnx_outputs(m, x)
+    ours = net.predict(x)
+    assert ours.shape == theirs.shape, (ours.shape, theirs.shape)
+    coarser = max(np.dtype(net.dtype), theirs.dtype, key=lambda d: np.finfo(d).eps)   # onnxruntime's own rounding
+    bound = OUTPUT_RTOL[coarser] * float(np.abs(theirs).max())
+    diff = float(np.abs(ours.astype(np.float64) - theirs).max())
+    assert diff <= bound, f"max |ours − onnxruntime| = {diff:.3e} > {bound:.3e}"
+    return net
+
+
+def conv(**attrs):
+    return helper.make_node("Conv", ["x", "w", "b"], ["y"], **attrs)
+
+
+@pytest.mark.parametrize("attrs", [
+    dict(auto_pad="SAME_UPPER", strides=[2, 2]),
+    dict(auto_pad="SAME_LOWER", strides=[2, 2]),
+    dict(auto_pad="VALID", strides=[2, 1]),
+    dict(pads=[1, 0, 2, 1]),                          # asymmetric
+    dict(pads=[1, 1, 1, 1], dilations=[2, 1], strides=[1, 2]),
+    dict(group=2, pads=[1, 1, 1, 1]),
+], ids=lambda a: ",".join(f"{k}={v}" for k, v in a.items()))
+def test_conv_attributes_equal_onnxruntime(attrs):
+    c_in = 4
+    w = weights(6, c_in // attrs.get("group", 1), 3, 2)
+    assert_equals_onnxruntime(model([conv(**attrs)], (c_in, 7, 6), inits={"w": w, "b": weights(6, seed=1)}),
+                              (c_in, 7, 6))
+
+
+@settings(max_examples=25, deadline=None)
+@given(k=st.tuples(st.integers(1, 3), st.integers(1, 3)), s=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+       d=st.tuples(st.integers(1, 2), st.integers(1, 2)), pads=st.lists(st.integers(0, 2), min_size=4, max_size=4),
+       group=st.sampled_from([1, 2]), size=st.tuples(st.integers(6, 9), st.integers(6, 9)),
+       auto=st.sampled_from(["NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"]))
+def test_conv_geometry_equals_onnxruntime_property(k, s, d, pads, group, size, auto):
+    d = (1, 1) if auto.startswith("SAME") else d   # onnxruntime has no dilated SAME convolution
+    example_note(f"kernel {k}, strides {s}, dilations {d}, pads {pads}, group {group}, input {size}, {auto}")
+    attrs = dict(strides=list(s), dilations=list(d), group=group)
+    attrs.update(pads=pads) if auto == "NOTSET" else attrs.update(auto_pad=auto)
+    w = weights(4, 4 // group, *k)
+    assert_equals_onnxruntime(model([conv(**attrs)], (4, *size), inits={"w": w, "b": weights(4, seed=1)}),
+                              (4, *size))
+
+
+def test_conv_transpose_with_output_padding_and_groups_equals_onnxruntime():
+    node = helper.make_node("ConvTranspose", ["x", "w", "b"], ["y"], strides=[2, 2], output_padding=[1, 0],
+                            pads=[1, 0, 0, 1], group=2)
+    assert_equals_onnxruntime(model([node], (4, 5, 4), inits={"w": weights(4, 3, 3, 3), "b": weights(6)}),
+                              (4, 5, 4))
+
+
+@pytest.mark.parametrize("op, attrs", [
+    ("MaxPool", dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1)),
+    ("MaxPool", dict(kernel_shape=[2, 3], strides=[1, 2], dilations=[2, 1], pads=[0, 1, 1, 0])),
+    ("MaxPool", dict(kernel_shape=[3, 3], strides=[2, 2], auto_pad="SAME_UPPER")),
+    ("AveragePool", dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], count_include_pad=0)),
+    ("AveragePool", dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], count_include_pad=1)),
+    ("AveragePool", dict(kernel_shape=[3, 2], strides=[2, 2], pads=[0, 1, 1, 0], ceil_mode=1)),
+    ("GlobalAveragePool", {}), ("GlobalMaxPool", {}),
+])
+def test_pooling_attributes_equal_onnxruntime(op, attrs):
+    assert_equals_onnxruntime(model([helper.make_node(op, ["x"], ["y"], **attrs)], (3, 8, 7), opset=19), (3, 8, 7))
+
+
+def test_gemm_alpha_beta_transb_and_matmul_equal_onnxruntime():
+    nodes = [helper.make_node("Gemm", ["x", "B", "C"], ["g"], alpha=0.5, beta=2.0, transB=1),
+             helper.make_node("Reshape", ["g", "shape"], ["r"]),
+             helper.make_node("MatMul", ["r", "M"], ["y"])]
+    inits = {"B": weights(12, 10), "C": weights(1, 12, seed=2), "shape": np.array([0, 3, 4], np.int64),
+             "M": weights(4, 5, seed=3)}
+    assert_equals_onnxruntime(model(nodes, (10,), inits=inits), (10,))
+
+
+def test_pytorch_flatten_chain_folds_to_a_reshape_with_a_symbolic_batch():
+    # what torch.onnx writes for x.view(x.size(0), -1): the shape is computed, then folded here to a constant
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Shape", ["c"], ["s"]),
+             helper.make_node("Gather", ["s", "zero"], ["n"], axis=0),
+             helper.make_node("Unsqueeze", ["n", "axes"], ["n1"]),
+             helper.make_node("Concat", ["n1", "minus1"], ["target"], axis=0),
+             helper.make_node("Reshape", ["c", "target"], ["f"]),
+             helper.make_node("Gemm", ["f", "B"], ["y"], transB=1)]
+    inits = {"w": weights(4, 2, 3, 3), "zero": np.array(0, np.int64), "axes": np.array([0], np.int64),
+             "minus1": np.array([-1], np.int64), "B": weights(10, 4 * 5 * 5)}
+    net = assert_equals_onnxruntime(model(nodes, (2, 5, 5), inits=inits), (2, 5, 5))
+    assert net.input_layout == "channels_first" and net.input_shape == (2, 5, 5)
+
+
+def test_an_nhwc_input_with_transposes_like_tf2onnx_equals_onnxruntime():
+    nodes = [helper.make_node("Transpose", ["x"], ["t"], perm=[0, 3, 1, 2]),
+             helper.make_node("Conv", ["t", "w", "b"], ["c"], kernel_shape=[3, 3], auto_pad="SAME_UPPER"),
+             helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("Transpose", ["r"], ["back"], perm=[0, 2, 3, 1]),
+             helper.make_node("Flatten", ["back"], ["f"]),
+             helper.make_node("MatMul", ["f", "M"], ["y"])]
+    inits = {"w": weights(3, 2, 3, 3), "b": weights(3, seed=1), "M": weights(6 * 5 * 3, 4, seed=2)}
+    net = assert_equals_onnxruntime(model(nodes, (6, 5, 2), inits=inits), (6, 5, 2))
+    assert net.input_shape == (6, 5, 2)   # the file's own order: x.reshape(N, -1) of the NHWC batch
+
+
+def test_batchnorm_folds_into_the_conv_before_it():
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"]),
+             helper.make_node("BatchNormalization", ["c", "g", "beta", "mu", "var"], ["y"], epsilon=1e-3)]
+    rng = np.random.default_rng(3)
+    inits = {"w": weights(3, 2, 3, 3), "g": weights(3, seed=4), "beta": weights(3, seed=5),
+             "mu": weights(3, seed=6), "var": rng.uniform(0.5, 2, 3).astype(np.float32)}
+    net = assert_equals_onnxruntime(model(nodes, (2, 6, 6), inits=inits), (2, 6, 6))
+    assert not any(isinstance(layer, Scale) for layer in net.layers), [type(la).__name__ for la in net.layers]
+
+
+@pytest.mark.parametrize("nodes, inits, opset", [
+    ([helper.make_node("Sub", ["c", "x"], ["a"]), helper.make_node("Div", ["a", "d"], ["m"]),
+      helper.make_node("Mul", ["m", "x"], ["y"])], {"c": weights(4, 1, 1), "d": np.float32(4.0)}, 17),
+    ([helper.make_node("Split", ["x"], ["p", "q"], axis=1), helper.make_node("Sigmoid", ["q"], ["s"]),
+      helper.make_node("Mul", ["p", "s"], ["y"])], {}, 11),                                   # PyTorch's GLU
+    ([helper.make_node("Slice", ["x", "st", "en", "ax"], ["s"]),
+      helper.make_node("Pad", ["s", "pads"], ["p"], mode="reflect"),
+      helper.make_node("Concat", ["p", "p"], ["y"], axis=1)],
+     {"st": np.array([1], np.int64), "en": np.array([5], np.int64), "ax": np.array([2], np.int64),
+      "pads": np.array([0, 0, 1, 2, 0, 0, 1, 0], np.int64)}, 17),
+    ([helper.make_node("Pad", ["x", "pads", "v"], ["p"], mode="constant"),
+      helper.make_node("Resize", ["p", "", "scales"], ["r"], mode="nearest"),
+      helper.make_node("ReduceMean", ["r"], ["y"], axes=[2, 3], keepdims=1)],
+     {"pads": np.array([0, 1, 0, 2, 0, 0, 1, 0], np.int64), "v": np.float32(1.5),
+      "scales": np.array([1, 1, 2, 2], np.float32)}, 17),
+    ([helper.make_node("Clip", ["x", "lo", "hi"], ["c"]), helper.make_node("HardSigmoid", ["c"], ["h"], alpha=0.3),
+      helper.make_node("HardSwish", ["h"], ["s"]), helper.make_node("PRelu", ["s", "slope"], ["y"])],
+     {"lo": np.float32(-1.0), "hi": np.float32(2.0), "slope": weights(4, 1, 1)}, 17),
+    ([helper.make_node("Softmax", ["x"], ["y"], axis=2)], {}, 11),   # over each (6, 5) plane: the old 2-D rule
+    ([helper.make_node("LogSoftmax", ["x"], ["y"], axis=-1)], {}, 13),
+], ids=["arithmetic", "split-glu", "slice-pad-concat", "pad-resize-mean", "clip-hardsigmoid-prelu",
+        "softmax-opset11", "logsoftmax"])
+def test_moving_and_elementwise_ops_equal_onnxruntime(nodes, inits, opset):
+    assert_equals_onnxruntime(model(nodes, (4, 6, 5), inits=inits, opset=opset), (4, 6, 5))
+
+
+def test_sparse_fuse_and_float64_give_the_same_network():
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1], strides=[2, 2]),
+             helper.make_node("Relu", ["c"], ["r"]), helper.make_node("Flatten", ["r"], ["f"]),
+             helper.make_node("Gemm", ["f", "B"], ["y"], transB=1)]
+    m = model(nodes, (2, 6, 6), inits={"w": weights(3, 2, 3, 3), "b": weights(3), "B": weights(5, 27)})
+    for kwargs in (dict(sparse=True), dict(fuse=True), dict(dtype=np.float64)):
+        assert_equals_onnxruntime(m, (2, 6, 6), **kwargs)
+
+
+# ---- refusals: one line each, naming what is wrong ---------------------------------------------------------
+
+def test_an_unsupported_op_is_refused_naming_the_node_and_the_supported_list():
+    m = model([helper.make_node("Exp", ["x"], ["y"], name="expo")], (3,))
+    with pytest.raises(ValueError, match=r"node 'expo' has op type Exp, which has no translation; supported: Add, "):
+        from_onnx(m)
+
+
+@pytest.mark.parametrize("build, match", [
+    (lambda: model([helper.make_node("MatMul", ["x", "x2"], ["y"])], (3, 3),
+                   extra_inputs=[helper.make_tensor_value_info("x2", TensorProto.FLOAT, ["N", 3, 3])]),
+     r"2 inputs that are not initializers \('x', 'x2'\).*the weights must be initializers"),
+    (lambda: model([helper.make_node("Relu", ["x"], ["y"])], ("H", 3)), r"axis 1 is 'H', not a fixed size"),
+    (lambda: model([helper.make_node("Relu", ["x"], ["y"])], (3,), dtype=TensorProto.INT32), r"element type INT32"),
+    (lambda: model([helper.make_node("Relu", ["x"], ["y"])], (3,), opset=5), r"opset 5 is outside the opsets"),
+    (lambda: model([helper.make_node("Reshape", ["x", "s"], ["y"])], (2, 3), inits={"s": np.array([-1], np.int64)}),
+     r"the first axis must stay the batch axis"),
+    (lambda: model([helper.make_node("Transpose", ["x"], ["y"], perm=[1, 0, 2])], (2, 3)), r"moves the batch axis"),
+    (lambda: model([helper.make_node("Gemm", ["x", "x"], ["y"])], (3,)), r"B a constant"),
+    (lambda: model([helper.make_node("Conv", ["x", "w"], ["y"])], (1, 3, 3, 3), inits={"w": weights(1, 1, 1, 1, 1)}),
+     r"3-D input .*\(3-D convolution and pooling are not\)"),
+    (lambda: model([helper.make_node("Relu", ["x"], ["y"])], (3,), y_name="nope"), r"onnx.checker"),
+])
+def test_bad_models_are_refused_in_one_line(build, match):
+    with pytest.raises(ValueError, match=match) as info:
+        from_onnx(build())
+    assert "\n" not in str(info.value)
+
+
+def test_several_outputs_are_refused():
+    m = model([helper.make_node("Split", ["x"], ["y", "z"], axis=1)], (4,), opset=11)
+    m.graph.output[0].CopyFrom(helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2]))
+    m.graph.output.append(helper.make_tensor_value_info("z", TensorProto.FLOAT, ["N", 2]))
+    with pytest.raises(ValueError, match=r"the model has 2 outputs \('y', 'z'\); one is supported"):
+        from_onnx(m)
+
+
+@pytest.mark.parametrize("content, match", [
+    (None, r"does not exist"), (b"", r"is empty"), (b"not an onnx file at all \x00\xff", r"cannot be read as ONNX"),
+    ("truncated", r"cannot be read as ONNX|holds no ONNX graph|fails onnx.checker"),
+])
+def test_bad_files_are_refused_in_one_line(content, match, tmp_path):
+    path = tmp_path / "m.onnx"
+    if content == "truncated":
+        full = model([helper.make_node("Relu", ["x"], ["y"])], (3,)).SerializeToString()
+        path.write_bytes(full[:len(full) // 2])
+    elif content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ValueError, match=match) as info:
+        from_onnx(path)
+    assert "\n" not in str(info.value)
+
+
+def test_a_wrong_translation_is_refused_by_the_self_check(monkeypatch):
+    from hw5.convert.onnx_in import registry
+
+    relu = registry.OPS_IN["Relu"]
+    monkeypatch.setitem(registry.OPS_IN, "Relu", lambda src: ([], src.shape))   # Relu dropped: wrong
+    m = model([helper.make_node("Relu", ["x"], ["y"], name="r")], (4,))
+    with pytest.raises(ValueError, match=r"not the ONNX model: node 'r' \(Relu\)'s output 'y' is off by"):
+        from_onnx(m)
+    monkeypatch.setitem(registry.OPS_IN, "Relu", relu)
+    assert onnx.checker.check_model(m) is None and from_onnx(m).layers
