@@ -20,6 +20,15 @@ def saved(tmp_path_factory):
     sigmoid = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="sigmoid", name="squash")])
     sigmoid.save(folder / "sigmoid.keras")
     (folder / "corrupt.keras").write_bytes(b"not a zip")
+    import onnx
+    from onnx import helper
+
+    from tests.onnx_models import model as onnx_model
+    from tests.onnx_models import resnet_like
+
+    onnx.save(resnet_like(), folder / "resnet.onnx")
+    onnx.save(onnx_model([helper.make_node("Exp", ["x"], ["y"], name="expo")], (3,)), folder / "exp.onnx")
+    (folder / "corrupt.onnx").write_bytes(b"\x08\x07 not a protobuf of a model")
     return folder
 
 
@@ -32,8 +41,21 @@ def test_convert_writes_every_export_and_checks_it(saved, tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.keras", "m.nnet", "m.npz", "m.onnx"]
 
 
+def test_convert_an_nchw_onnx_model_through_every_export_against_onnxruntime(saved, tmp_path, capsys):
+    out = [f"--{fmt}={tmp_path / f'm.{fmt}'}" for fmt in ("onnx", "nnet", "keras", "npz")]
+    assert main(["convert", str(saved / "resnet.onnx"), "--relu-only", "--check", "8", *out]) == 0
+    text = capsys.readouterr().out
+    assert "NumPy (logits) on 8 inputs: max |onnxruntime − it|" in text
+    assert text.count(": ok") == 5 and "TOO FAR" not in text
+    assert "x.reshape(N, -1) of an (N, C, H, W) = (N, 3, 8, 8) batch, channels-first (NCHW)" in text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.keras", "m.nnet", "m.npz", "m.onnx"]
+
+
 @pytest.mark.parametrize("args, message", [
     (["{dir}/missing.keras"], "no such file"),
+    (["{dir}/missing.onnx"], "no such file (MODEL is a .keras/.h5/.onnx file, or part1/part2)"),
+    (["{dir}/corrupt.onnx"], "cannot be read as ONNX"),
+    (["{dir}/exp.onnx"], "node 'expo' has op type Exp, which has no translation; supported: Add, "),
     (["{dir}/corrupt.keras"], "is corrupt: not a Keras archive"),
     (["{dir}/sigmoid.keras", "--relu-only"], "layer 'squash.sigmoid' (Sigmoid) is not piecewise linear"),
     (["{dir}/m.keras", "--nnet", "{tmp}/m.nnet"], "--nnet needs --relu-only"),

@@ -204,6 +204,7 @@ def _layer_cases():
     # thresholds and caps are the ones the converter makes (float32-rounded where Keras rounds them)
     from hw5.convert.activations import FUNCTIONS, AlphaELU, Elementwise, LayerNorm, LogSoftmax
     from hw5.convert.layers import BandedDense, Scale, Sigmoid, Tanh
+    from hw5.convert.onnx_in.ops.pooling import WindowMax
     from hw5.convert.relus import ClippedReLU, PReLU
     from hw5.numpy_net import Dense, MaxPool, ReLU, Softmax
 
@@ -223,7 +224,9 @@ def _layer_cases():
              ("AlphaELU", AlphaELU(0.5, "e", img), img),
              ("LayerNorm", LayerNorm((2,), rng.normal(size=(1, 1, 3)), rng.normal(size=(1, 1, 3)), 1e-3, "ln", img),
               img),
-             ("LayerNorm-hw", LayerNorm((0, 1), None, None, 1e-5, "ln2", img), img)]
+             ("LayerNorm-hw", LayerNorm((0, 1), None, None, 1e-5, "ln2", img), img),
+             # windows of 3 over the flat input, a padded one (−1) among them: ONNX MaxPool with pads
+             ("WindowMax", WindowMax(np.array([[5, 2, 0], [59, 58, -1], [30, -1, -1]]), "wm", (3,)), img)]
     for top, slope, theta in [(6.0, 0.0, 0.0), (None, f32(0.3), 0.0), (None, 0.0, 0.5), (6.0, 0.1, 0.5),
                               (4.0, 0.2, 0.0), (None, 0.1, -1.0)]:
         cases.append((f"ClippedReLU-{top}-{slope}-{theta}", ClippedReLU(top, slope, theta, "c", img,

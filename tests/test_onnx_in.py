@@ -11,39 +11,16 @@ import onnx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 from hw5.convert.layers import Scale
 from hw5.convert.onnx_in import from_onnx
 from hw5.convert.onnx_in.reference import onnx_outputs
 from hw5.convert.reference import OUTPUT_RTOL
 from tests.helpers import example_note
+from tests.onnx_models import model, resnet_like, weights
 
 RNG_SEED = 541
-
-
-def model(nodes, x_shape, y_name="y", inits=(), opset=17, batch="N", dtype=TensorProto.FLOAT, extra_inputs=()):
-    """A one-input, one-output ModelProto; `inits`: {name: array} initializers."""
-    inits = dict(inits)
-    graph = helper.make_graph(
-        nodes, "t", [helper.make_tensor_value_info("x", dtype, [batch, *x_shape]), *extra_inputs],
-        [helper.make_tensor_value_info(y_name, dtype, None)],
-        [numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()])
-    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-    m.ir_version = 8
-    try:   # the output's shape as onnx's shape inference gives it (the checker wants one)
-        inferred = onnx.shape_inference.infer_shapes(m, strict_mode=True).graph.output[0]
-    except Exception:   # a model built to be refused
-        inferred = None
-    if inferred is not None and inferred.type.tensor_type.HasField("shape"):
-        m.graph.output[0].CopyFrom(inferred)
-    else:   # the input's shape, right for the elementwise models built to be refused
-        m.graph.output[0].CopyFrom(helper.make_tensor_value_info(y_name, dtype, [batch, *x_shape]))
-    return m
-
-
-def weights(*shape, seed=0):
-    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
 
 
 def assert_equals_onnxruntime(m, x_shape, x_dtype=np.float32, **kwargs):
@@ -258,3 +235,40 @@ def test_a_wrong_translation_is_refused_by_the_self_check(monkeypatch):
         from_onnx(m)
     monkeypatch.setitem(registry.OPS_IN, "Relu", relu)
     assert onnx.checker.check_model(m) is None and from_onnx(m).layers
+
+
+# ---- every exit: the ONNX-made net through the Dense+ReLU form and every export ------------------------------
+
+def test_an_onnx_residual_cnn_goes_through_relu_only_and_every_export(tmp_path):
+    import keras
+
+    from hw5.convert.export import npz_predict, run_onnx, to_keras, to_nnet, to_npz, to_onnx
+    from hw5.convert.relu_only import relu_only
+
+    m = resnet_like()
+    net = assert_equals_onnxruntime(m, (3, 8, 8))
+    x = np.random.default_rng(RNG_SEED).uniform(0, 1, (6, 3, 8, 8)).astype(np.float32)
+    probs, logits = onnx_outputs(m, x), onnx_outputs(m, x, logits=True)
+    rtol = OUTPUT_RTOL[np.dtype(np.float32)]
+
+    def close(ours, theirs, what):
+        diff = float(np.abs(np.asarray(ours, np.float64).reshape(theirs.shape) - theirs).max())
+        assert diff <= rtol * float(np.abs(theirs).max()), f"{what}: max |diff| {diff:.3e}"
+
+    close(run_onnx(to_onnx(net, tmp_path / "graph.onnx"), x), probs, "the graph's ONNX export, onnxruntime")
+    close(npz_predict(to_npz(net, tmp_path / "g.npz"), x), probs, "npz")
+    flat = relu_only(net)
+    assert {type(layer).__name__ for layer in flat.layers} == {"Dense", "ReLU"}
+    assert flat.input_layout == "channels_first"
+    close(flat.predict(x), logits, "the Dense+ReLU form vs onnxruntime's logits")
+    dense = onnx.load(to_onnx(flat, tmp_path / "flat.onnx"))
+    assert {n.op_type for n in dense.graph.node} <= {"Gemm", "Relu", "MatMul", "Add"}
+    props = {p.key: p.value for p in dense.metadata_props}
+    assert props["input_layout"] == "flat, channels-first"
+    assert "(N, C, H, W) = (N, 3, 8, 8) batch, channels-first (NCHW)" in props["input_note"]
+    close(run_onnx(tmp_path / "flat.onnx", x.reshape(len(x), -1)), logits, "the Dense+ReLU ONNX file")
+    text = to_nnet(flat, tmp_path / "flat.nnet").read_text()
+    assert "(N, C, H, W) = (N, 3, 8, 8) batch, channels-first" in text
+    loaded = keras.saving.load_model(to_keras(flat, tmp_path / "flat.keras"))
+    assert loaded.inputs[0].name == "flat_3x8x8_chw"
+    close(np.asarray(loaded(x.reshape(len(x), -1))), logits, "the Dense-only Keras file")

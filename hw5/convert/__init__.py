@@ -1,4 +1,4 @@
-"""(b) The general converter: any supported Keras CNN — a chain or a graph — → an explicit-matrix NumPy network.
+"""(b) The general converter: any supported Keras or ONNX CNN (a chain or a graph) → an explicit-matrix NumPy network.
 
 It builds on the homework's layer (hw5.homework: the geometry, the Toeplitz builders, the window loop) and never
 on the evidence layer (hw5.deliver). In the order the data flows:
@@ -23,9 +23,12 @@ on the evidence layer (hw5.deliver). In the order the data flows:
     network.py       NumpyNet: layers on a graph (node = layer + the nodes it reads, INPUT the input), one loop
     graph.py         `translate(model)`: the Keras graph walked node by node through the registry
     fold.py          `from_keras(model, dtype, fuse, sparse, dense_limit, check)`: translate, fold, fuse, check
+    onnx_in/         `from_onnx(path or ModelProto, …)`: the ONNX front end filling the same NumpyNet (its own
+                     registry of ONNX op types, op families, the self-check against onnxruntime)
     inspect.py       layer_by_layer, layer_table, banded, float64_twin, self_check: checks and views of a net
     reference.py     the Keras reference call (one image at a time) and the network-output tolerance
     relu_only/       the Dense+ReLU-only form; export/ the files other tools read; estimate, robustness,
                      engines, verify: sizes before work and the L∞ questions
 """
 from hw5.convert.fold import from_keras  # noqa: F401  (also registers the converter's translations)
+from hw5.convert.onnx_in import from_onnx  # noqa: F401  (and the ONNX front end's, WindowMax's rules)

@@ -62,25 +62,30 @@ def writable_directory(text: str) -> Path:
     return path
 
 
-def check_model_file(name: str) -> Path:
-    """The path of MODEL if it looks like a Keras model file; Refused saying what it is otherwise.
+def check_model_file(name: str, onnx: bool = False) -> Path:
+    """The path of MODEL if it looks like a Keras model file (or, with `onnx`, an .onnx file); Refused saying
+    what it is otherwise.
 
     A .keras file must be a whole zip archive holding config.json; a .h5 file must start with HDF5's signature.
-    Keras itself reports a truncated archive as 'File not found', hence these checks before it reads the file."""
-    path = Path(name)
+    Keras itself reports a truncated archive as 'File not found', hence these checks before it reads the file.
+    An .onnx file must be readable and not empty here; from_onnx reads and checks the rest."""
+    path, kinds = Path(name), ".keras/.h5/.onnx" if onnx else ".keras/.h5"
     if not path.exists():
-        raise Refused(f"model {name!r}: no such file (MODEL is a .keras/.h5 file, or part1/part2)")
+        raise Refused(f"model {name!r}: no such file (MODEL is a {kinds} file, or part1/part2)")
     if path.is_dir():
-        raise Refused(f"model {name!r}: a directory, not a .keras/.h5 file")
-    if path.suffix not in (".keras", ".h5"):
-        raise Refused(f"model {name!r}: not a .keras/.h5 file name (MODEL is a .keras/.h5 file, or part1/part2)")
+        raise Refused(f"model {name!r}: a directory, not a {kinds} file")
+    if path.suffix not in (".keras", ".h5", *((".onnx",) if onnx else ())):
+        raise Refused(f"model {name!r}: not a {kinds} file name (MODEL is a {kinds} file, or part1/part2)")
     try:
         with open(path, "rb") as fh:
             head = fh.read(len(HDF5_SIGNATURE))
     except OSError as exc:
         raise Refused(f"model {name!r} cannot be read: {exc.strerror or exc}") from None
     if not head:
-        raise Refused(f"model {name!r}: an empty file (0 bytes), not a Keras model")
+        raise Refused(f"model {name!r}: an empty file (0 bytes), not a {'ONNX' if path.suffix == '.onnx' else 'Keras'} "
+                      f"model")
+    if path.suffix == ".onnx":
+        return path
     if path.suffix == ".h5":
         if head != HDF5_SIGNATURE:
             raise Refused(f"model {name!r} is corrupt: not an HDF5 file (no HDF5 signature at its start)")

@@ -1,14 +1,16 @@
 """`hw5 convert MODEL [options]`: a Keras model (a .keras/.h5 file, or `part1`/`part2`, the homework's trained
-models) as explicit matrices, checked against Keras, optionally lowered to Dense+ReLU and exported.
+models) or an ONNX model (an .onnx file) as explicit matrices, checked against its reference — Keras, or
+onnxruntime on the original file —, optionally lowered to Dense+ReLU and exported.
 
-It prints the per-layer table (layer, kind, matrix shape, non-zeros, neurons, memory), then max |Keras − NumPy|
-over N inputs (uniform [0, 1] of the model's input shape; Fashion-MNIST test images for part1/part2), then for
-every file written max |Keras − the file re-read by its runtime| (onnxruntime, Marabou's NNet reader, Keras,
-NumPy). The Dense-only files (Keras, NNet, a Dense+ReLU ONNX graph) take the batch flat, x.reshape(N, -1) of
-(N, H, W, C), channels-last: the command says so for each. Exit 0 when every figure is within its tolerance
-(hw5.convert.reference.OUTPUT_RTOL, relative to max |Keras output|), 1 otherwise, 2 with a one-line reason for
-bad arguments, unreadable or corrupt files, unwritable paths or unsupported layers. The asked files are written
-all or none.
+It prints the per-layer table (layer, kind, matrix shape, non-zeros, neurons, memory), then max |reference −
+NumPy| over N inputs (uniform [0, 1] of the model's input shape; Fashion-MNIST test images for part1/part2), then
+for every file written max |reference − the file re-read by its runtime| (onnxruntime, Marabou's NNet reader,
+Keras, NumPy). The Dense-only files (Keras, NNet, a Dense+ReLU ONNX graph) take the batch flat, x.reshape(N, -1)
+of the model's own input — (N, H, W, C) channels-last for Keras, (N, C, H, W) channels-first for an NCHW ONNX
+model —: the command says so for each. Exit 0 when every figure is within its tolerance
+(hw5.convert.reference.OUTPUT_RTOL, relative to max |reference output|), 1 otherwise, 2 with a one-line reason
+for bad arguments, unreadable or corrupt files, unwritable paths or unsupported layers. The asked files are
+written all or none.
 """
 from __future__ import annotations
 
@@ -33,8 +35,10 @@ files: written to temporary names and renamed once all are written: all or none,
 estimates: before converting (from_keras's dense matrices) and before the check and any write (every asked
   file's size, each writer's and re-read's peak memory: hw5.convert.estimate), printed as a table; past 75% of
   MemAvailable or a file past its disk's free space: refused (exit 2) naming a way out, e.g. --no-reread FORMAT.
+reference: Keras for a .keras/.h5 model; onnxruntime on the original file for an .onnx one (NCHW: the flat
+  files take x.reshape(N, -1) of the (N, C, H, W) batch, in the model's own order).
 exit codes:
-  0  every figure (NumPy and each re-read file vs Keras) within its tolerance
+  0  every figure (NumPy and each re-read file vs the reference) within its tolerance
   1  a figure past its tolerance (the files are written all the same)
   2  a bad argument, a missing, unreadable or corrupt model file, an unwritable path, a layer without the asked
      form, an estimate past this machine's memory or disk: one line on stderr, no file written"""
@@ -44,7 +48,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser("convert", help="a Keras model as explicit matrices, checked against Keras; exports",
                        description=__doc__.split("\n\n")[0], epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", metavar="MODEL", help="a .keras/.h5 file, or part1/part2 (the homework's trained models)")
+    p.add_argument("model", metavar="MODEL",
+                   help="a .keras/.h5 or .onnx file, or part1/part2 (the homework's trained models)")
     p.add_argument("--sparse", action="store_true",
                    help="scipy.sparse matrices (if the converter offers it, else refused; default: dense)")
     p.add_argument("--fuse", action="store_true", help="multiply runs of linear layers into one matrix (default: off)")
@@ -77,7 +82,14 @@ def load_model(name: str):
 
         _say(f"{name}: loading the trained model (training it first if the cache lacks it)")
         return train_part(int(name[-1]), progress=_say).model, int(name[-1])
-    path = check_model_file(name)
+    path = check_model_file(name, onnx=True)
+    if path.suffix == ".onnx":
+        from hw5.convert.onnx_in.reader import read
+
+        try:
+            return read(path), None
+        except (ValueError, TypeError) as exc:
+            raise Refused(f"model {name!r}: {one_line(exc)}") from None
     import keras
 
     try:
@@ -92,8 +104,16 @@ def check_inputs(model, part, n: int, seed: int) -> np.ndarray:
 
         (_, _), (x_test, _) = load_fashion_mnist()
         return preprocess(x_test[:n])
+    if is_onnx(model):
+        return np.random.default_rng(seed).random((n, *model.input_shape)).astype(model.dtype)
     shape = tuple(model.input_shape[1:])
     return np.random.default_rng(seed).random((n, *shape)).astype(model.inputs[0].dtype)
+
+
+def is_onnx(model) -> bool:
+    from hw5.convert.onnx_in.reader import Graph
+
+    return isinstance(model, Graph)
 
 
 def keras_outputs(model, x) -> np.ndarray:
@@ -121,13 +141,13 @@ def format_cost_table(rows) -> str:
     return "\n".join(lines)
 
 
-def _figure(what: str, theirs, ours, tol: float) -> bool:
+def _figure(what: str, theirs, ours, tol: float, ref: str = "Keras") -> bool:
     diff = float(np.abs(np.asarray(theirs, np.float64) - np.asarray(ours, np.float64).reshape(theirs.shape)).max())
     bound = tol * float(np.abs(theirs).max())
     same = float((np.asarray(theirs).reshape(len(theirs), -1).argmax(1)
                   == np.asarray(ours).reshape(len(theirs), -1).argmax(1)).mean())
     ok = diff <= bound
-    print(f"{what}: max |Keras − it| = {diff:.3g} (tolerance {bound:.3g}), same class {same:.2%}: "
+    print(f"{what}: max |{ref} − it| = {diff:.3g} (tolerance {bound:.3g}), same class {same:.2%}: "
           f"{'ok' if ok else 'TOO FAR'}", flush=True)
     return ok
 
@@ -161,7 +181,7 @@ def run(args) -> int:
         if "sparse" not in inspect.signature(from_keras).parameters:
             raise Refused("--sparse: this version's from_keras has no sparse option (it builds dense matrices)")
         kwargs["sparse"] = True
-    model_path = None if args.model in ("part1", "part2") else check_model_file(args.model)
+    model_path = None if args.model in ("part1", "part2") else check_model_file(args.model, onnx=True)
     paths = {fmt: getattr(args, fmt) for fmt in ("onnx", "nnet", "keras", "npz") if getattr(args, fmt)}
     unwritten = sorted(set(args.no_reread) - set(paths))
     if unwritten:
@@ -188,32 +208,42 @@ def _convert(args, from_keras, kwargs, outputs: Outputs) -> int:
     from hw5.convert.export import to_keras, to_nnet, to_npz, to_onnx
     from hw5.convert.export.layout import input_note
     from hw5.convert.export.onnx_graph import is_dense_relu
+    from hw5.convert.onnx_in import from_onnx
+    from hw5.convert.onnx_in.reference import last_softmax, onnx_outputs
     from hw5.convert.reference import OUTPUT_RTOL
     from hw5.convert.relu_only import cost_table, logits_model, relu_only
 
     model, part = load_model(args.model)
-    if not kwargs.get("sparse"):   # before converting: from_keras's dense matrices, from the Keras model alone
+    onnx = is_onnx(model)
+    if not kwargs.get("sparse") and not onnx:   # before converting: from_keras's dense matrices, from the model
         _estimates([keras_estimate(model)])
     started = time.perf_counter()
     try:
-        net = from_keras(model, **kwargs)
+        net = from_onnx(model.model, **kwargs) if onnx else from_keras(model, **kwargs)
         reference = model
         if args.relu_only:
             _say("lowering to Dense+ReLU (max-pool trees, folded linear maps)")
-            net, reference = relu_only(net), logits_model(model)
+            net = relu_only(net)
+            reference = model if onnx else logits_model(model)
     except (ValueError, TypeError) as exc:
         raise Refused(str(exc).splitlines()[0]) from None
-    _say(f"converted in {time.perf_counter() - started:.1f} s")
+    if onnx:   # onnxruntime on the original file; the Dense+ReLU form's reference is a last Softmax's input
+        last = last_softmax(model.model)
+        logits = bool(args.relu_only and last is not None and last.op_type == "Softmax")
+        ref, outputs_of = "onnxruntime", lambda x: onnx_outputs(model, x, logits=logits)
+    else:
+        ref, outputs_of = "Keras", lambda x: keras_outputs(reference, x)
+    _say(f"converted in {time.perf_counter() - started:.1f} s; {input_note(net.input_shape, net.input_layout)}")
     print(format_cost_table(cost_table(net)), flush=True)
     _estimates(estimate(net, outputs.paths, outputs.paths, args.no_reread))   # before any check or file
     n = args.check or (16 if part is None or "onnx" not in outputs.paths else 1000 if args.relu_only else 10_000)
     x = check_inputs(model, part, n, args.seed)
     what = "Fashion-MNIST test images" if part is not None else f"uniform [0, 1] inputs, seed {args.seed}"
-    _say(f"Keras and NumPy on {n:,} {what}")
-    theirs = keras_outputs(reference, x)
-    tol = OUTPUT_RTOL[np.dtype(net.dtype)]
+    _say(f"{ref} and NumPy on {n:,} {what}")
+    theirs = outputs_of(x)
+    tol = OUTPUT_RTOL[max(np.dtype(net.dtype), np.asarray(theirs).dtype, key=lambda d: np.finfo(d).eps)]
     ok = _figure(f"NumPy ({'logits' if args.relu_only else 'output'}) on {n:,} inputs", theirs,
-                 net.predict(x, batch_size=500), tol)
+                 net.predict(x, batch_size=500), tol, ref)
     writers = {"onnx": to_onnx, "nnet": to_nnet, "keras": to_keras, "npz": to_npz}
     for fmt, path in outputs.paths.items():
         _say(f"writing {path}")
@@ -225,14 +255,14 @@ def _convert(args, from_keras, kwargs, outputs: Outputs) -> int:
             raise Refused(f"--{fmt} {str(path)!r}: cannot be written: {exc.strerror or exc} (no file written)") \
                 from None
         if fmt != "npz" and (fmt != "onnx" or is_dense_relu(net)):
-            _say(f"{path}: {input_note(net.input_shape)} (stated in the file)")
+            _say(f"{path}: {input_note(net.input_shape, net.input_layout)} (stated in the file)")
         runtime, reread = _rereaders(args)[fmt]
         if fmt in args.no_reread:
             _say(f"{path}: not re-read (--no-reread {fmt})")
             continue
         m = min(n, 4) if fmt == "nnet" else n   # Marabou's NNet evaluator is a Python loop per weight
         _say(f"re-reading {path} with {runtime} on {m:,} inputs")
-        ok &= _figure(f"{path} ({runtime}, {m:,} inputs)", theirs[:m], reread(outputs.staged(fmt), x[:m]), tol)
+        ok &= _figure(f"{path} ({runtime}, {m:,} inputs)", theirs[:m], reread(outputs.staged(fmt), x[:m]), tol, ref)
     return 0 if ok else 1
 
 

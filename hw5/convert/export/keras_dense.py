@@ -31,7 +31,8 @@ def keras_dense_model(net: NumpyNet):
     if not isinstance(net, NumpyNet):
         raise TypeError(f"net must be a NumpyNet, got {type(net).__name__}")
     dt = np.dtype(net.dtype).name
-    flat = keras.Input((math.prod(net.input_shape),), dtype=dt, name=keras_input_name(net.input_shape))
+    flat = keras.Input((math.prod(net.input_shape),), dtype=dt,
+                       name=keras_input_name(net.input_shape, net.input_layout))
     stack, weights, i = [flat], [], 0
     layers = net.layers
     while i < len(layers):
@@ -73,7 +74,7 @@ def to_keras(net: NumpyNet, path):
     if not str(path).endswith(".keras"):
         raise ValueError(f"path must end with .keras (Keras 3's format), got {str(path)!r}")
     model = keras_dense_model(net)
-    extra = {**input_metadata(net.input_shape), "written_by": "hw5.convert.export.to_keras"}
+    extra = {**input_metadata(net.input_shape, net.input_layout), "written_by": "hw5.convert.export.to_keras"}
 
     def write(tmp):
         model.save(tmp)

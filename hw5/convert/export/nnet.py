@@ -55,7 +55,7 @@ def to_nnet(net: NumpyNet, path, input_min=0.0, input_max=1.0, mean=0.0, value_r
 
     def write(tmp):
         with open(tmp, "w") as fh:
-            for line in [*(comment.splitlines() or [""]), input_note(net.input_shape)]:
+            for line in [*(comment.splitlines() or [""]), input_note(net.input_shape, net.input_layout)]:
                 fh.write(f"// {line}\n")
             fh.write(f"{len(dense)},{n_in},{sizes[-1]},{max(sizes[1:])},\n")
             fh.write("".join(f"{s}," for s in sizes) + "\n0,\n")

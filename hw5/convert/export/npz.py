@@ -59,7 +59,7 @@ def npz_arrays(net: NumpyNet) -> dict[str, np.ndarray]:
             else:
                 plain[f.name] = _plain(value)
         layers.append(dict(kind=kind.__name__, inputs=[_node(k) for k in net.inputs[i]], fields=plain))
-    graph = dict(input_shape=_plain(tuple(net.input_shape)), output=_node(net.output),
+    graph = dict(input_shape=_plain(tuple(net.input_shape)), input_layout=net.input_layout, output=_node(net.output),
                  output_shape=_plain(net.output_grid()), dtype=np.dtype(net.dtype).name, layers=layers)
     arrays["graph"] = np.array(json.dumps(graph))
     return arrays
@@ -102,7 +102,7 @@ def npz_net(path) -> NumpyNet:
     node = lambda k: INPUT if k == FILE_INPUT else k   # noqa: E731
     return NumpyNet(tuple(graph["input_shape"]), layers, graph["dtype"], tuple(graph["output_shape"]),
                     inputs=[[node(k) for k in spec["inputs"]] for spec in graph["layers"]],
-                    output=node(graph["output"]))
+                    output=node(graph["output"]), input_layout=graph.get("input_layout", "channels_last"))
 
 
 def npz_predict(path, x) -> np.ndarray:

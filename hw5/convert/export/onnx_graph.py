@@ -75,8 +75,8 @@ def onnx_model(net: NumpyNet, opset: int = OPSET, check: bool = True, densify: b
         for node in e.nodes:
             node.input[:] = ["output" if v == final else v for v in node.input]
             node.output[:] = ["output" if v == final else v for v in node.output]
-    note = (input_note(net.input_shape) if flat else
-            f"input [N, {', '.join(map(str, net.input_shape))}]: the image batch as Keras takes it")
+    note = (input_note(net.input_shape, net.input_layout) if flat else
+            f"input [N, {', '.join(map(str, net.input_shape))}]: the batch as the source model takes it")
     graph = helper.make_graph(
         e.nodes, "hw5_fully_connected",
         [helper.make_tensor_value_info("input", elem, ["N", math.prod(net.input_shape)] if flat
@@ -85,7 +85,7 @@ def onnx_model(net: NumpyNet, opset: int = OPSET, check: bool = True, densify: b
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="hw5",
                               doc_string=("Dense+ReLU form, " if flat else "") + note)
     if flat:
-        helper.set_model_props(model, input_metadata(net.input_shape))
+        helper.set_model_props(model, input_metadata(net.input_shape, net.input_layout))
     model.ir_version = min(model.ir_version, 9)   # onnxruntime 1.2x reads IR ≤ 10; 9 is what opset 17 needs
     if check and stored_bytes(model) <= LIMIT:
         onnx.checker.check_model(model)

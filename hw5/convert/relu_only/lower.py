@@ -119,7 +119,7 @@ def relu_only(net: NumpyNet, check: bool = True) -> DenseReluNet:
         if isinstance(layer, ReLU):
             layer.out_shape = emitted[i - 1].out_shape
     lowered = DenseReluNet(net.input_shape, emitted, net.dtype, shape, {}, [layer.name for layer in emitted],
-                           carried=state.carried + [0])
+                           carried=state.carried + [0], input_layout=net.input_layout)
     if check:
         check_lowering(net, lowered, out)
     return lowered
