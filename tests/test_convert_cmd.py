@@ -51,6 +51,23 @@ def test_convert_an_nchw_onnx_model_through_every_export_against_onnxruntime(sav
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.keras", "m.nnet", "m.npz", "m.onnx"]
 
 
+# Marabou's NNet reader is a Python loop over the weights: the 16×16 ResNet's Dense+ReLU file (width ~2,000)
+# takes it ~80 s and ~3.4 GiB, the VGG's ~60 s, so those two run in the heavy tier
+@pytest.mark.parametrize("name, order", [
+    pytest.param("resnet_nchw.onnx", "(N, C, H, W) = (N, 3, 16, 16)", marks=pytest.mark.heavy),
+    pytest.param("vgg_nchw_opset17.onnx", "(N, C, H, W) = (N, 3, 16, 16)", marks=pytest.mark.heavy),
+    ("keras_nhwc.onnx", "(N, H, W, C) = (N, 12, 12, 3)")])
+def test_convert_an_exporters_file_to_flat_onnx_and_nnet(name, order, tmp_path, capsys):
+    # the ONNX-input issue's acceptance run: PyTorch's ResNet- and VGG-style files and tf2onnx's NHWC one
+    from pathlib import Path
+
+    path = Path(__file__).parent / "data" / "onnx" / name
+    flat = [f"--onnx={tmp_path / 'flat.onnx'}", f"--nnet={tmp_path / 'flat.nnet'}"]
+    assert main(["convert", str(path), "--relu-only", "--check", "8", *flat]) == 0
+    text = capsys.readouterr().out
+    assert text.count(": ok") == 3 and "max |onnxruntime − it|" in text and order in text
+
+
 @pytest.mark.parametrize("args, message", [
     (["{dir}/missing.keras"], "no such file"),
     (["{dir}/missing.onnx"], "no such file (MODEL is a .keras/.h5/.onnx file, or part1/part2)"),

@@ -205,6 +205,7 @@ def _layer_cases():
     from hw5.convert.activations import FUNCTIONS, AlphaELU, Elementwise, LayerNorm, LogSoftmax
     from hw5.convert.layers import BandedDense, Scale, Sigmoid, Tanh
     from hw5.convert.onnx_in.ops.pooling import WindowMax
+    from hw5.convert.onnx_in.ops.resize import LRN
     from hw5.convert.relus import ClippedReLU, PReLU
     from hw5.numpy_net import Dense, MaxPool, ReLU, Softmax
 
@@ -226,7 +227,8 @@ def _layer_cases():
               img),
              ("LayerNorm-hw", LayerNorm((0, 1), None, None, 1e-5, "ln2", img), img),
              # windows of 3 over the flat input, a padded one (−1) among them: ONNX MaxPool with pads
-             ("WindowMax", WindowMax(np.array([[5, 2, 0], [59, 58, -1], [30, -1, -1]]), "wm", (3,)), img)]
+             ("WindowMax", WindowMax(np.array([[5, 2, 0], [59, 58, -1], [30, -1, -1]]), "wm", (3,)), img),
+             ("LRN", LRN(3, 0.5, 0.75, 2.0, (4, 5, 3), "lrn", (4, 5, 3)), img)]   # 4 channels first
     for top, slope, theta in [(6.0, 0.0, 0.0), (None, f32(0.3), 0.0), (None, 0.0, 0.5), (6.0, 0.1, 0.5),
                               (4.0, 0.2, 0.0), (None, 0.1, -1.0)]:
         cases.append((f"ClippedReLU-{top}-{slope}-{theta}", ClippedReLU(top, slope, theta, "c", img,

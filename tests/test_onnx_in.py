@@ -156,9 +156,20 @@ def test_batchnorm_folds_into_the_conv_before_it():
       helper.make_node("HardSwish", ["h"], ["s"]), helper.make_node("PRelu", ["s", "slope"], ["y"])],
      {"lo": np.float32(-1.0), "hi": np.float32(2.0), "slope": weights(4, 1, 1)}, 17),
     ([helper.make_node("Softmax", ["x"], ["y"], axis=2)], {}, 11),   # over each (6, 5) plane: the old 2-D rule
+    ([helper.make_node("Resize", ["x", "", "scales"], ["a"], mode="linear"),
+      helper.make_node("Shape", ["a"], ["s"]),                     # interpolate(size=...)'s export: N, C kept
+      helper.make_node("Slice", ["s", "zero", "two"], ["nc"]),
+      helper.make_node("Concat", ["nc", "hw"], ["sizes"], axis=0),
+      helper.make_node("Resize", ["a", "", "", "sizes"], ["b"], mode="cubic",
+                       coordinate_transformation_mode="align_corners"),
+      helper.make_node("LRN", ["b"], ["y"], size=5, alpha=0.5, beta=0.75, bias=2.0)],
+     {"scales": np.array([1, 1, 1.5, 2], np.float32), "zero": np.array([0], np.int64), "two": np.array([2], np.int64),
+      "hw": np.array([5, 7], np.int64)}, 13),
+    ([helper.make_node("Max", ["x", "c"], ["m"]), helper.make_node("Min", ["m", "d"], ["y"])],
+     {"c": weights(6, 5, seed=3), "d": np.float32(0.5)}, 13),
     ([helper.make_node("LogSoftmax", ["x"], ["y"], axis=-1)], {}, 13),
 ], ids=["arithmetic", "split-glu", "slice-pad-concat", "pad-resize-mean", "clip-hardsigmoid-prelu",
-        "softmax-opset11", "logsoftmax"])
+        "softmax-opset11", "resize-lrn", "max-min-constants", "logsoftmax"])
 def test_moving_and_elementwise_ops_equal_onnxruntime(nodes, inits, opset):
     assert_equals_onnxruntime(model(nodes, (4, 6, 5), inits=inits, opset=opset), (4, 6, 5))
 
@@ -272,3 +283,9 @@ def test_an_onnx_residual_cnn_goes_through_relu_only_and_every_export(tmp_path):
     loaded = keras.saving.load_model(to_keras(flat, tmp_path / "flat.keras"))
     assert loaded.inputs[0].name == "flat_3x8x8_chw"
     close(np.asarray(loaded(x.reshape(len(x), -1))), logits, "the Dense-only Keras file")
+
+
+def test_lrn_with_an_even_window_is_refused_for_want_of_a_reference():
+    m = model([helper.make_node("LRN", ["x"], ["y"], size=4, name="norm")], (6, 3, 2))
+    with pytest.raises(ValueError, match=r"node 'norm' \(LRN\): an even size 4: .* no reference"):
+        from_onnx(m)

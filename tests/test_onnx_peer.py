@@ -83,3 +83,43 @@ def test_peer_outcome_counts():
     for dtype in (np.float32, np.float64):
         counted = sum(n for (dt, _), n in OUTCOME.items() if dt is dtype)
         assert counted in (0, len(CASES)), f"{np.dtype(dtype).name}: {counted} of {len(CASES)} cases counted"
+
+
+# ---- files written by the real exporters (tests/data/onnx, made by tools/make_onnx_fixtures.py): PyTorch 2.13's
+# TorchScript exporter (NCHW; BatchNorm folded by it, or kept in the _bn files) and tf2onnx 1.17 from Keras
+# (NHWC input, Transposes around the convs); each NAME.npz holds x and the framework's own output y ----------
+
+FIXTURES = Path(__file__).parent / "data" / "onnx"
+FILES = sorted(p.name for p in FIXTURES.glob("*.onnx"))
+LAYOUT = {"keras_nhwc": "channels_last", "conv1d_nchw": "channels_last"}   # the rest: NCHW images
+# the Dense+ReLU form of each file, or why there is none (mixed_nchw's hardswish is x · relu6(x + 3)/6)
+NO_DENSE_RELU = {"mixed_nchw": r"not piecewise linear"}
+
+
+def _stem(name: str) -> str:
+    return name.removesuffix(".onnx").removesuffix("_opset17").removesuffix("_bn")
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_an_exporters_file_equals_the_framework_and_goes_dense_relu(name):
+    from hw5.convert.relu_only import relu_only
+
+    data = np.load(FIXTURES / f"{_stem(name)}.npz")
+    x, y = data["x"], data["y"]
+    net = from_onnx(FIXTURES / name)
+    assert net.input_layout == LAYOUT.get(_stem(name), "channels_first")
+    bound = OUTPUT_RTOL[np.dtype(np.float32)] * float(np.abs(y).max())
+    diff = float(np.abs(net.predict(x).reshape(y.shape) - y).max())
+    assert diff <= bound, f"{name}: max |ours − the exporting framework's| = {diff:.3e} > {bound:.3e}"
+    if _stem(name) in NO_DENSE_RELU:
+        with pytest.raises(ValueError, match=NO_DENSE_RELU[_stem(name)]):
+            relu_only(net)
+        return
+    flat = relu_only(net)
+    assert {type(layer).__name__ for layer in flat.layers} <= {"Dense", "ReLU"}
+    diff = float(np.abs(flat.predict(x).reshape(y.shape) - y).max())   # no softmax in these: the output itself
+    assert diff <= bound, f"{name}, Dense+ReLU: max |diff| = {diff:.3e} > {bound:.3e}"
+
+
+def test_the_fixtures_are_there():
+    assert {_stem(n) for n in FILES} == {"resnet_nchw", "vgg_nchw", "mixed_nchw", "conv1d_nchw", "keras_nhwc"}

@@ -39,7 +39,7 @@ def translate(graph: Graph, dtype, sparse: bool = False, dense_limit: int = DENS
     batch = graph.batch or BATCH_STAND_IN
     consts = dict(graph.constants)
     env = {graph.input_name: (INPUT, graph.input_shape)}   # tensor -> (node, shape)
-    layout = "channels_first" if len(graph.input_shape) == 3 else "channels_last"
+    layout = input_layout(graph)
     net = NumpyNet(input_shape=graph.input_shape, compute_dtype=dt, input_layout=layout)
     for node in graph.model.graph.node:
         present = [name for name in node.input if name]
@@ -88,6 +88,18 @@ def translate(graph: Graph, dtype, sparse: bool = False, dense_limit: int = DENS
         raise ValueError(f"the model's output {graph.output_name!r} does not depend on its input (a constant)")
     net.output, net.output_shape = env[graph.output_name]
     return net
+
+
+def input_layout(graph: Graph) -> str:
+    """"channels_last" for an image input (rank 3 a sample) that every reader first transposes NHWC → NCHW
+    (perm [0, 3, 1, 2]: tf2onnx's files), else "channels_first" (ONNX's NCHW, PyTorch's files); a non-image
+    input is "channels_last" (its axes in C order, nothing to say about channels)."""
+    if len(graph.input_shape) != 3:
+        return "channels_last"
+    readers = [n for n in graph.model.graph.node if graph.input_name in n.input]
+    nhwc = readers and all(n.op_type == "Transpose" and list(attributes(n).get("perm", [])) == [0, 3, 1, 2]
+                           for n in readers)
+    return "channels_last" if nhwc else "channels_first"
 
 
 def _with_shape(src: NodeSource) -> NodeSource:

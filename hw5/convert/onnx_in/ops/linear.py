@@ -7,8 +7,8 @@
                 into the matrix before it (from_onnx folds BatchNormalization as from_keras does)
     arithmetic  with a constant c (ONNX broadcasting, the batch axis 1 or absent): a diagonal Scale — x + c,
                 x − c, c − x, x·c, x / c (c ≠ 0), −x; between tensors Add, Sub, Mul, Max, Min and Sum are
-                hw5.convert.merges' Merge (elementwise, broadcast); a tensor divided by a tensor and Max/Min
-                with a constant are refused by name
+                hw5.convert.merges' Merge (elementwise, broadcast); Max/Min with a constant c as
+                c + relu(x − c) and c − relu(c − x); a tensor divided by a tensor is refused by name
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from hw5.convert.layers import Scale
+from hw5.convert.layers import ReLU, Scale
 from hw5.convert.merges import Merge
 from hw5.convert.onnx_in.registry import register_op
 from hw5.convert.registry import linear
@@ -113,10 +113,13 @@ def _arithmetic(kind: str, src):
         return [Merge(merge, tuple(shapes), src.name, out)], out
     if len(src.node.input) != 2 or len(tensors) != 1:
         raise src.refuse("takes one tensor and one constant, or tensors only")
-    if kind in ("Max", "Min"):
-        raise src.refuse(f"{kind} with a constant is not supported (Relu and Clip are)")
     first = tensors[0] == 0
     c = _broadcast(src, src.consts[1 if first else 0], src.shape)
+    if kind in ("Max", "Min"):   # max(x, c) = c + relu(x − c), min(x, c) = c − relu(c − x)
+        sign = 1.0 if kind == "Max" else -1.0
+        d = np.full_like(c, sign).astype(src.dtype)
+        return [Scale(d, (-sign * c).astype(src.dtype), f"{src.name}/shift", src.shape),
+                ReLU(f"{src.name}/relu", src.shape), Scale(d, c.astype(src.dtype), src.name, src.shape)], src.shape
     one, zero = np.ones_like(c), np.zeros_like(c)
     if kind == "Div" and (not first or (c == 0).any()):
         raise src.refuse("only division of a tensor by a non-zero constant is supported")

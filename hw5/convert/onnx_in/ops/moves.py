@@ -1,7 +1,7 @@
 """The ops that only move values — Reshape, Flatten, Squeeze, Unsqueeze, Identity, Dropout (no NumPy layer: the
 values stay where they are, in row-major order), Transpose, Slice, Pad, Split, Gather (constant indices),
-Resize/Upsample (nearest), DepthToSpace, SpaceToDepth, Tile, Expand (a selection matrix), Concat (a Concat
-layer) — and ReduceMean/ReduceSum (a summing matrix).
+DepthToSpace, SpaceToDepth, Tile, Expand (a selection matrix), Concat (a Concat layer) — and
+ReduceMean/ReduceSum (a summing matrix).
 
 A selection matrix is found by running the node itself — the `onnx` wheel's reference implementation, so ONNX's
 own semantics for every opset — on one sample whose values are their own positions: v = ±(1 + index), once
@@ -50,13 +50,9 @@ def _selection(src, out: np.ndarray, back: np.ndarray):
     return [linear(src, rows, cols, np.ones(rows.size), n, bias, shape)], shape
 
 
-@register_op("Transpose", "Slice", "Pad", "Split", "Gather", "Resize", "Upsample", "DepthToSpace",
-             "SpaceToDepth", "Tile", "Expand")
+@register_op("Transpose", "Slice", "Pad", "Split", "Gather", "DepthToSpace", "SpaceToDepth", "Tile", "Expand")
 def _moved(src):
     cfg = src.config
-    if src.op in ("Resize", "Upsample") and cfg.get("mode", "nearest") != "nearest":
-        raise src.refuse(f"mode {cfg.get('mode')!r} (only nearest resizing moves values; linear is not yet "
-                         f"supported)")
     if src.op == "Gather" and src.tensor_inputs() != [0]:
         raise src.refuse("needs constant indices into the network's tensor")
     rank = len(src.shape)
