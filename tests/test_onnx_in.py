@@ -6,6 +6,8 @@ line naming what is wrong.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import onnx
 import pytest
@@ -289,3 +291,46 @@ def test_lrn_with_an_even_window_is_refused_for_want_of_a_reference():
     m = model([helper.make_node("LRN", ["x"], ["y"], size=4, name="norm")], (6, 3, 2))
     with pytest.raises(ValueError, match=r"node 'norm' \(LRN\): an even size 4: .* no reference"):
         from_onnx(m)
+
+
+# ---- memory said before it is spent -------------------------------------------------------------------------
+
+def test_the_estimate_bounds_what_the_matrices_take_and_counts_multiply_adds():
+    from hw5.convert.onnx_in.estimate import onnx_estimate
+    from hw5.convert.onnx_in.reader import read
+
+    m = model([helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+               helper.make_node("Flatten", ["c"], ["f"]), helper.make_node("Gemm", ["f", "B"], ["y"], transB=1)],
+              (3, 10, 10), inits={"w": weights(8, 3, 3, 3), "B": weights(4, 800)})
+    graph = read(m)
+    dense, sparse = onnx_estimate(graph), onnx_estimate(graph, sparse=True)
+    assert dense["bytes"] == (300 * 800 + 800 * 4) * 4 + 2 * 800 * 4   # two matrices in × out, the Flatten's 2n
+    assert sparse["multiply_adds"] == 800 * 27 + 800 * 4                # padding taps counted: an upper bound
+    net = from_onnx(m, sparse=True)
+    kept = sum(layer.W.data.nbytes + layer.W.indices.nbytes for layer in net.layers if hasattr(layer, "W"))
+    assert kept <= sparse["bytes"] <= 8 * kept, (kept, sparse["bytes"])
+
+
+def test_a_model_past_the_machines_memory_is_refused_before_any_matrix(monkeypatch):
+    import hw5.convert.onnx_in as front
+
+    monkeypatch.setattr(front, "available_memory", lambda: 10_000)
+    monkeypatch.setattr(front, "translate", lambda *a, **k: pytest.fail("a matrix was built"))
+    m = model([helper.make_node("Conv", ["x", "w"], ["y"])], (3, 10, 10), inits={"w": weights(8, 3, 3, 3)})
+    with pytest.raises(ValueError, match=r"^from_onnx its matrices, dense would need ~600.0 KiB \(instead: "
+                                         r"--sparse .* this machine has .* nothing written \(13,824 multiply-adds"):
+        from_onnx(m)
+
+
+def test_resnet50_at_224_is_said_to_need_more_than_this_machine():
+    # the onnx wheel's model-zoo ResNet50 (weights as ConstantOfShape fills): 4.1 G multiply-adds, as its
+    # paper says (3.8 G for the convs + the Gemm, here counted with padding taps); dense or sparse, refused
+    from hw5.convert.onnx_in.estimate import onnx_estimate
+    from hw5.convert.onnx_in.reader import read
+
+    path = Path(onnx.__file__).parent / "backend" / "test" / "data" / "light" / "light_resnet50.onnx"
+    row = onnx_estimate(read(path), sparse=True)
+    assert 3.8e9 <= row["multiply_adds"] <= 4.2e9, row["multiply_adds"]
+    assert row["bytes"] >= 8 * 3.8e9
+    with pytest.raises(ValueError, match=r"would need ~3\d\.\d GiB"):
+        from_onnx(path, sparse=True)

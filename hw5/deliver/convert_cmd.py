@@ -209,13 +209,16 @@ def _convert(args, from_keras, kwargs, outputs: Outputs) -> int:
     from hw5.convert.export.layout import input_note
     from hw5.convert.export.onnx_graph import is_dense_relu
     from hw5.convert.onnx_in import from_onnx
+    from hw5.convert.onnx_in.estimate import onnx_estimate
     from hw5.convert.onnx_in.reference import last_softmax, onnx_outputs
     from hw5.convert.reference import OUTPUT_RTOL
     from hw5.convert.relu_only import cost_table, logits_model, relu_only
 
     model, part = load_model(args.model)
     onnx = is_onnx(model)
-    if not kwargs.get("sparse") and not onnx:   # before converting: from_keras's dense matrices, from the model
+    if onnx:   # before converting: the matrices from_onnx would build, from the file alone
+        _estimates([onnx_estimate(model, sparse=bool(kwargs.get("sparse")))])
+    elif not kwargs.get("sparse"):   # from_keras's dense matrices, from the Keras model alone
         _estimates([keras_estimate(model)])
     started = time.perf_counter()
     try:

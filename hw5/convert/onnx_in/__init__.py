@@ -3,6 +3,7 @@
     reader.py      read(model) -> Graph: the file loaded, onnx.checker, one input and output, fixed sizes
     front.py       OPS_IN, register_op, NodeSource, translate(): the node loop, constants folded
     windows.py     the sliding-window geometry (pads, auto_pad, ceil_mode, dilations) of conv and pooling
+    estimate.py    the matrices' memory from the file alone, before any is built
     ops/           the op families: conv (Conv, ConvTranspose), pooling (MaxPool … GlobalAveragePool and the
                    WindowMax layer with its rules), linear (Gemm, MatMul, BatchNormalization, arithmetic),
                    moves (Reshape … Concat, ReduceMean/Sum), activations (Relu … Softmax)
@@ -13,7 +14,9 @@ The network takes `x.reshape(N, -1)` of the model's own input — (C, H, W) orde
 """
 from __future__ import annotations
 
+from hw5.convert.estimate import available_memory, refusal
 from hw5.convert.fold import fold
+from hw5.convert.onnx_in.estimate import onnx_estimate
 from hw5.convert.onnx_in.front import translate
 from hw5.convert.onnx_in.reader import read
 from hw5.convert.onnx_in.reference import self_check
@@ -26,7 +29,9 @@ def from_onnx(model, dtype=None, fuse: bool = False, sparse: bool = False, dense
 
     The same options and guarantees as from_keras: BatchNormalization folded into the matrix before it,
     `fuse` every run of linear maps multiplied into one, `sparse` scipy.sparse CSR matrices, a dense matrix above
-    `dense_limit` bytes refused before it is built, `dtype` float32/float64 (default: the input's). `check=True`
+    `dense_limit` bytes refused before it is built, `dtype` float32/float64 (default: the input's); the memory
+    all matrices need is estimated from the file first (estimate.onnx_estimate) and a total past 75 % of
+    MemAvailable refused with the figures. `check=True`
     compares every ONNX tensor the net computes with onnxruntime's on seeded inputs (reference.self_check): a
     wrong conversion is refused, never returned. Unsupported ops and files are refused with a one-line
     ValueError naming the node, its op type and the supported list.
@@ -35,6 +40,10 @@ def from_onnx(model, dtype=None, fuse: bool = False, sparse: bool = False, dense
         if not isinstance(value, bool):
             raise TypeError(f"{name} must be True or False, got {value!r}")
     graph = read(model)
+    row = onnx_estimate(graph, dtype, sparse)   # before any matrix is built
+    why = refusal([row], available_memory())
+    if why is not None:
+        raise ValueError(f"{why} ({row['multiply_adds']:,} multiply-adds a sample)")
     net = translate(graph, dtype, sparse=sparse, dense_limit=dense_limit)
     kinds = {node.name or node.output[0]: node.op_type for node in graph.model.graph.node}
     net = fold(net, kinds, fuse)
