@@ -136,3 +136,82 @@ def test_architectures_table_for_the_report():
     for r in rows:
         assert r["max_abs_diff"] <= tol.ARCHITECTURE_RTOL["float32"] * r["output_scale"], r
         assert r["bytes_per_nonzero"] <= 12, r
+
+
+# ---- the onnx wheel's model-zoo CNNs at 224² (hw5.deliver.onnx_zoo): converted sparse from the ONNX file and
+# checked against onnxruntime where the estimate fits this machine, else refused with the estimate -------------
+
+ZOO_ROWS: dict = {}
+
+
+def keep_zoo_row(row: dict) -> None:
+    from hw5.deliver.onnx_zoo import JSON_PATH as ZOO_PATH
+    from hw5.deliver.onnx_zoo import MODELS
+
+    ZOO_ROWS[row["name"]] = row
+    old = {r["name"]: r for r in json.loads(ZOO_PATH.read_text())} if ZOO_PATH.exists() else {}
+    merged = {**old, **ZOO_ROWS}
+    ZOO_PATH.parent.mkdir(parents=True, exist_ok=True)
+    ZOO_PATH.write_text(json.dumps([merged[n] for n in MODELS if n in merged], indent=1))
+
+
+def _zoo_models():
+    from hw5.deliver.onnx_zoo import MODELS
+
+    return list(MODELS)
+
+
+@pytest.mark.architectures
+@pytest.mark.parametrize("name", _zoo_models())
+def test_onnx_zoo_model_equals_onnxruntime_or_is_refused_for_memory(name):
+    from hw5.deliver.onnx_zoo import measure_in_subprocess as measure_zoo
+
+    row = measure_zoo(name)
+    keep_zoo_row(row)
+    assert row["multiply_adds"] > 0
+    if row["refused"]:
+        assert row["estimate_gib"] > row["usable_gib"], row
+        return
+    assert row["max_abs_diff"] <= tol.ARCHITECTURE_RTOL["float32"] * row["output_scale"], row
+    assert row["bytes_per_nonzero"] <= 12, row
+
+
+def test_onnx_zoo_table_for_the_report():
+    # as the keras.applications table: bench/onnx_zoo.json written this run (badge "pass"), by an earlier run
+    # (its figures under when, "not run"), or absent (how to measure it, "not run")
+    from hw5.deliver import evidence, report
+    from hw5.deliver.onnx_zoo import JSON_PATH as ZOO_PATH
+
+    how = "<code>make architectures</code> converts the onnx wheel's model-zoo CNNs and writes the table."
+    if not ZOO_PATH.exists():
+        report_section("arch", report.paragraph(f"The ONNX model zoo: not measured in this run: {how}"), ran=False)
+        return
+    rows = json.loads(ZOO_PATH.read_text())
+    fresh = evidence.written_this_run(ZOO_PATH)
+    written = datetime.datetime.fromtimestamp(ZOO_PATH.stat().st_mtime).astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    earlier = [] if fresh else [report.paragraph(
+        f"Not measured in this run: the table below is from an earlier run, which wrote <code>{ZOO_PATH}</code> "
+        f"on {written}. {how}")]
+    fmt = lambda r, k, f: "—" if r.get(k) is None else format(r[k], f)  # noqa: E731
+    report_section("arch", *earlier, report.section(
+        "The onnx wheel's model-zoo CNNs at 224×224 (seeded random weights) from their ONNX files",
+        report.paragraph("Each model: the memory its sparse matrices need, estimated from the file before any is "
+                         "built; past 75 % of this machine's available memory it is refused with that figure. The "
+                         "rest: <code>from_onnx(path, sparse=True)</code> in a fresh process (its self-check against "
+                         "onnxruntime included), the logits compared with onnxruntime's on 2 images."),
+        report.table(["model", "ops", "multiply-adds", "estimate GiB", "outcome", "matrices", "non-zeros",
+                      "bytes / nnz", "convert s", "peak GiB", "max |onnxruntime − NumPy| (of scale)",
+                      "onnxruntime ms/img", "NumPy ms/img"],
+                     [(r["name"], ", ".join(r["ops"]), f"{r['multiply_adds'] / 1e9:.2f} G", f"{r['estimate_gib']:.1f}",
+                       f"refused (> {r['usable_gib']:.1f} GiB usable)" if r["refused"] else "converted",
+                       fmt(r, "matrices", "d"), fmt(r, "nonzeros", ","), fmt(r, "bytes_per_nonzero", ".2f"),
+                       fmt(r, "convert_seconds", ".1f"), fmt(r, "peak_gib", ".2f"),
+                       "—" if r["refused"] else f"{r['max_abs_diff']:.1e} ({r['output_scale']:.2g})",
+                       fmt(r, "onnxruntime_ms_per_image", ".1f"), fmt(r, "numpy_ms_per_image", ".1f"))
+                      for r in rows],
+                     "The multiply-adds count the padding taps (an upper bound); a converted model's non-zeros are "
+                     "its matrices' stored entries.")),
+        key=f"{sum(not r['refused'] for r in rows)} of {len(rows)} zoo models" if fresh else None, ran=fresh)
+    for r in rows:
+        if not r["refused"]:
+            assert r["max_abs_diff"] <= tol.ARCHITECTURE_RTOL["float32"] * r["output_scale"], r

@@ -334,3 +334,14 @@ def test_resnet50_at_224_is_said_to_need_more_than_this_machine():
     assert row["bytes"] >= 8 * 3.8e9
     with pytest.raises(ValueError, match=r"would need ~3\d\.\d GiB"):
         from_onnx(path, sparse=True)
+
+
+def test_an_unread_second_output_is_fine_and_a_read_one_is_refused():
+    # opset-9 exports give Dropout a mask output nobody reads; a model reading it is refused by name
+    unread = model([helper.make_node("Dropout", ["x"], ["y", "mask"])], (3,), opset=9)
+    assert_equals_onnxruntime(unread, (3,))
+    read = model([helper.make_node("Dropout", ["x"], ["d", "mask"], name="drop"),
+                  helper.make_node("Cast", ["mask"], ["m"], to=TensorProto.FLOAT),
+                  helper.make_node("Add", ["d", "m"], ["y"])], (3,), opset=9)
+    with pytest.raises(ValueError, match=r"node 'drop' \(Dropout\): its output 'mask' is read by the model"):
+        from_onnx(read)

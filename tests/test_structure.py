@@ -195,9 +195,9 @@ PUBLIC_API = {
     "hw5.weights": ["extract_weights", "extract_variables"],
     "hw5.toeplitz": ["conv2d_as_dense", "conv2d_as_dense_loop", "conv2d_as_sparse", "conv_output_shape",
                      "derive_output_shape"],
-    "hw5.numpy_net": ["from_keras", "NumpyNet", "layer_table", "banded", "part2_forward"],
+    "hw5.numpy_net": ["from_keras", "from_onnx", "NumpyNet", "layer_table", "banded", "part2_forward"],
     "hw5.compare": ["agreement", "unsure_image", "layer_by_layer", "format_layer_diffs", "float64_twin"],
-    "hw5.convert": ["from_keras"],
+    "hw5.convert": ["from_keras", "from_onnx"],
 }
 
 

@@ -41,6 +41,7 @@ def translate(graph: Graph, dtype, sparse: bool = False, dense_limit: int = DENS
     env = {graph.input_name: (INPUT, graph.input_shape)}   # tensor -> (node, shape)
     layout = input_layout(graph)
     net = NumpyNet(input_shape=graph.input_shape, compute_dtype=dt, input_layout=layout)
+    read = {name for node in graph.model.graph.node for name in node.input} | {graph.output_name}
     for node in graph.model.graph.node:
         present = [name for name in node.input if name]
         missing = [name for name in present if name not in env and name not in consts]
@@ -70,8 +71,9 @@ def translate(graph: Graph, dtype, sparse: bool = False, dense_limit: int = DENS
         src = _with_shape(src)
         result = OPS_IN[node.op_type](src)
         outputs = result if isinstance(result, list) else [result]
-        if len(outputs) < len([o for o in node.output if o]):
-            raise src.refuse(f"has {len(node.output)} outputs; its translation gives {len(outputs)}")
+        unmade = [o for o in list(node.output)[len(outputs):] if o and o in read]
+        if unmade:   # a Dropout's mask, a MaxPool's indices, BatchNorm's training outputs: fine unless read
+            raise src.refuse(f"its output {unmade[0]!r} is read by the model, and it has no NumPy translation")
         reads = [env[node.input[k]][0] for k in src.tensor_inputs()]
         for name, (layers, shape) in zip(node.output, outputs, strict=False):
             if not name:

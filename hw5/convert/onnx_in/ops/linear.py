@@ -64,7 +64,7 @@ def _matmul(src):
 
 @register_op("BatchNormalization")
 def _batch_norm(src):
-    if len([o for o in src.node.output if o]) > 1 or src.config.get("training_mode", 0):
+    if src.config.get("training_mode", 0):
         raise src.refuse("training mode (the running statistics' outputs) is not supported")
     scale, bias, mean, var = (np.asarray(src.const(k, what), np.float64)
                               for k, what in ((1, "scale"), (2, "bias"), (3, "mean"), (4, "variance")))

@@ -73,8 +73,6 @@ def _check_window(src, index):
 
 @register_op("MaxPool")
 def _max_pool(src):
-    if len([o for o in src.node.output if o]) > 1:
-        raise src.refuse("its second output (the argmax indices) is not supported")
     if src.config.get("storage_order", 0):
         raise src.refuse("storage_order 1 is not supported")
     index, _, shape = _windows(src, tuple(src.config["kernel_shape"]))
