@@ -242,7 +242,7 @@ def _merge_cases():
 
     grids = ((4, 5, 3), (1, 1, 3))
     cases = [(f"Merge-{kind}", Merge(kind, grids, "m", (4, 5, 3))) for kind in
-             ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum")]
+             ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Divide")]
     return cases + [("Concat", Concat(2, ((4, 5, 3), (4, 5, 3)), "cat", (4, 5, 6)))]
 
 

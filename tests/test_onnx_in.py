@@ -167,8 +167,10 @@ def test_batchnorm_folds_into_the_conv_before_it():
       helper.make_node("LRN", ["b"], ["y"], size=5, alpha=0.5, beta=0.75, bias=2.0)],
      {"scales": np.array([1, 1, 1.5, 2], np.float32), "zero": np.array([0], np.int64), "two": np.array([2], np.int64),
       "hw": np.array([5, 7], np.int64)}, 13),
-    ([helper.make_node("Max", ["x", "c"], ["m"]), helper.make_node("Min", ["m", "d"], ["y"])],
-     {"c": weights(6, 5, seed=3), "d": np.float32(0.5)}, 13),
+    ([helper.make_node("Max", ["x", "c"], ["m"]), helper.make_node("Min", ["m", "d"], ["n"]),
+      helper.make_node("Sigmoid", ["x"], ["s"]), helper.make_node("Add", ["s", "half"], ["den"]),
+      helper.make_node("Div", ["n", "den"], ["y"])],                                   # a tensor by a tensor
+     {"c": weights(6, 5, seed=3), "d": np.float32(0.5), "half": np.float32(0.5)}, 13),
     ([helper.make_node("LogSoftmax", ["x"], ["y"], axis=-1)], {}, 13),
 ], ids=["arithmetic", "split-glu", "slice-pad-concat", "pad-resize-mean", "clip-hardsigmoid-prelu",
         "softmax-opset11", "resize-lrn", "max-min-constants", "logsoftmax"])
@@ -345,3 +347,13 @@ def test_an_unread_second_output_is_fine_and_a_read_one_is_refused():
                   helper.make_node("Add", ["d", "m"], ["y"])], (3,), opset=9)
     with pytest.raises(ValueError, match=r"node 'drop' \(Dropout\): its output 'mask' is read by the model"):
         from_onnx(read)
+
+
+def test_a_product_or_quotient_of_tensors_has_no_dense_relu_form():
+    from hw5.convert.relu_only import relu_only
+
+    for op, verb in (("Div", "divides"), ("Mul", "multiplies")):
+        m = model([helper.make_node("Sigmoid", ["x"], ["s"]), helper.make_node(op, ["x", "s"], ["y"], name="q")], (4,))
+        with pytest.raises(ValueError, match=rf"layer 'q' \(Merge '{'Divide' if op == 'Div' else 'Multiply'}'\) "
+                                             rf"{verb} two tensors, which is not piecewise linear"):
+            relu_only(from_onnx(m))

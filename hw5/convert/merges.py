@@ -23,7 +23,7 @@ from hw5.convert.rules import LOWER, ONNX, refuse_lowering, rule
 
 REDUCERS = {
     "Add": np.add, "Subtract": np.subtract, "Multiply": np.multiply, "Maximum": np.maximum, "Minimum": np.minimum,
-    "Average": np.add,
+    "Average": np.add, "Divide": np.divide,   # Divide: ONNX's Div of two tensors (hw5.convert.onnx_in)
 }
 
 
@@ -121,7 +121,8 @@ for _kind in ("Add", "Subtract", "Multiply", "TrueDivide"):
 # ---- ONNX: each input Reshape to its grid; Add/Sub/Mul/Max/Min left to right (NumPy's reduce; ONNX broadcasts
 # the NumPy way), Average the sum Div by the count, Expand to the output grid; Concat on the grid axis + 1 ----
 
-MERGE_OPS = {"Add": "Add", "Subtract": "Sub", "Multiply": "Mul", "Maximum": "Max", "Minimum": "Min", "Average": "Add"}
+MERGE_OPS = {"Add": "Add", "Subtract": "Sub", "Multiply": "Mul", "Maximum": "Max", "Minimum": "Min", "Average": "Add",
+             "Divide": "Div"}
 
 
 @rule(ONNX, Merge)
@@ -156,8 +157,9 @@ def _broadcast_map(m: Affine, shape: tuple, out_shape: tuple) -> Affine:
 
 @rule(LOWER, Merge)
 def merge_lowering(state, layer: Merge, *xs: Value):
-    if layer.kind == "Multiply":
-        raise refuse_lowering(layer, "multiplies two tensors, which is not piecewise linear")
+    if layer.kind in ("Multiply", "Divide"):
+        raise refuse_lowering(layer, f"{'multiplies' if layer.kind == 'Multiply' else 'divides'} two tensors, "
+                                     f"which is not piecewise linear")
     maps = [_broadcast_map(x.map, shape, layer.out_shape) for x, shape in zip(xs, layer.in_shapes, strict=True)]
     state.pending.append(layer.name)
     if layer.kind in ("Add", "Average", "Subtract"):

@@ -7,8 +7,9 @@
                 into the matrix before it (from_onnx folds BatchNormalization as from_keras does)
     arithmetic  with a constant c (ONNX broadcasting, the batch axis 1 or absent): a diagonal Scale — x + c,
                 x − c, c − x, x·c, x / c (c ≠ 0), −x; between tensors Add, Sub, Mul, Max, Min and Sum are
-                hw5.convert.merges' Merge (elementwise, broadcast); Max/Min with a constant c as
-                c + relu(x − c) and c − relu(c − x); a tensor divided by a tensor is refused by name
+                hw5.convert.merges' Merge (elementwise, broadcast; Mul and Div of tensors not piecewise
+                linear: the Dense+ReLU form refuses them); Max/Min with a constant c as c + relu(x − c) and
+                c − relu(c − x)
 """
 from __future__ import annotations
 
@@ -102,12 +103,10 @@ def _arithmetic(kind: str, src):
         return [Scale(np.full(math.prod(src.shape), -1.0, src.dtype), np.zeros(math.prod(src.shape), src.dtype),
                       src.name, src.shape)], src.shape
     if len(tensors) == len([n for n in src.node.input if n]):   # every input a tensor
-        if kind == "Div":
-            raise src.refuse("division of two tensors is not linear and not supported")
         shapes = [src.shapes[k] for k in tensors]
         if [len(s) for s in shapes] != [len(shapes[0])] * len(shapes):
             raise src.refuse(f"its inputs {shapes} differ in rank (the batch axis must line up)")
-        merge = {"Add": "Add", "Sum": "Add", "Sub": "Subtract", "Mul": "Multiply", "Max": "Maximum",
+        merge = {"Add": "Add", "Sum": "Add", "Sub": "Subtract", "Mul": "Multiply", "Div": "Divide", "Max": "Maximum",
                  "Min": "Minimum"}[kind]
         out = _out_shape(src, shapes)
         return [Merge(merge, tuple(shapes), src.name, out)], out
