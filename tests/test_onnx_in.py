@@ -353,7 +353,8 @@ def test_a_product_or_quotient_of_tensors_has_no_dense_relu_form():
     from hw5.convert.relu_only import relu_only
 
     for op, verb in (("Div", "divides"), ("Mul", "multiplies")):
-        m = model([helper.make_node("Sigmoid", ["x"], ["s"]), helper.make_node(op, ["x", "s"], ["y"], name="q")], (4,))
+        m = model([helper.make_node("Relu", ["x"], ["s"]), helper.make_node("Add", ["s", "one"], ["d"]),
+                   helper.make_node(op, ["x", "d"], ["y"], name="q")], (4,), inits={"one": np.float32(1.0)})
         with pytest.raises(ValueError, match=rf"layer 'q' \(Merge '{'Divide' if op == 'Div' else 'Multiply'}'\) "
                                              rf"{verb} two tensors, which is not piecewise linear"):
             relu_only(from_onnx(m))
