@@ -358,3 +358,15 @@ def test_a_product_or_quotient_of_tensors_has_no_dense_relu_form():
         with pytest.raises(ValueError, match=rf"layer 'q' \(Merge '{'Divide' if op == 'Div' else 'Multiply'}'\) "
                                              rf"{verb} two tensors, which is not piecewise linear"):
             relu_only(from_onnx(m))
+
+
+def test_weights_in_an_external_data_file_are_read_and_a_missing_one_is_named(tmp_path):
+    path = tmp_path / "big.onnx"
+    onnx.save_model(resnet_like(), path, save_as_external_data=True, all_tensors_to_one_file=True,
+                    location="big.bin", size_threshold=0)
+    assert (tmp_path / "big.bin").stat().st_size > path.stat().st_size   # the weights are outside
+    assert_equals_onnxruntime(onnx.load(path), (3, 8, 8))
+    assert from_onnx(path).layers
+    (tmp_path / "big.bin").unlink()
+    with pytest.raises(ValueError, match=r"cannot be read as ONNX \(its external-data file is missing\)"):
+        from_onnx(path)

@@ -47,8 +47,9 @@ def load(model):
         try:
             proto = onnx.load(str(path))
         except Exception as exc:   # protobuf's DecodeError, a missing external-data file …
-            raise ValueError(f"{where} cannot be read as ONNX (truncated or not an ONNX file): "
-                             f"{_first_line(exc)}") from None
+            external = "should be stored in" in str(exc)   # onnx's words for an external-data file it lacks
+            why = "its external-data file is missing" if external else "truncated or not an ONNX file"
+            raise ValueError(f"{where} cannot be read as ONNX ({why}): {_first_line(exc)}") from None
         if not proto.graph.node:
             raise ValueError(f"{where} holds no ONNX graph (truncated or not an ONNX file)")
     else:
