@@ -10,8 +10,10 @@ missing or the change makes no difference a user could see (an equivalent mutant
 The score is killed / (mutants − equivalent), per module. Equivalent mutants are
   - listed one by one in mutation/equivalent.txt (`name | the mutated line | reason`; an entry whose
     line no longer matches the mutant is reported as stale and not excluded), and
-  - as one class, error-message wording: mutants that change only the text of a string literal inside a
-    `raise` statement (the error type and every computed part of the message stay).
+  - as one class, wording: mutants that change only the text of a string literal inside a
+    `raise` statement (the error type and every computed part of the message stay), or of the `stem` an
+    ONNX function passes to the Emitter (e.const(v, "w"), e.node(op, xs, "relu")): it only names a value,
+    and Emitter.fresh keeps every name unique.
 The summary (score, time, machine load, every survivor with its diff) is printed and written to
 mutation/summary.txt; the exit code is 1 if a non-equivalent mutant survived.
 
@@ -95,10 +97,27 @@ def diff(name: str, path: str) -> list[str]:
             if line[:1] in "-+" and not line.startswith(("---", "+++"))]
 
 
+# the Emitter methods whose `stem` argument only names an ONNX value (Emitter.fresh appends "/<count>", so
+# every name stays unique and none is the graph's "input" or "output"): method -> the stem's position
+STEM_ARGS = {"const": 1, "node": 2, "fresh": 0}
+
+
+def _stems(tree: ast.AST) -> set[int]:
+    """ids of the string literals passed as an Emitter stem (`e.const(v, "w")`, `e.node(op, xs, "relu")`)."""
+    out = set()
+    for call in ast.walk(tree):
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr in STEM_ARGS:
+            k = STEM_ARGS[call.func.attr]
+            args = call.args[k:k + 1] + [kw.value for kw in call.keywords if kw.arg == "stem"]
+            out |= {id(n) for a in args for n in ast.walk(a) if isinstance(n, ast.Constant)}
+    return out
+
+
 def is_message_wording(original: str, mutated: str) -> bool:
-    """True if the two functions differ only in the text of string literals that sit inside `raise`."""
+    """True if the two functions differ only in the text of string literals that sit inside `raise`, or that
+    name an ONNX value (an Emitter stem, STEM_ARGS)."""
     a, b = ast.parse(original), ast.parse(mutated)
-    in_raise = {id(n) for r in ast.walk(a) if isinstance(r, ast.Raise) for n in ast.walk(r)}
+    in_raise = {id(n) for r in ast.walk(a) if isinstance(r, ast.Raise) for n in ast.walk(r)} | _stems(a)
     nodes_a, nodes_b = list(ast.walk(a)), list(ast.walk(b))
     if len(nodes_a) != len(nodes_b):
         return False
@@ -196,7 +215,8 @@ def score(elapsed: float | None, load_before: tuple, load_after: tuple,
     lines = [
         "Mutation testing of the conversion core (mutmut 3.8.1; `make mutants`, tools/mutants.py)",
         f"score = killed / (mutants − equivalent); equivalent = {total['equivalent'] - total['wording']} listed in "
-        f"mutation/equivalent.txt + {total['wording']} error-message wording (a string literal inside `raise`)",
+        f"mutation/equivalent.txt + {total['wording']} wording (a string literal inside `raise`, or an ONNX "
+        f"value's name stem)",
         *([f"modules: {len(modules)} of only_mutate's files, named by --modules (the rest not tested here)"]
           if modules else []),
         "", *rows, *partial, "",
