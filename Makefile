@@ -71,7 +71,9 @@ bench: setup
 	$(PY) -m hw5.deliver.architectures --out bench/architectures.json
 
 # the opt-in tier: seven keras.applications models and MobileNetV2 at 224×224 as sparse fully-connected networks,
-# equal to Keras (~5 min on 2 cores); writes bench/architectures.json (the report's architectures table)
+# equal to Keras, and the onnx wheel's model-zoo CNNs at 224² from their ONNX files, equal to onnxruntime or
+# refused for memory (~15–20 min on 2 cores); writes bench/architectures.json and bench/onnx_zoo.json (the
+# report's architectures tables)
 architectures: setup
 	$(PY) -m pytest -m architectures tests/test_architectures.py
 
