@@ -88,8 +88,8 @@ def load_model(name: str):
 
         try:
             return read(path), None
-        except (ValueError, TypeError) as exc:
-            raise Refused(f"model {name!r}: {one_line(exc)}") from None
+        except (ValueError, TypeError) as exc:   # its message names the file already
+            raise Refused(str(exc).strip().splitlines()[0]) from None
     import keras
 
     try:
