@@ -112,3 +112,16 @@ def test_log_softmax_is_keras_and_within_its_error_bound(dtype):
     assert_within(net32.predict(x.astype(np.float32)).reshape(6, -1).astype(np.float64),
                   net64.predict(x.astype(np.float32).astype(np.float64)).reshape(6, -1), bound,
                   "float32 log_softmax within its bound")
+
+
+def test_log_softmax_groups_far_apart_each_keep_their_own_shift():
+    # two groups of the last axis 800 apart: each must be shifted by its own max (a shift by the overall max
+    # underflows the lower group's exp to 0 and gives −inf); reference: scipy.special.log_softmax per group
+    from scipy.special import log_softmax
+
+    from hw5.convert.activations import LogSoftmax
+
+    x = np.array([[0.5, -1.0, 2.0, -800.0, -801.5, -799.0]])
+    ours = LogSoftmax("ls", (2, 3))(x)
+    theirs = log_softmax(x.reshape(1, 2, 3), axis=-1).reshape(1, -1)
+    assert np.isfinite(ours).all() and np.allclose(ours, theirs, rtol=0, atol=1e-12)

@@ -451,3 +451,17 @@ def test_npz_keeps_the_output_node_the_dtype_and_the_grids_and_refuses_pickles(t
         npz_net(tmp_path / "evil.npz")
     with pytest.raises(ValueError, match=r"^path must end with \.npz, got '.*o\.zip'$"):
         to_npz(net, tmp_path / "o.zip")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_onnx_exponential_caps_at_the_same_point_as_numpy(dtype, tmp_path):
+    # exp(min(x, log(max)·(1 − 1e-6))): finite for any input, in NumPy and in the ONNX file alike (a cap past
+    # log(max) gives inf in onnxruntime for large x)
+    from hw5.convert.activations import Elementwise
+    from hw5.convert.network import NumpyNet
+
+    net = NumpyNet((3,), [Elementwise("exponential", "exp", (3,))], dtype)
+    x = np.array([[1e4, 1.0, -5.0]], dtype)
+    ours, theirs = net.predict(x), run_onnx(to_onnx(net, tmp_path / "exp.onnx"), x)
+    assert np.isfinite(ours).all() and np.isfinite(theirs).all()
+    assert np.allclose(theirs, ours, rtol=ONNX_VS_NUMPY_RTOL[dtype], atol=0)

@@ -216,8 +216,9 @@ def test_the_mutation_scores_wording_class_takes_messages_and_onnx_name_stems_on
     original = ('def f(e, x):\n    if x is None:\n        raise ValueError("x is None")\n'
                 '    return e.node("Mul", [x, e.const(2.0, "two")], "scaled", axis=1)\n')
     same = [original.replace('"x is None"', '"XXx is NoneXX"'), original.replace('"two"', '"XXtwoXX"'),
-            original.replace('"scaled"', '"XXscaledXX"')]
+            original.replace('"scaled"', '"XXscaledXX"'), original.replace(', "two")', ', None)'),
+            original.replace(', "two")', ')'), original.replace(', "scaled", axis=1)', ', axis=1)')]
     real = [original.replace('"Mul"', '"XXMulXX"'), original.replace("2.0", "3.0"),
             original.replace("axis=1", "axis=2")]
-    assert [is_message_wording(original, m) for m in same] == [True] * 3
-    assert [is_message_wording(original, m) for m in real] == [False] * 3
+    assert [is_message_wording(original, m) for m in same] == [True] * 6
+    assert [is_message_wording(original, m) for m in real + [original]] == [False] * 4

@@ -383,3 +383,67 @@ def test_relu_only_table_names_each_layer_once_and_a_fused_row_what_it_fused():
     names = [row["layer"] for row in cost_table(relu_only(from_keras(model)))]
     assert len(names) == len(set(names)), names
     assert names[:2] == ["conv+bn", "act"], names
+
+
+# ---- what the lowering knows about inputs ≥ 0 (after a ReLU, or a non-negative linear map of one): a ReLU
+# there is the identity and adds no layer, a ramp that is 0 there is dropped, one that is not is kept -----
+
+def _after_relu(*layers, sparse=False, scale=1.0):
+    # Dense(4 → 6) → ReLU → layers → Dense(6 → 3), float64: the middle layers read values ≥ 0 (of N(0, 1)
+    # inputs times ~2·scale)
+    import scipy.sparse as sp
+
+    from hw5.convert.network import NumpyNet
+
+    rng = np.random.default_rng(11)
+    first = Dense(scale * rng.normal(size=(4, 6)), rng.normal(size=6), "in", (6,))
+    last = Dense(rng.normal(size=(6, 3)), rng.normal(size=3), "out", (3,))
+    mids = [replace(m, W=sp.csr_matrix(m.W)) if sparse and isinstance(m, Dense) else m for m in layers]
+    return NumpyNet((4,), [first, ReLU("r", (6,)), *mids, last], np.float64)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_a_relu_after_a_relu_or_a_nonnegative_map_of_one_adds_no_layer(sparse):
+    from hw5.convert.relus import ClippedReLU
+
+    rng = np.random.default_rng(12)
+    nonneg = Dense(rng.uniform(0, 1, (6, 6)), rng.uniform(0, 1, 6), "pos", (6,))
+    cases = [(ReLU("r2", (6,)),), (ReLU("r2", (6,)), ReLU("r3", (6,))),            # still ≥ 0 after the second
+             (ClippedReLU(None, 0.3, 0.0, "leaky", (6,)),),   # leaky(x) = x for x ≥ 0
+             (nonneg, ReLU("r2", (6,))), (nonneg, ClippedReLU(None, 0.3, 0.0, "leaky", (6,)))]
+    for mids in cases:
+        lowered = relu_only(_after_relu(*mids, sparse=sparse))   # checks itself against the net
+        assert _hidden_widths(lowered) == [6], [type(m).__name__ for m in mids]
+
+
+def test_a_ramp_that_is_not_zero_on_nonnegative_inputs_is_kept():
+    # ReLU(max_value=0, negative_slope=α, threshold=θ > 0) = −α·relu(θ − x): on x ≥ 0 it is not 0 below θ;
+    # a LeakyReLU of slope 1 is the identity, relu(x) − relu(−x), both ramps needed on any input
+    from hw5.convert.relus import ClippedReLU
+
+    below = relu_only(_after_relu(ClippedReLU(0.0, 0.3, 0.5, "clip", (6,), cut=0.5)))   # checks itself
+    assert _hidden_widths(below) == [6, 6]
+    capped = relu_only(_after_relu(ClippedReLU(6.0, 0.0, 0.0, "relu6", (6,)), scale=8.0))   # inputs past 6 too
+    assert _hidden_widths(capped) == [6, 12]
+    from hw5.convert.network import NumpyNet
+
+    rng = np.random.default_rng(13)
+    identity = NumpyNet((4,), [Dense(rng.normal(size=(4, 6)), rng.normal(size=6), "in", (6,)),
+                               ClippedReLU(None, 1.0, 0.0, "slope1", (6,)),
+                               Dense(rng.normal(size=(6, 3)), np.zeros(3), "out", (3,))], np.float64)
+    assert _hidden_widths(relu_only(identity)) == [12]
+
+
+def test_a_one_input_max_pool_window_is_a_selection_and_keeps_nonnegativity():
+    # windows of one input: no max tree, no hidden layer; after a ReLU its output is still ≥ 0, so the ReLU
+    # after it adds no layer either
+    from hw5.convert.onnx_in.ops.pooling import WindowMax
+
+    pick = WindowMax(np.array([[5], [0], [2]]), "pick", (3,))
+    from hw5.convert.network import NumpyNet
+
+    rng = np.random.default_rng(14)
+    net = NumpyNet((4,), [Dense(rng.normal(size=(4, 6)), rng.normal(size=6), "in", (6,)), ReLU("r", (6,)), pick,
+                          ReLU("r2", (3,)), Dense(rng.normal(size=(3, 2)), rng.normal(size=2), "out", (2,))],
+                   np.float64)
+    assert _hidden_widths(relu_only(net)) == [6]
