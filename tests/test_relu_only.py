@@ -407,7 +407,9 @@ def test_a_relu_after_a_relu_or_a_nonnegative_map_of_one_adds_no_layer(sparse):
     from hw5.convert.relus import ClippedReLU
 
     rng = np.random.default_rng(12)
-    nonneg = Dense(rng.uniform(0, 1, (6, 6)), rng.uniform(0, 1, 6), "pos", (6,))
+    W = rng.uniform(0, 1, (6, 6))
+    W[W < 0.3] = 0.0                                    # ≥ 0 with zeros in it: non-negative all the same
+    nonneg = Dense(W, rng.uniform(0, 1, 6), "pos", (6,))
     cases = [(ReLU("r2", (6,)),), (ReLU("r2", (6,)), ReLU("r3", (6,))),            # still ≥ 0 after the second
              (ClippedReLU(None, 0.3, 0.0, "leaky", (6,)),),   # leaky(x) = x for x ≥ 0
              (nonneg, ReLU("r2", (6,))), (nonneg, ClippedReLU(None, 0.3, 0.0, "leaky", (6,)))]
@@ -447,3 +449,28 @@ def test_a_one_input_max_pool_window_is_a_selection_and_keeps_nonnegativity():
                           ReLU("r2", (3,)), Dense(rng.normal(size=(3, 2)), rng.normal(size=2), "out", (2,))],
                    np.float64)
     assert _hidden_widths(relu_only(net)) == [6]
+
+
+def test_a_one_entry_negative_map_of_a_relu_is_not_taken_for_nonnegative():
+    # relu(−relu(x)) = 0: the ReLU after the 1 × 1 map [−1] must stay (relu_only checks itself)
+    from hw5.convert.network import NumpyNet
+
+    rng = np.random.default_rng(15)
+    net = NumpyNet((4,), [Dense(rng.normal(size=(4, 1)), rng.normal(size=1), "in", (1,)), ReLU("r", (1,)),
+                          Dense(np.array([[-1.0]]), np.zeros(1), "neg", (1,)), ReLU("r2", (1,)),
+                          Dense(rng.normal(size=(1, 2)), rng.normal(size=2), "out", (2,))], np.float64)
+    assert _hidden_widths(relu_only(net)) == [1, 1]
+
+
+def test_a_merge_broadcasting_a_middle_axis_lowers():
+    # Add of (4, 5, 3) and (4, 1, 3): the second broadcast along the middle axis, not only (1, 1, C)
+    from hw5.convert.merges import Merge
+    from hw5.convert.network import NumpyNet
+
+    rng = np.random.default_rng(16)
+    a = Dense(rng.normal(size=(6, 60)), rng.normal(size=60), "a", (4, 5, 3))
+    b = Dense(rng.normal(size=(6, 12)), rng.normal(size=12), "b", (4, 1, 3))
+    net = NumpyNet((6,), [a, b, Merge("Add", ((4, 5, 3), (4, 1, 3)), "add", (4, 5, 3)), ReLU("r", (4, 5, 3)),
+                          Dense(rng.normal(size=(60, 2)), np.zeros(2), "out", (2,))], np.float64,
+                   inputs=[["input"], ["input"], [0, 1], [2], [3]])
+    assert _hidden_widths(relu_only(net)) == [60]
