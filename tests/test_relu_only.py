@@ -474,3 +474,14 @@ def test_a_merge_broadcasting_a_middle_axis_lowers():
                           Dense(rng.normal(size=(60, 2)), np.zeros(2), "out", (2,))], np.float64,
                    inputs=[["input"], ["input"], [0, 1], [2], [3]])
     assert _hidden_widths(relu_only(net)) == [60]
+
+
+def test_a_prelu_with_zero_slopes_is_a_relu_of_one_ramp():
+    # PReLU(α = 0) is relu(x): its −α·relu(−x) ramp has all-zero weights and is dropped (n neurons, not 2n)
+    from hw5.convert.network import NumpyNet
+    from hw5.convert.relus import PReLU
+
+    rng = np.random.default_rng(17)
+    net = NumpyNet((4,), [Dense(rng.normal(size=(4, 6)), rng.normal(size=6), "in", (6,)), PReLU(np.zeros(6), "p", (6,)),
+                          Dense(rng.normal(size=(6, 2)), np.zeros(2), "out", (2,))], np.float64)
+    assert _hidden_widths(relu_only(net)) == [6]
