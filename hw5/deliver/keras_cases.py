@@ -161,7 +161,7 @@ def _namespace(recorder: _Recorder) -> dict:
                           convert_to_tensor=np.asarray, cast=lambda x, *a, **k: np.asarray(x))
     backend = SimpleNamespace(backend=lambda: "tensorflow", config=SimpleNamespace(
         image_data_format=lambda: "channels_last", floatx=lambda: "float32"), floatx=lambda: "float32",
-        convert_to_numpy=np.asarray)
+        convert_to_numpy=np.asarray, convert_to_tensor=np.asarray)
     pytest = SimpleNamespace(raises=recorder.raising, mark=_Any(), skip=_Any())
     return {"__builtins__": SAFE_BUILTINS, "np": np, "numpy": np, "itertools": itertools, "self": stub_self,
             "layers": layers, "ops": ops, "models": _Any(), "backend": backend, "pytest": pytest,
@@ -211,7 +211,7 @@ def _parameter_sets(fn: ast.FunctionDef, ns: dict) -> list[tuple[str, dict]]:
             grid = [[{k.arg: v} for v in _eval(k.value, ns)] for k in deco.keywords]
             grid += [list(_eval(a, ns)) for a in deco.args]
             sets = [{k: v for part in parts for k, v in part.items()} for parts in itertools.product(*grid)]
-            return [("-".join(f"{k}={v}" for k, v in s.items()), {**defaults, **s}) for s in sets]
+            return [("-".join(f"{k}={v}".replace(" ", "") for k, v in s.items()), {**defaults, **s}) for s in sets]
         items = [_eval(a, ns) for a in deco.args]
         if len(items) == 1 and isinstance(items[0], (list, map, filter)) or (
                 len(items) == 1 and type(items[0]).__name__ == "generator"):
