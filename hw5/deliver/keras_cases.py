@@ -1,4 +1,4 @@
-"""The cases of Keras' own layer tests (the installed wheel's keras/src/layers/*/..._test.py), read without importing them.
+"""The cases of Keras' own layer tests (the installed wheel's keras/src/layers/*/…_test.py), read, never imported.
 
 read_cases(path) parses a Keras test module with `ast` — never imports it (it imports pytest, absl and the
 backends' test utilities) — and yields a Case per layer each test method builds, per parameter set of its
@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import ast
 import itertools
-import sys
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -201,7 +199,8 @@ def _run(stmts: list, ns: dict, recorder: _Recorder) -> None:
 def _parameter_sets(fn: ast.FunctionDef, ns: dict) -> list[tuple[str, dict]]:
     """(case id, {argument: value}) per parameter set of the method's absl decorator; [('-', {})] if none."""
     names = [a.arg for a in fn.args.args[1:]]
-    defaults = dict(zip(names[len(names) - len(fn.args.defaults):], (_eval(d, ns) for d in fn.args.defaults)))
+    defaults = dict(zip(names[len(names) - len(fn.args.defaults):], (_eval(d, ns) for d in fn.args.defaults),
+                        strict=True))
     for deco in fn.decorator_list:
         if not (isinstance(deco, ast.Call) and isinstance(deco.func, ast.Attribute)
                 and deco.func.attr in ("parameters", "named_parameters", "product")):
@@ -225,7 +224,7 @@ def _parameter_sets(fn: ast.FunctionDef, ns: dict) -> list[tuple[str, dict]]:
             else:
                 item = tuple(item) if isinstance(item, (tuple, list)) else (item,)
                 name, item = (str(item[0]), item[1:]) if kind == "named_parameters" else (str(k), item)
-                out.append((name, {**defaults, **dict(zip(names, item))}))
+                out.append((name, {**defaults, **dict(zip(names, item, strict=False))}))   # extras: **kwargs
         return out
     return [("-", defaults)]
 

@@ -7,19 +7,19 @@
 The cases come from hw5.deliver.keras_cases (the installed wheel's test modules, read with `ast`). run_case builds
 the case's layer alone in a model — keras.Sequential([keras.Input(shape[1:]), X(*args, **kwargs)]), or for a merge
 of two inputs keras.Model(x, X([x, ReLU()(x)])) (from_keras takes one input; the second operand differs from the
-first where x < 0) — under keras.config.floatx and dtype_policy = the dtype, so the reference is Keras in that dtype; a None
-(dynamic) axis of the test's input gets DYNAMIC. keras.utils.set_random_seed(0), then every float weight is
-replaced by seeded values: a variance U(0.5, 1.5), everything else N(0, 0.5²) (biases, BatchNormalization's moving
-mean, gamma, beta: none trivial). Then from_keras(model, dtype=dtype), and on INPUTS seeded N(0, 1) inputs
-max |net.predict(x) − keras_outputs(model, x)| ≤ OUTPUT_RTOL[dt] · max |keras_outputs(model, x)|, dt the less
-precise of the dtype and the one Keras computes the model in (hw5.convert.inspect.keras_precision: a float64
-model's LoRA kernel, bilinear resize and gelu are float32 inside Keras).
+first where x < 0) — under keras.config.floatx and dtype_policy = the dtype, so the reference is Keras in that
+dtype; a None (dynamic) axis of the test's input gets DYNAMIC. keras.utils.set_random_seed(0), then every float
+weight is replaced by seeded values: a variance U(0.5, 1.5), everything else N(0, 0.5²) (biases,
+BatchNormalization's moving mean, gamma, beta: none trivial). Then from_keras(model, dtype=dtype), and on INPUTS
+seeded N(0, 1) inputs max |net.predict(x) − keras_outputs(model, x)| ≤ OUTPUT_RTOL[dt] · max |keras_outputs(model,
+x)|, dt the less precise of the dtype and the one Keras computes the model in (hw5.convert.inspect.keras_precision:
+a float64 model's LoRA kernel, bilinear resize and gelu are float32 inside Keras).
 
-Outcomes: ok; refused (a ValueError raised by hw5's code, its message; reason(message) is REASONS' first matching regex's
-name, else "other: …");
-wrong (beyond the bound, or from_keras' own self-check saying its network is not the model); crashed (any other
-exception from from_keras or predict, a library's ValueError escaping hw5 included); not a layer case (Keras raised building or calling the model — the test
-was of Keras' own argument checks — or a raises-block's layer, never called on data, that Keras accepts).
+Outcomes: ok; refused (a ValueError raised by hw5's code: its message; reason(message) is the name of REASONS'
+first matching regex, else "no translation: <type>", else "other: …"); wrong (beyond the bound, or from_keras'
+own self-check saying its network is not the model); crashed (any other exception from from_keras or predict, a
+library's ValueError escaping hw5 included); not a layer case (Keras raised building or calling the model — the
+test was of Keras' own argument checks — or a raises-block's layer, never called on data, that Keras accepts).
 """
 from __future__ import annotations
 
@@ -176,7 +176,8 @@ def table(results: list, unreadable: list) -> str:
         reasons = Counter(reason(detail) for what, detail in mine if what == "refused")
         lost = sum(u.file == name for u in unreadable)
         cells = [len(mine), n["ok"], n["refused"], n["not a layer case"], n["wrong"], n["crashed"], lost]
-        total.update(dict(zip(("cases", "ok", "refused", "keras", "wrong", "crashed", "unreadable"), cells)))
+        keys = ("cases", "ok", "refused", "keras", "wrong", "crashed", "unreadable")
+        total.update(dict(zip(keys, cells, strict=True)))
         why = ", ".join(f"{r}: {k}" for r, k in reasons.most_common())
         rows.append(f"| {name} | {cells[0]} | {cells[1]} | {cells[2]}{' (' + why + ')' if why else ''} | "
                     f"{cells[3]} | {cells[4]} | {cells[5]} | {cells[6]} |")
@@ -201,7 +202,7 @@ def main(argv=None) -> None:
               flush=True)
     print(table(results, unreadable))
     print(f"\n{time.perf_counter() - start:.0f} s for {len(cases)} cases × 2 dtypes")
-    for case, what, detail, both in results:
+    for case, what, _, both in results:
         if what in ("wrong", "crashed"):
             print(f"{what}: {case.file}::{case.method}[{case.case_id}] {case.layer}{case.args or ''} {case.kwargs} "
                   f"input {case.shape}: {both}")
