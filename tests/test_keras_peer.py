@@ -64,7 +64,7 @@ def _params(cases, fast):
 
 
 def test_the_reader_finds_the_peer_cases():
-    # ≥ 300 cases across the listed files (996 with keras 3.15.1); none silently lost: each unreadable has a reason
+    # ≥ 300 cases across the listed files (1019 with keras 3.15.1); none silently lost: each unreadable has a reason
     assert len(CASES) >= 300, f"read {len(CASES)} cases from {len(FILES)} files"
     assert {c.file for c in CASES} >= {"convolutional/conv_test.py", "pooling/max_pooling_test.py",
                                        "merging/merging_test.py"}
@@ -127,6 +127,10 @@ SMALL_TEST = '''
             if data_format == "channels_last":
                 layers.AveragePooling2D(padding=padding, data_format=data_format)(x)
 
+        def test_loop(self):
+            for interpolation in ["nearest", "bilinear"]:
+                layers.UpSampling2D(interpolation=interpolation)(np.ones((1, 2, 2, 1)))
+
         def test_bad_arguments(self):
             with self.assertRaises(ValueError):
                 layers.Conv2D(filters=0, kernel_size=2)
@@ -142,7 +146,8 @@ SMALL_TEST = '''
 
 def test_the_reader_reads_a_small_test_file(tmp_path):
     # named_parameters of tuples, parameters of a module-level comprehension over itertools.product, absl's
-    # product, an if in the body, a raises-block, a layer never called, a decorator that cannot be evaluated
+    # product, an if and a for in the body, a raises-block, a layer never called, a decorator that cannot be
+    # evaluated
     path = tmp_path / "small_test.py"
     path.write_text(textwrap.dedent(SMALL_TEST))
     cases, unreadable = read_cases(path)
@@ -153,6 +158,8 @@ def test_the_reader_reads_a_small_test_file(tmp_path):
         ("test_pool", str(k), "MaxPooling2D", kw, (2, 6, 6, 1), False) for k, kw in enumerate(pools)] + [
         ("test_padding", f"padding={p}-data_format=channels_last", "AveragePooling2D",
          {"padding": p, "data_format": "channels_last"}, (1, 5, 5, 2), False) for p in ("valid", "same")] + [
+        ("test_loop", f"-#{k}", "UpSampling2D", {"interpolation": i}, (1, 2, 2, 1), False)
+        for k, i in enumerate(("nearest", "bilinear"))] + [
         ("test_bad_arguments", "-", "Conv2D", {"filters": 0, "kernel_size": 2}, None, True)]
     assert [(u.method, u.case_id) for u in unreadable] == [("test_config", "-"), ("test_unknown", "*")]
     assert "no input shape" in unreadable[0].reason and "NOT_DEFINED" in unreadable[1].reason

@@ -188,9 +188,8 @@ def _run(stmts: list, ns: dict, recorder: _Recorder) -> None:
                     for block in reversed(blocks):
                         block.__exit__(None, None, None)
             elif isinstance(stmt, ast.For):
-                for item in list(_eval(stmt.iter, ns))[:8]:
-                    exec(compile(ast.Module([ast.Assign([stmt.target], ast.Constant(item), lineno=0)], []),
-                                 "<keras test>", "exec"), ns)
+                for item in list(_eval(stmt.iter, ns))[:8] if isinstance(stmt.target, ast.Name) else []:
+                    ns[stmt.target.id] = item   # a loop over a name: its first 8 values
                     _run(stmt.body, ns, recorder)
         except Exception:   # noqa: BLE001 — a statement the stubs cannot run; the layers it built stay recorded
             continue
