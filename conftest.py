@@ -251,9 +251,9 @@ MODULE_ORDER = ["test_helpers", "test_structure", "test_docs", "test_data", "tes
                 "test_translate", "test_variables", "test_conv_variants", "test_activations", "test_merges",
                 "test_graph", "test_fold", "test_registry", "test_rules", "test_determinism", "test_compare",
                 "test_compare_layers", "test_relu_only", "test_export", "test_onnx_in", "test_onnx_peer",
-                "test_milp", "test_verify", "test_bounds", "test_bigm", "test_verify_cmd", "test_verify_cifar",
-                "test_convert_cmd", "test_estimate", "test_architectures", "test_known_issues", "test_kernels",
-                "test_bench", "test_handin", "test_evidence", "test_report"]
+                "test_keras_peer", "test_milp", "test_verify", "test_bounds", "test_bigm", "test_verify_cmd",
+                "test_verify_cifar", "test_convert_cmd", "test_estimate", "test_architectures", "test_known_issues",
+                "test_kernels", "test_bench", "test_handin", "test_evidence", "test_report"]
 
 
 def pytest_collection_modifyitems(config, items):
