@@ -233,6 +233,8 @@ def not_a_chain(kind: str):
     if kind == "a variable input size":
         image = keras.Input((None, None, 3))
         return keras.Model(image, keras.layers.Conv2D(2, 3, name="c")(image))
+    if kind == "an empty input":   # Keras' own LayerNormalization test (test_ln_basics) builds one
+        return keras.Sequential([keras.Input((0, 10)), keras.layers.LayerNormalization()])
     return keras.Sequential([keras.Input((3, 2, 1))])   # "no layers"
 
 
@@ -245,6 +247,8 @@ def not_a_chain(kind: str):
     ("an op between two layers", r"keras.ops call 'tanh' of type Tanh has no NumPy translation"),
     ("a variable input size", r"model has the input shape \(None, None, None, 3\): a fully-connected network "
                               r"needs a fixed input size"),
+    ("an empty input", r"model has the input shape \(None, 0, 10\): an axis of size 0, so an input holds no "
+                       r"values"),
     ("no layers", "model has no layers to translate"),
     ("only its input", "model has no layers to translate"),
     ("no input shape", r"model 'unbuilt' has no input shape yet: build it on keras.Input\(shape=...\)"),

@@ -31,6 +31,9 @@ def _input_grid(model) -> tuple:
         raise ValueError(f"model has the input shape {model.input_shape}: a fully-connected network needs a fixed "
                          f"input size; rebuild it on keras.Input(shape=(H, W, C)) and copy the weights "
                          f"(new.set_weights(model.get_weights()))")
+    if 0 in shape:
+        raise ValueError(f"model has the input shape {model.input_shape}: an axis of size 0, so an input holds no "
+                         f"values and there is no network to build")
     return tuple(int(d) for d in shape)
 
 
