@@ -260,3 +260,21 @@ def test_every_test_module_has_its_place_in_the_run_order():
 
     modules = sorted(p.stem for p in Path(__file__).parent.glob("test_*.py"))
     assert sorted(MODULE_ORDER) == modules and MODULE_ORDER[-1] == "test_report"
+
+
+# tools/mutants.py's classifier (here, not in a module of the mutation run's test selection: mutmut runs those
+# from mutants/, where tools/ is not copied)
+def test_the_mutation_scores_wording_class_takes_messages_and_onnx_name_stems_only():
+    # tools/mutants.py counts a surviving mutant as equivalent when it changes only a raise's message text or an
+    # Emitter stem (a value's name); an ONNX op type or any other string is a real change
+    from tools.mutants import is_message_wording
+
+    original = ('def f(e, x):\n    if x is None:\n        raise ValueError("x is None")\n'
+                '    return e.node("Mul", [x, e.const(2.0, "two")], "scaled", axis=1)\n')
+    same = [original.replace('"x is None"', '"XXx is NoneXX"'), original.replace('"two"', '"XXtwoXX"'),
+            original.replace('"scaled"', '"XXscaledXX"'), original.replace(', "two")', ', None)'),
+            original.replace(', "two")', ')'), original.replace(', "scaled", axis=1)', ', axis=1)')]
+    real = [original.replace('"Mul"', '"XXMulXX"'), original.replace("2.0", "3.0"),
+            original.replace("axis=1", "axis=2")]
+    assert [is_message_wording(original, m) for m in same] == [True] * 6
+    assert [is_message_wording(original, m) for m in real + [original]] == [False] * 4
