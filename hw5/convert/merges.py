@@ -73,7 +73,7 @@ def _elementwise(kind: str, src: Source) -> Translation:
     return [Merge(kind, tuple(src.shapes), src.name, out)], out
 
 
-for _kind in REDUCERS:
+for _kind in REDUCERS.keys() - {"Divide"}:   # Keras' merge layers (Divide is ONNX's Div of tensors alone)
     register(_kind, table=MERGES)(partial(_elementwise, _kind))
 
 
