@@ -291,3 +291,19 @@ def test_report_refuses_bad_user_names(tmp_path, args, message):
     done = run_report(tmp_path, *args)
     assert done.returncode == 2 and message in done.stderr
     assert not (tmp_path / "report.html").exists()
+
+
+def test_the_appendix_folds_a_many_case_test_that_passed_and_lists_every_failure(monkeypatch):
+    from hw5.deliver import report
+
+    tests = {f"tests/test_p.py::test_case[{k}]": dict(outcome="passed", seconds=0.5, output="")
+             for k in range(report.GROUP_CASES + 1)}
+    tests |= {f"tests/test_p.py::test_few[{k}]": dict(outcome="passed", seconds=0.1, output="") for k in range(3)}
+    tests |= {f"tests/test_q.py::test_many[{k}]": dict(outcome="failed" if k == 5 else "passed", seconds=0.1,
+                                                     output="boom at 5") for k in range(report.GROUP_CASES + 4)}
+    monkeypatch.setattr(report, "TESTS", tests)
+    html = report.test_listing()
+    assert f"test_case[…] — {report.GROUP_CASES + 1:,} cases, all passed" in html and "test_case[0]" not in html
+    assert f"{0.5 * (report.GROUP_CASES + 1):.2f} s" in html
+    assert all(f"test_few[{k}]" in html for k in range(3))                     # few cases: each its own line
+    assert "test_many[5]" in html and "boom at 5" in html and "test_many[0]" in html   # a failure: all listed

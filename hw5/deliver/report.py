@@ -108,18 +108,37 @@ def item_section(item: str, heading: str, refs: list[str]) -> str:
             f'{_badge(item_status(item), item)}</h2>{"".join(parts)}</section>')
 
 
+# a parametrized test with more cases than this is one line when every case passed (the peer suites have ~1,000)
+GROUP_CASES = 12
+
+
+def _test_line(name: str, entry: dict) -> str:
+    return (f'<div class="hw5-test hw5-test-{entry["outcome"]}"><span class="hw5-mark">'
+            f'{ {"passed": "✓", "failed": "✗", "error": "✗"}.get(entry["outcome"], "–") }</span> '
+            f'{esc(name)} <span class="hw5-dur">{entry["seconds"]:.2f} s</span></div>')
+
+
 def test_listing() -> str:
-    """Every test, one line each, grouped by module; failures expanded with their output."""
-    modules: dict[str, list[str]] = {}
+    """Every test, one line each, grouped by module; failures expanded with their output; a parametrized test
+    of more than GROUP_CASES cases that all passed is one line (its case count and total time)."""
+    cases: dict[tuple[str, str], list[tuple[str, dict]]] = {}
     for nodeid, entry in TESTS.items():
         path, _, name = nodeid.partition("::")
         name = name.encode("ascii", "backslashreplace").decode("unicode_escape")  # pytest's escaped ids
-        line = (f'<div class="hw5-test hw5-test-{entry["outcome"]}"><span class="hw5-mark">'
-                f'{ {"passed": "✓", "failed": "✗", "error": "✗"}.get(entry["outcome"], "–") }</span> '
-                f'{esc(name)} <span class="hw5-dur">{entry["seconds"]:.2f} s</span></div>')
-        if entry["outcome"] in ("failed", "error"):
-            line += pre("\n".join(entry["output"].splitlines()[-80:]), "hw5-failure")
-        modules.setdefault(path, []).append(line)
+        cases.setdefault((path, name.partition("[")[0]), []).append((name, entry))
+    modules: dict[str, list[str]] = {}
+    for (path, function), group in cases.items():
+        lines = modules.setdefault(path, [])
+        if len(group) > GROUP_CASES and all(entry["outcome"] == "passed" for _, entry in group):
+            seconds = sum(entry["seconds"] for _, entry in group)
+            lines.append(_test_line(f"{function}[…] — {len(group):,} cases, all passed", dict(outcome="passed",
+                                                                                               seconds=seconds)))
+            continue
+        for name, entry in group:
+            line = _test_line(name, entry)
+            if entry["outcome"] in ("failed", "error"):
+                line += pre("\n".join(entry["output"].splitlines()[-80:]), "hw5-failure")
+            lines.append(line)
     body = "".join(f'<div class="hw5-module"><div class="hw5-module-name">{esc(path)}</div>{"".join(lines)}</div>'
                    for path, lines in modules.items())
     return (f'<section id="appendix" class="hw5-item hw5-appendix"><h2>Appendix — every test of this run '
