@@ -370,3 +370,11 @@ def test_weights_in_an_external_data_file_are_read_and_a_missing_one_is_named(tm
     (tmp_path / "big.bin").unlink()
     with pytest.raises(ValueError, match=r"cannot be read as ONNX \(its external-data file is missing\)"):
         from_onnx(path)
+
+
+def test_an_onnx_op_registered_twice_is_refused_naming_the_one_there():
+    from hw5.convert.onnx_in.registry import register_op
+
+    with pytest.raises(ValueError, match=r"Relu already has a translation \(hw5\.convert\.onnx_in\.ops\.activations"
+                                         r"\._relu\)"):
+        register_op("Relu")(lambda src: ([], src.shape))

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hw5.convert.onnx_in.reader import attributes
-from hw5.convert.registry import Source
+from hw5.convert.registry import Source, register
 
 OPS_IN: dict = {}
 # the batch size a folded Shape reports when the file's batch axis is symbolic: a prime no real size is, so a
@@ -24,14 +24,9 @@ BATCH_STAND_IN = 104_729
 
 
 def register_op(*op_types: str):
-    """Decorator: fn becomes the translation of each ONNX op type in `op_types` (a second one is refused)."""
-    def add(fn):
-        for op in op_types:
-            if op in OPS_IN:
-                raise ValueError(f"{op} already has a translation ({OPS_IN[op].__module__}.{OPS_IN[op].__name__})")
-            OPS_IN[op] = fn
-        return fn
-    return add
+    """Decorator: fn becomes the translation of each ONNX op type in `op_types` (a second one is refused):
+    hw5.convert.registry.register into OPS_IN."""
+    return register(*op_types, table=OPS_IN)
 
 
 @dataclass(frozen=True)
