@@ -26,11 +26,31 @@ def keep_row(name: str, row: dict) -> None:
     # table later in the same run reads it as this run's; the file's other rows stay (a partial run, -k, replaces
     # only its own)
     ROWS[name] = row
-    old = {r["name"]: r for r in json.loads(JSON_PATH.read_text())} if JSON_PATH.exists() else {}
-    merged = {**old, **ROWS}
-    rows = [merged[name] for name in [*ARCHITECTURES, "MobileNetV2@224"] if name in merged]
-    JSON_PATH.parent.mkdir(parents=True, exist_ok=True)
-    JSON_PATH.write_text(json.dumps(rows, indent=1))
+    merge_rows(JSON_PATH, ROWS, [*ARCHITECTURES, "MobileNetV2@224"])
+
+
+def merge_rows(path, kept: dict, order) -> None:
+    """`kept` (name -> row, this run's) over the rows already in `path`, written back in `order`."""
+    old = {r["name"]: r for r in json.loads(path.read_text())} if path.exists() else {}
+    merged = {**old, **kept}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps([merged[n] for n in order if n in merged], indent=1))
+
+
+def measured_table(path, how: str, absent: str = "Not measured in this run"):
+    """(rows, written this run?, the paragraph saying an earlier run wrote them — [] if this one did) of a
+    measured table for the report; None, after saying in the report how to measure it, if `path` is absent."""
+    from hw5.deliver import evidence, report
+
+    if not path.exists():
+        report_section("arch", report.paragraph(f"{absent}: {how}"), ran=False)
+        return None
+    fresh = evidence.written_this_run(path)
+    written = datetime.datetime.fromtimestamp(path.stat().st_mtime).astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    earlier = [] if fresh else [report.paragraph(
+        f"Not measured in this run: the table below is from an earlier run, which wrote <code>{path}</code> "
+        f"on {written}. {how}")]
+    return json.loads(path.read_text()), fresh, earlier
 
 
 def test_a_measured_row_is_in_the_file_at_once(tmp_path, monkeypatch):
@@ -101,18 +121,13 @@ def test_architectures_table_for_the_report():
     # every row within its bound and ≤ 12 bytes per stored entry. Written in this run: its figures (badge "pass");
     # left by an earlier run: the same figures, under when that run wrote them (badge "not run", no key figure);
     # no file: how to measure it ("not run")
-    from hw5.deliver import evidence, report
+    from hw5.deliver import report
 
-    how = "<code>make architectures</code> converts the seven keras.applications models and writes the table."
-    if not JSON_PATH.exists():
-        report_section("arch", report.paragraph(f"Not measured in this run: {how}"), ran=False)
+    table = measured_table(JSON_PATH, "<code>make architectures</code> converts the seven keras.applications "
+                                      "models and writes the table.")
+    if table is None:
         return
-    rows = json.loads(JSON_PATH.read_text())
-    fresh = evidence.written_this_run(JSON_PATH)
-    written = datetime.datetime.fromtimestamp(JSON_PATH.stat().st_mtime).astimezone().strftime("%Y-%m-%d %H:%M %Z")
-    earlier = [] if fresh else [report.paragraph(
-        f"Not measured in this run: the table below is from an earlier run, which wrote <code>{JSON_PATH}</code> "
-        f"on {written}. {how}")]
+    rows, fresh, earlier = table
     fmt = lambda v, f: "—" if v is None else format(v, f)  # noqa: E731
     report_section("arch", *earlier, report.section(
         "keras.applications (random weights and BatchNorm statistics) as sparse fully-connected networks",
@@ -149,10 +164,7 @@ def keep_zoo_row(row: dict) -> None:
     from hw5.deliver.onnx_zoo import MODELS
 
     ZOO_ROWS[row["name"]] = row
-    old = {r["name"]: r for r in json.loads(ZOO_PATH.read_text())} if ZOO_PATH.exists() else {}
-    merged = {**old, **ZOO_ROWS}
-    ZOO_PATH.parent.mkdir(parents=True, exist_ok=True)
-    ZOO_PATH.write_text(json.dumps([merged[n] for n in MODELS if n in merged], indent=1))
+    merge_rows(ZOO_PATH, ZOO_ROWS, MODELS)
 
 
 def _zoo_models():
@@ -179,19 +191,14 @@ def test_onnx_zoo_model_equals_onnxruntime_or_is_refused_for_memory(name):
 def test_onnx_zoo_table_for_the_report():
     # as the keras.applications table: bench/onnx_zoo.json written this run (badge "pass"), by an earlier run
     # (its figures under when, "not run"), or absent (how to measure it, "not run")
-    from hw5.deliver import evidence, report
+    from hw5.deliver import report
     from hw5.deliver.onnx_zoo import JSON_PATH as ZOO_PATH
 
-    how = "<code>make architectures</code> converts the onnx wheel's model-zoo CNNs and writes the table."
-    if not ZOO_PATH.exists():
-        report_section("arch", report.paragraph(f"The ONNX model zoo: not measured in this run: {how}"), ran=False)
+    table = measured_table(ZOO_PATH, "<code>make architectures</code> converts the onnx wheel's model-zoo CNNs and "
+                                     "writes the table.", "The ONNX model zoo: not measured in this run")
+    if table is None:
         return
-    rows = json.loads(ZOO_PATH.read_text())
-    fresh = evidence.written_this_run(ZOO_PATH)
-    written = datetime.datetime.fromtimestamp(ZOO_PATH.stat().st_mtime).astimezone().strftime("%Y-%m-%d %H:%M %Z")
-    earlier = [] if fresh else [report.paragraph(
-        f"Not measured in this run: the table below is from an earlier run, which wrote <code>{ZOO_PATH}</code> "
-        f"on {written}. {how}")]
+    rows, fresh, earlier = table
     fmt = lambda r, k, f: "—" if r.get(k) is None else format(r[k], f)  # noqa: E731
     report_section("arch", *earlier, report.section(
         "The onnx wheel's model-zoo CNNs at 224×224 (seeded random weights) from their ONNX files",
