@@ -64,8 +64,8 @@ def onnx_outputs(model, x, tensors=None, logits: bool = False):
     proto = onnx.ModelProto()
     proto.CopyFrom(_proto(model))
     graph = proto.graph
-    dims = graph.input[[i.name for i in graph.input].index(
-        next(i.name for i in graph.input if i.name not in {t.name for t in graph.initializer}))]
+    weights = {t.name for t in graph.initializer}
+    dims = next(i for i in graph.input if i.name not in weights)   # the one input that is not a weight
     kind = dims.type.tensor_type.elem_type
     wanted = list(tensors or [])
     if logits:
