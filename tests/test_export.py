@@ -203,8 +203,8 @@ def _layer_cases():
     # one NumPy net per layer type (and per ONNX composition of a type): (id, layer, input grid); the slopes,
     # thresholds and caps are the ones the converter makes (float32-rounded where Keras rounds them)
     from hw5.convert.activations import FUNCTIONS, AlphaELU, Elementwise, LayerNorm, LogSoftmax
+    from hw5.convert.gathers import Gather, WindowMax
     from hw5.convert.layers import BandedDense, Scale, Sigmoid, Tanh
-    from hw5.convert.onnx_in.ops.pooling import WindowMax
     from hw5.convert.onnx_in.ops.resize import LRN
     from hw5.convert.relus import ClippedReLU, PReLU
     from hw5.numpy_net import Dense, MaxPool, ReLU, Softmax
@@ -228,6 +228,9 @@ def _layer_cases():
              ("LayerNorm-hw", LayerNorm((0, 1), None, None, 1e-5, "ln2", img), img),
              # windows of 3 over the flat input, a padded one (−1) among them: ONNX MaxPool with pads
              ("WindowMax", WindowMax(np.array([[5, 2, 0], [59, 58, -1], [30, -1, -1]]), "wm", (3,)), img),
+             # a transpose of the grid (Permute, channels-first flattening) and a selection with a repeat
+             ("Gather", Gather(np.arange(n).reshape(img).transpose(2, 0, 1).ravel(), "g", (3, 4, 5)), img),
+             ("Gather-select", Gather(np.array([7, 0, 7, 59]), "gs", (4,)), img),
              ("LRN", LRN(3, 0.5, 0.75, 2.0, (4, 5, 3), "lrn", (4, 5, 3)), img)]   # 4 channels first
     for top, slope, theta in [(6.0, 0.0, 0.0), (None, f32(0.3), 0.0), (None, 0.0, 0.5), (6.0, 0.1, 0.5),
                               (4.0, 0.2, 0.0), (None, 0.1, -1.0)]:

@@ -439,7 +439,7 @@ def test_a_ramp_that_is_not_zero_on_nonnegative_inputs_is_kept():
 def test_a_one_input_max_pool_window_is_a_selection_and_keeps_nonnegativity():
     # windows of one input: no max tree, no hidden layer; after a ReLU its output is still ≥ 0, so the ReLU
     # after it adds no layer either
-    from hw5.convert.onnx_in.ops.pooling import WindowMax
+    from hw5.convert.gathers import WindowMax
 
     pick = WindowMax(np.array([[5], [0], [2]]), "pick", (3,))
     from hw5.convert.network import NumpyNet

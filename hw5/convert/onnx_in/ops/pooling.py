@@ -1,10 +1,7 @@
 """MaxPool, GlobalMaxPool (a WindowMax layer) and AveragePool, GlobalAveragePool (a matrix), 1-D and 2-D.
 
-    WindowMax    out[:, o] = max over windows[o] of x (−1 entries: padding, left out of the max — ONNX pads
-                 max-pooling with −∞); each window's real inputs first. Its rules, beside it: ONNX Gather +
-                 ReduceMax (a padding entry gathers the window's first input again: a max is unchanged by a
-                 repeat), the Dense+ReLU lowering the max-pool tree of hw5.convert.affine.max_tree, the error
-                 bound e' = max of e over the window (a max is 1-Lipschitz in each input)
+    WindowMax    out[:, o] = max over windows[o] of x (hw5.convert.gathers, with its rules): ONNX pads
+                 max-pooling with −∞, so a window's padding entries (−1) are left out of the max
 
 AveragePool's divisor counts the window's taps inside the input, or with count_include_pad those inside the
 padded input (a ceil_mode window's taps past the end padding never count).
@@ -12,36 +9,13 @@ padded input (a ceil_mode window's taps past the end padding never count).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
-from hw5.convert.affine import max_tree
+from hw5.convert.gathers import WindowMax, real_first
 from hw5.convert.onnx_in.registry import register_op
 from hw5.convert.onnx_in.windows import as_2d, geometry, taps
 from hw5.convert.registry import linear
-from hw5.convert.rules import BOUND, LOWER, ONNX, rule
-
-CHUNK_VALUES = 8 * 1024**2   # WindowMax gathers at most this many values at once (64 MiB in float64)
-
-
-@dataclass
-class WindowMax:
-    windows: np.ndarray   # (outputs, k) input indices, −1 padding after each window's real inputs
-    name: str
-    out_shape: tuple
-
-    def filled(self) -> np.ndarray:
-        """windows with each −1 replaced by the window's first input."""
-        return np.where(self.windows >= 0, self.windows, self.windows[:, :1])
-
-    def __call__(self, x):
-        filled = self.filled()
-        out = np.empty((len(x), len(filled)), x.dtype)
-        step = max(1, CHUNK_VALUES // max(1, len(x) * filled.shape[1]))
-        for o in range(0, len(filled), step):
-            out[:, o:o + step] = x[:, filled[o:o + step]].max(axis=2)
-        return out
 
 
 def _windows(src, kernel: tuple, ceil_default=False):
@@ -61,11 +35,6 @@ def _windows(src, kernel: tuple, ceil_default=False):
     return index, in_padded, shape
 
 
-def _real_first(index: np.ndarray) -> np.ndarray:
-    """Each row's real entries first, in decreasing order, then the −1s (max_tree's order)."""
-    return -np.sort(-index, axis=1)
-
-
 def _check_window(src, index):
     if (index.max(axis=1) < 0).any():
         raise src.refuse("has a window that lies wholly in the padding (no input to take the max of)")
@@ -77,7 +46,7 @@ def _max_pool(src):
         raise src.refuse("storage_order 1 is not supported")
     index, _, shape = _windows(src, tuple(src.config["kernel_shape"]))
     _check_window(src, index)
-    return [WindowMax(_real_first(index), src.name, shape)], shape
+    return [WindowMax(real_first(index), src.name, shape)], shape
 
 
 @register_op("GlobalMaxPool")
@@ -105,21 +74,3 @@ def _global_average_pool(src):
     shape = (c, *[1] * (len(src.shape) - 1))
     return [linear(src, np.arange(c * n), np.repeat(np.arange(c), n), np.full(c * n, 1.0 / n), c * n, None,
                    shape)], shape
-
-
-@rule(ONNX, WindowMax)
-def window_max_nodes(e, layer, xs):
-    gathered = e.node("Gather", [xs[0], e.const(layer.filled(), f"{layer.name}/windows", np.int64)], axis=1)
-    return e.node("ReduceMax", [gathered], layer.name, axes=[2], keepdims=0)   # opset 17: axes an attribute
-
-
-@rule(LOWER, WindowMax)
-def window_max_lowering(state, layer, x):
-    out = yield from max_tree(x, layer.windows, layer.name)
-    state.pending.append(layer.name)
-    return out
-
-
-@rule(BOUND, WindowMax)
-def window_max_bound(layer, mag, a, out, e, c):
-    return layer(e)
