@@ -246,10 +246,10 @@ def pytest_sessionfinish(session):
 # ---- the report: order, title, environment, summary ----------------------------------------------
 
 # Tests run (and the report reads) in the order of the homework and of the data flow.
-MODULE_ORDER = ["test_helpers", "test_structure", "test_docs", "test_data", "test_training", "test_cli",
-                "test_models", "test_weights", "test_toeplitz", "test_numpy_net", "test_layers", "test_linear_maps",
-                "test_translate", "test_variables", "test_conv_variants", "test_activations", "test_merges",
-                "test_graph", "test_fold", "test_registry", "test_rules", "test_determinism", "test_compare",
+MODULE_ORDER = ["test_helpers", "test_structure", "test_docs", "test_data", "test_training", "test_cli", "test_models",
+                "test_weights", "test_toeplitz", "test_numpy_net", "test_layers", "test_linear_maps", "test_translate",
+                "test_variables", "test_conv_variants", "test_activations", "test_merges", "test_graph",
+                "test_layouts", "test_fold", "test_registry", "test_rules", "test_determinism", "test_compare",
                 "test_compare_layers", "test_relu_only", "test_export", "test_onnx_in", "test_onnx_peer",
                 "test_keras_peer", "test_milp", "test_verify", "test_bounds", "test_bigm", "test_verify_cmd",
                 "test_verify_cifar", "test_convert_cmd", "test_estimate", "test_architectures", "test_known_issues",

@@ -264,8 +264,6 @@ def test_consumers_count_the_models_output_as_a_reader():
     (lambda i: keras.layers.LSTM(2, name="rnn")(keras.layers.Reshape((16, 2))(i)),
      r"layer 'rnn' of type LSTM has no NumPy translation; supported: Activation, .*Conv2DTranspose"),
     (lambda i: keras.ops.sin(i), r"keras\.ops call '\w+' of type Sin has no NumPy translation; supported: Add"),
-    (lambda i: keras.layers.Conv2D(2, 1, data_format="channels_first", name="cf")(i),
-     r"layer 'cf' of type Conv2D: data_format 'channels_first' is not supported"),
 ])
 def test_unsupported_nodes_are_refused_by_name_type_and_supported_list(build, match):
     inp = keras.Input((4, 4, 2))

@@ -88,3 +88,39 @@ def test_onednn_batched_conv_canary(canary):
                       if BUG_EXPECTED and not reproduced else ""))))
     print(f"oneDNN on: {on['max_diff']:.3g}, off: {off['max_diff']:.3g}; reproduced: {reproduced}")
     assert on["max_diff"] == 0.0, f"reproduced: batched and per-image results differ by {on['max_diff']:.3g}"
+
+
+# TensorFlow 2.21 runs a channels-first (NCHW) Conv2D on the CPU only in float32 with oneDNN, and there adds the bias
+# along the width when the output's width equals the filter count (found by tests/test_layouts.py's channels-first
+# CNN: a (4, 4, 4) input, 2 filters 3×3, output (2, 2, 2)). So a channels-first model's reference is its channels-last
+# twin (hw5.convert.reference). This test passes while the bug is there; the day TensorFlow fixes it, it fails: the
+# alert to let the reference trust Keras' own channels-first run again (docs/known-issues.md). Where TensorFlow has no
+# NCHW kernel at all (AVX2-only CPUs, TF_ENABLE_ONEDNN_OPTS=0) it is skipped, saying so.
+# the biases ±5 swapped along the width move half the outputs by 10, O(1) of the output's scale; rounding ~1e-7 of it
+NCHW_BIAS_BUG_SHARE = 0.1
+
+
+def test_tensorflows_nchw_conv_adds_its_bias_along_the_width_when_width_equals_filters():
+    import keras
+    import numpy as np
+
+    L = keras.layers
+    rng = np.random.default_rng(41)
+    results = {}
+    for shape in [(4, 4, 4), (4, 4, 5)]:                # output widths 2 (= the 2 filters) and 3
+        first = keras.Sequential([keras.Input(shape), L.Conv2D(2, 3, data_format="channels_first")])
+        last = keras.Sequential([keras.Input((*shape[1:], shape[0])), L.Conv2D(2, 3)])
+        weights = [rng.normal(size=(3, 3, shape[0], 2)).astype(np.float32), np.array([-5, 5], np.float32)]
+        first.set_weights(weights)
+        last.set_weights(weights)
+        x = rng.normal(size=(1, *shape)).astype(np.float32)
+        try:
+            ours = np.asarray(first(x))
+        except Exception as error:   # noqa: BLE001 — no NCHW kernel: UnimplementedError
+            pytest.skip(f"TensorFlow has no channels-first Conv2D kernel here ({type(error).__name__})")
+        theirs = np.moveaxis(np.asarray(last(np.moveaxis(x, 1, -1))), -1, 1)
+        results[shape] = float(np.abs(ours - theirs).max()) / float(np.abs(theirs).max())
+    assert results[(4, 4, 5)] < 1e-6, results             # the bug needs width = filters
+    assert results[(4, 4, 4)] > NCHW_BIAS_BUG_SHARE, (
+        f"TensorFlow's NCHW Conv2D adds its bias right now ({results}): the channels-first reference may use Keras' "
+        f"own run again (hw5.convert.reference, docs/known-issues.md)")

@@ -271,12 +271,6 @@ def test_from_keras_refuses_what_is_not_a_chain_of_layers(kind, match):
                                                              r"supported"),
     (keras.layers.Dense(2, activation="log_sigmoid", name="d"), "layer 'd' of type Dense: activation 'log_sigmoid' "
                                                                 "is not supported"),
-    (keras.layers.Conv2D(2, 1, data_format="channels_first", name="cf"),
-     r"layer 'cf' of type Conv2D: data_format 'channels_first' is not supported \(channels_last\)"),
-    (keras.layers.AveragePooling2D(2, data_format="channels_first", name="apf"),
-     "layer 'apf' of type AveragePooling2D: data_format 'channels_first' is not supported"),
-    (keras.layers.Flatten(data_format="channels_first", name="ff"),
-     "layer 'ff' of type Flatten: only channels_last flattening is supported"),
     (keras.layers.Softmax(axis=1, name="sm"), r"layer 'sm' of type Softmax: softmax over axis 1 is not supported"),
 ])
 def test_unsupported_layers_are_named(layer, match):

@@ -11,9 +11,11 @@ import numpy as np
 
 import hw5.convert.activations  # noqa: F401  (the op-family modules fill the registry's and the rules' tables)
 import hw5.convert.conv  # noqa: F401
+import hw5.convert.gathers  # noqa: F401
 import hw5.convert.merges  # noqa: F401
 import hw5.convert.relus  # noqa: F401
 import hw5.convert.translations  # noqa: F401
+from hw5.convert.layouts import CHANNELS_FIRST, channels_first
 from hw5.convert.network import INPUT, NumpyNet
 from hw5.convert.registry import MERGES, OPS, TRANSLATIONS, Source
 from hw5.convert.variables import model_variables, refuse_quantized
@@ -27,7 +29,11 @@ def _input_grid(model) -> tuple:
     except AttributeError:     # a Sequential model built without keras.Input and never called
         raise ValueError(f"model {model.name!r} has no input shape yet: build it on keras.Input(shape=...) or "
                          f"call it once") from None
-    if not shape or any(d is None for d in shape):
+    if not shape:
+        raise ValueError(f"model has the input shape {model.input_shape}: no axis besides the batch (one number a "
+                         f"sample), so there are no features for a fully-connected network to map; give the input "
+                         f"an axis (keras.Input(shape=(1,)))")
+    if any(d is None for d in shape):
         raise ValueError(f"model has the input shape {model.input_shape}: a fully-connected network needs a fixed "
                          f"input size; rebuild it on keras.Input(shape=(H, W, C)) and copy the weights "
                          f"(new.set_weights(model.get_weights()))")
@@ -100,7 +106,8 @@ def translate(model, dtype, sparse: bool, dense_limit: int) -> NumpyNet:
     dt = _net_dtype(layers or model.layers, dtype)
     variables = model_variables(model)     # what every src.param reads: LoRA merged, weight-only dequantized
     grid = _input_grid(model)
-    net = NumpyNet(input_shape=grid, compute_dtype=dt)
+    layout = len(grid) == 3 and any(layer.get_config().get("data_format") == CHANNELS_FIRST for layer in layers)
+    net = NumpyNet(input_shape=grid, compute_dtype=dt, input_layout=CHANNELS_FIRST if layout else "channels_last")
     env: dict = {"input": (INPUT, grid)} if chain else {id(inputs[0]): (INPUT, grid)}
     for node in _nodes(model):
         op, tensors, args = node[:3]
@@ -123,7 +130,12 @@ def translate(model, dtype, sparse: bool, dense_limit: int) -> NumpyNet:
             raise ValueError(f"{kind} {op.name!r} has {len(node[3])} outputs (one supported)")
         config = op.get_config() if not is_op else {}
         src = Source(op, config, shapes[0], variables, dt, sparse=sparse, limit=dense_limit, shapes=shapes)
-        new, shape = table[kind](src, args) if is_op else table[kind](src)
+        if is_op:
+            new, shape = table[kind](src, args)
+        elif config.get("data_format") == CHANNELS_FIRST:
+            new, shape = channels_first(table[kind], src)
+        else:
+            new, shape = table[kind](src)
         first = len(net.layers)
         for k, layer in enumerate(new):
             net.layers.append(layer)

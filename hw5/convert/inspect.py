@@ -8,8 +8,9 @@ Keras); `banded(net)` multiplies the same matrices by their bands of non-zero ro
 `float64_twin(model)` rebuilds any Keras model in float64 with its weights widened exactly.
 
 `self_check(model, net)` is from_keras's last step: layer_by_layer on PROBE_INPUTS seeded inputs, and the
-model's output beside the net's, at the tolerance of the less precise of the net's dtype and the precision Keras
-computes the model in (`keras_precision`); a ValueError names the first layer beyond it.
+model's output beside the net's (a channels-first model's reference is its channels-last twin:
+hw5.convert.reference), at the tolerance of the less precise of the net's dtype and the precision Keras computes
+the model in (`keras_precision`); a ValueError names the first layer beyond it.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import numpy as np
 
 from hw5.convert.layers import BandedDense, Dense, Scale
 from hw5.convert.network import INPUT, NumpyNet
-from hw5.convert.reference import keras_values
+from hw5.convert.reference import channels_last_twin, first_again, keras_values, last_again
 
 
 def banded(net: NumpyNet) -> NumpyNet:
@@ -173,9 +174,10 @@ def self_check(model, net) -> None:
     indices, tensors = [net.keras_outputs[n] for n in names], [model.get_layer(n).output for n in names]
     if net.output not in indices:   # the output has no row of its own (a graph ending in keras.ops nodes)
         names, indices, tensors = [*names, OUTPUT_ROW], [*indices, net.output], [*tensors, model.outputs[0]]
+    values = _twin_values(model, names, x)   # a channels-first model's reference (hw5.convert.reference)
     try:
-        values = keras_values(model, tensors, x)
-    except Exception as error:   # TF's CPU kernels refuse some layers (a dilated Conv2DTranspose)
+        values = keras_values(model, tensors, x) if values is None else values
+    except Exception as error:   # TF's CPU kernels refuse some layers (a dilated Conv2DTranspose, NCHW convs)
         raise ValueError(f"from_keras: Keras itself cannot run the model here ({type(error).__name__}: "
                          f"{str(error).strip().splitlines()[0]}), so the self-check has no reference; "
                          f"from_keras(..., check=False) returns the network unchecked") from error
@@ -191,6 +193,17 @@ def self_check(model, net) -> None:
                          f"seeded N(0, 1) inputs — a wrong "
                          f"translation (check=False returns the network anyway; "
                          f"hw5.compare.layer_by_layer shows every layer)\n{format_layer_diffs([first])}")
+
+
+def _twin_values(model, names: list, x):
+    """The values self_check compares, from the model's channels-last twin (hw5.convert.reference), moved back
+    channels-first; None if it has none."""
+    twin = channels_last_twin(model)
+    if twin is None:
+        return None
+    tensors = [twin.outputs[0] if name == OUTPUT_ROW else twin.get_layer(name).output for name in names]
+    values = keras_values(twin, tensors, last_again(x))
+    return [first_again(v, tuple(t.shape[1:])).reshape(len(v), -1) for v, t in zip(values, tensors, strict=True)]
 
 
 def format_layer_diffs(rows: list[LayerDiff]) -> str:

@@ -5,7 +5,19 @@
                                      float64, from a probe model on the same graph, one input at a time
     keras_batch(model)               how many inputs one call may take: 1 where the model has a strided
                                      convolution, else BATCH
+    channels_last_twin(model)        a channels-first model rebuilt channels-last with its weights (or None)
+    keras_reference(model, x)        a channels-first model's twin's outputs moved back channels-first, where it
+                                     has a twin; else keras_outputs
     OUTPUT_RTOL                      max |reference − ours| ≤ OUTPUT_RTOL[dtype] · max |reference|
+
+The twin: TensorFlow's CPU kernels run a channels-first (NCHW) Conv2D, Conv1D or Conv2DTranspose only in float32
+and only with oneDNN on (AVX-512 machines) — elsewhere Keras cannot run the model it holds — and there a Conv2D
+whose output width equals its filter count gets its bias added along the width (docs/known-issues.md). So a
+channels-first model's reference is its channels-last twin, Keras' well-trodden NHWC kernels, on every CPU. It
+computes the same function — every data_format layer channels-last, BatchNormalization's and Concatenate's
+channel axis the last, the input (C, *spatial) as (*spatial, C), the same weights (a kernel's shape does not
+depend on the layout) — for the layers TWIN_SAFE lists: elementwise ones, merges, Dense on a vector. Any other
+layer (a Dense on an image, a Reshape, a softmax over a layout-dependent axis) and there is no twin.
 
 Why one image at a time: TensorFlow 2.21's oneDNN convolution returns wrong values (uninitialised memory,
 varying between runs) for a *batch* of single-channel images with strides (1, s), s > 1, on CPUs with AVX-512
@@ -66,3 +78,82 @@ def keras_batch(model) -> int:
     strided = any("Conv" in type(layer).__name__ and any(int(s) > 1 for s in np.ravel(getattr(layer, "strides", 1)))
                   for layer in _layers(model))
     return 1 if strided else BATCH
+
+
+CHANNELS_FIRST = "channels_first"
+# layers whose output does not depend on which axis holds the channels (elementwise, merges, noise at inference)
+TWIN_SAFE = {"InputLayer", "ReLU", "LeakyReLU", "ELU", "PReLU", "Activation", "Dropout", "SpatialDropout1D",
+             "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization",
+             "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Identity"}
+AXIS_LAYERS = {"BatchNormalization", "Concatenate"}   # their `axis` 1 (the channels) becomes −1
+PER_AXIS_ACTIVATIONS = {"softmax", "log_softmax"}     # over the last axis: not the channels when channels-first
+
+
+def _moved(shape) -> list:
+    shape = list(shape)
+    return [shape[0], *shape[2:], shape[1]] if len(shape) >= 3 else shape
+
+
+def _twin_entry(model, entry: dict) -> bool:
+    """Rewrite one layer's config entry channels-last in place; False if the layer has no channels-last twin."""
+    kind, cfg = entry["class_name"], entry["config"]
+    entry.pop("build_config", None)                  # rebuilt from the moved input instead
+    if kind == "InputLayer":
+        cfg["batch_shape"] = _moved(cfg["batch_shape"])
+        return True
+    layer = model.get_layer(cfg["name"])
+    if cfg.get("data_format") == CHANNELS_FIRST:
+        cfg["data_format"] = "channels_last"
+        return cfg.get("activation") not in PER_AXIS_ACTIVATIONS
+    if "data_format" in cfg:                         # a channels-last layer in a channels-first model
+        return False
+    rank = len(layer.output.shape)
+    if kind in AXIS_LAYERS:
+        if rank >= 3:
+            if cfg["axis"] not in (1, 1 - rank):
+                return False
+            cfg["axis"] = -1
+        return True
+    if kind == "Dense":
+        return len(layer.input.shape) == 2
+    if kind == "PReLU":
+        return not cfg.get("shared_axes") and rank == 2
+    return kind in TWIN_SAFE and (kind != "Activation" or cfg["activation"] not in PER_AXIS_ACTIVATIONS)
+
+
+def channels_last_twin(model):
+    """The channels-first model rebuilt channels-last with its weights (see the module), or None: no layer is
+    channels-first, a layer has no twin, or the model has keras.ops nodes (no layer config to rewrite)."""
+    layers = [layer for layer in getattr(model, "layers", []) if type(layer).__name__ != "InputLayer"]
+    if not any(layer.get_config().get("data_format") == CHANNELS_FIRST for layer in layers):
+        return None
+    if any(not hasattr(op, "get_weights") for op in getattr(model, "operations", layers)):
+        return None
+    config = model.get_config()
+    if not all(_twin_entry(model, entry) for entry in config["layers"]):
+        return None
+    twin = type(model).from_config(config)
+    twin.set_weights(model.get_weights())
+    return twin
+
+
+def first_again(value: np.ndarray, shape) -> np.ndarray:
+    """A twin's (N, *spatial, C) value as the channels-first model's (N, C, *spatial); a vector unchanged."""
+    value = np.asarray(value).reshape(len(value), *shape)
+    return np.moveaxis(value, -1, 1) if len(shape) >= 2 else value
+
+
+def keras_reference(model, x, batch: int = 1) -> np.ndarray:
+    """What the model computes on x: its channels-last twin's outputs on x moved channels-last, moved back, where
+    it has a twin (the module); else keras_outputs(model, x, batch)."""
+    twin = channels_last_twin(model)
+    if twin is None:
+        return keras_outputs(model, x, batch)
+    out = keras_outputs(twin, last_again(x), batch)
+    return first_again(out, out.shape[1:])
+
+
+def last_again(x) -> np.ndarray:
+    """The channels-first model's input batch (N, C, *spatial) as its twin's (N, *spatial, C)."""
+    x = np.asarray(x)
+    return np.moveaxis(x, 1, -1) if x.ndim >= 3 else x
