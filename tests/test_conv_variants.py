@@ -107,8 +107,8 @@ LAYER_RTOL = {"float32": tol.LAYER_F32_RTOL, "float64": tol.LAYER_F64_RTOL}
 
 
 def _one_d_params():
-    # float64's dilated transposes left out: TF's float64 CPU kernel refuses them (its float32 one runs them);
-    # test_dilated_transpose_is_the_transposed_dilated_conv has them against their definition
+    # float64's dilated transposes left out: TF's float64 CPU kernel refuses them (its float32 one, oneDNN's,
+    # runs them); test_dilated_transpose_is_the_transposed_dilated_conv has them against their definition
     return [pytest.param(layer, shape, kw, dtype, id=f"{layer} {kw} {dtype}") for layer, shape, kw in ONE_D
             for dtype in ("float32", "float64")
             if not (dtype == "float64" and layer == "Conv1DTranspose" and kw.get("dilation_rate", 1) > 1)]
@@ -129,20 +129,56 @@ def test_1d_conv_sibling_is_its_keras_layer(layer, shape, kwargs, dtype):
         assert (name.split(".")[0], grid) == ("layer", tuple(model.layers[-1].output.shape[1:]))
 
 
+@pytest.mark.parametrize("layer", ["Conv1DTranspose", "DepthwiseConv1D", "SeparableConv1D"])
+def test_keras_gives_causal_padding_to_conv1d_alone(layer):
+    # the 1-D siblings' grid above has 'valid' and 'same' only because that is all Keras lets these three take
+    L.Conv1D(2, 3, padding="causal")
+    with pytest.raises(ValueError, match=r"The `padding` argument must be .* Received: causal$"):
+        getattr(L, layer)(kernel_size=3, padding="causal", **({} if layer == "DepthwiseConv1D" else {"filters": 2}))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: L.Conv1DTranspose(3, 3, strides=2, output_padding=1, activation="relu", dtype=F64),
+    lambda: L.DepthwiseConv1D(3, strides=2, depth_multiplier=2, activation="relu6", dtype=F64),
+    lambda: L.SeparableConv1D(3, 2, padding="same", activation="leaky_relu", dtype=F64)],
+    ids=["Conv1DTranspose", "DepthwiseConv1D", "SeparableConv1D"])
+def test_1d_conv_sibling_goes_through_relu_only_and_onnx(make, tmp_path):
+    # a 1-D sibling is matrices like any conv: its Dense+ReLU form (relu_only) is Keras' model, and onnxruntime
+    # re-reads that form's ONNX file equal; float64 throughout
+    from hw5.convert.export import run_onnx, to_onnx
+    from hw5.convert.layers import Dense, ReLU
+    from hw5.convert.relu_only import relu_only
+
+    model = keras.Sequential([keras.Input((7, 2), dtype=F64), make(), L.Flatten(dtype=F64), L.Dense(3, dtype=F64)])
+    assign_normal(model.weights, 26)
+    x = np.random.default_rng(27).normal(size=(4, 7, 2))
+    expected = keras_outputs(model, x)
+    scale = max(1.0, float(np.abs(expected).max()))
+    net = relu_only(from_keras(model))
+    assert {type(layer) for layer in net.layers} <= {Dense, ReLU}
+    assert_within(net.predict(x), expected, tol.RELU_ONLY_F64_RTOL * scale, "Dense+ReLU form vs Keras")
+    path = to_onnx(net, tmp_path / "form.onnx")
+    assert_within(run_onnx(path, x).reshape(expected.shape), expected,
+                  (tol.RELU_ONLY_F64_RTOL + tol.ONNX_VS_NUMPY_RTOL["float64"]) * scale, "onnxruntime vs Keras")
+
+
+@pytest.mark.parametrize("rank", [2, 1])
 @pytest.mark.parametrize("padding, output_padding", [("valid", None), ("same", None), ("valid", 0), ("same", 0)])
-def test_dilated_transpose_is_the_transposed_dilated_conv(padding, output_padding):   # Keras: dilation ⇒ stride 1
-    # TensorFlow's CPU kernels refuse a dilated Conv2DTranspose, so the reference is its definition: the gradient
-    # of Conv2D, i.e. the transpose of the Conv2D matrix (same kernel, dilation, padding) on the output grid —
-    # whose matrix test_conv_variant_is_its_keras_layer checks against Keras. Entries are kernel copies: exact.
+def test_dilated_transpose_is_the_transposed_dilated_conv(padding, output_padding, rank):   # Keras: dilation ⇒ stride 1
+    # TensorFlow's float64 CPU kernels refuse a dilated Conv2DTranspose or Conv1DTranspose, so the reference is
+    # its definition: the gradient of Conv2D (Conv1D), i.e. the transpose of that conv's matrix (same kernel,
+    # dilation, padding) on the output grid — whose matrix test_conv_variant_is_its_keras_layer checks against
+    # Keras. Entries are kernel copies: exact.
     # check=False: from_keras's self-check compares with Keras, which cannot run this layer (it says so below)
-    shape, kernel = (4, 5, 2), np.random.default_rng(24).normal(size=(3, 3, 3, 2))   # (kh, kw, C_out, C_in)
-    transpose = keras.Sequential([keras.Input(shape, dtype=F64), L.Conv2DTranspose(
+    shape = (4, 5, 2)[2 - rank:]
+    kernel = np.random.default_rng(24).normal(size=(3,) * rank + (3, 2))   # (kh, kw, C_out, C_in) or (k, …)
+    transpose = keras.Sequential([keras.Input(shape, dtype=F64), getattr(L, f"Conv{rank}DTranspose")(
         3, 3, padding=padding, dilation_rate=2, output_padding=output_padding, use_bias=False,
         dtype=F64)])
     transpose.layers[-1].kernel.assign(kernel)
     out = tuple(transpose.layers[-1].compute_output_shape((None, *shape))[1:])
-    conv = keras.Sequential([keras.Input(out, dtype=F64), L.Conv2D(2, 3, padding=padding, dilation_rate=2,
-                                                                   use_bias=False, dtype=F64)])
+    conv = keras.Sequential([keras.Input(out, dtype=F64), getattr(L, f"Conv{rank}D")(
+        2, 3, padding=padding, dilation_rate=2, use_bias=False, dtype=F64)])
     conv.layers[-1].kernel.assign(kernel)
     assert tuple(conv.layers[-1].output.shape[1:]) == shape
     W = from_keras(transpose, check=False).layers[0].W
