@@ -259,6 +259,13 @@ def _odd_pair(draw, lo=1, hi=3):
     return (draw(st.integers(lo, hi)), draw(st.integers(lo, hi)))
 
 
+def _transpose_size(n: int, k: int, s: int, padding: str, output_padding) -> int:
+    """A transposed convolution's output size along one axis (Keras' deconv_output_length, no dilation)."""
+    if output_padding is None:
+        return n * s + max(k - s, 0) if padding == "valid" else n * s
+    return (n - 1) * s + k - 2 * (k // 2 if padding == "same" else 0) + output_padding
+
+
 def _image_node(draw, h: int, w: int, c: int):
     """One layer or op valid on an (h, w, c) grid, from the converter's families: (class, kwargs, grid)."""
     kind = draw(st.sampled_from(["DepthwiseConv2D", "SeparableConv2D", "Conv2D", "Conv2DTranspose", "Cropping2D",
@@ -291,12 +298,8 @@ def _image_node(draw, h: int, w: int, c: int):
         if out_pad is not None and padding == "same":   # Keras' size rule disagrees with TF's for even kernels
             k = (k[0] | 1, k[1] | 1)
         filters = draw(st.integers(1, 3))
-        def size(n, kk, ss, op):   # noqa: E306 (Keras' deconv_output_length)
-            if op is None:
-                return n * ss + max(kk - ss, 0) if padding == "valid" else n * ss
-            return (n - 1) * ss + kk - 2 * (kk // 2 if padding == "same" else 0) + op
-        grid = (size(h, k[0], s[0], None if out_pad is None else out_pad[0]),
-                size(w, k[1], s[1], None if out_pad is None else out_pad[1]))
+        grid = (_transpose_size(h, k[0], s[0], padding, None if out_pad is None else out_pad[0]),
+                _transpose_size(w, k[1], s[1], padding, None if out_pad is None else out_pad[1]))
         if min(grid) < 1 or max(grid) > 2 * MAX_GRID:
             return "ReLU", {}, (h, w, c)
         return kind, dict(filters=filters, kernel_size=k, strides=s, padding=padding, output_padding=out_pad), \
@@ -349,8 +352,31 @@ def _image_node(draw, h: int, w: int, c: int):
 
 def _sequence_node(draw, length: int, c: int):
     """One 1-D layer on an (L, C) grid."""
-    kind = draw(st.sampled_from(["Conv1D", "AveragePooling1D", "MaxPooling1D", "ZeroPadding1D", "Cropping1D",
-                                 "UpSampling1D", "SpatialDropout1D"]))
+    kind = draw(st.sampled_from(["Conv1D", "Conv1DTranspose", "DepthwiseConv1D", "SeparableConv1D",
+                                 "AveragePooling1D", "MaxPooling1D", "ZeroPadding1D", "Cropping1D", "UpSampling1D",
+                                 "SpatialDropout1D"]))
+    if kind == "Conv1DTranspose" and length > MAX_GRID ** 2:   # a transpose at most doubles the sequence: ≤ 2·MAX_GRID²
+        kind = "SpatialDropout1D"
+    if kind == "Conv1DTranspose":
+        k, s, padding = draw(st.integers(1, 3)), draw(st.integers(1, 2)), draw(st.sampled_from(["valid", "same"]))
+        out_pad = None if draw(st.booleans()) else draw(st.integers(0, s - 1))
+        if out_pad is not None and padding == "same":   # Keras' size rule disagrees with TF's for even kernels
+            k |= 1
+        filters = draw(st.integers(1, 3))
+        return kind, dict(filters=filters, kernel_size=k, strides=s, padding=padding, output_padding=out_pad), \
+            (_transpose_size(length, k, s, padding, out_pad), filters)
+    if kind in ("DepthwiseConv1D", "SeparableConv1D"):
+        k, s = draw(st.integers(1, 3)), draw(st.integers(1, 2))
+        d = draw(st.integers(1, 2))
+        span = (k - 1) * d + 1
+        padding = draw(st.sampled_from(["valid", "same"])) if span <= length else "same"
+        out = -(-length // s) if padding == "same" else (length - span) // s + 1
+        common = dict(kernel_size=k, strides=s, dilation_rate=d, padding=padding,
+                      depth_multiplier=draw(st.integers(1, 2)), use_bias=draw(st.booleans()))
+        if kind == "DepthwiseConv1D":
+            return kind, common, (out, c * common["depth_multiplier"])
+        filters = draw(st.integers(1, 3))
+        return kind, dict(filters=filters, **common), (out, filters)
     if kind == "Conv1D":
         k, s = draw(st.integers(1, 3)), draw(st.integers(1, 2))
         padding = draw(st.sampled_from(["valid", "same", "causal"])) if k <= length else "same"

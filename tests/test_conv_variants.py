@@ -6,6 +6,8 @@
 # (hw5.convert.reference.keras_outputs, whose per-image calls and `keras_batch` — which convolutions a batched
 # call would meet TF's strided-conv bug with — are tested last); and each NumPy layer's name and grid against the
 # Keras layer's.
+import itertools
+
 import keras
 import numpy as np
 import pytest
@@ -42,13 +44,13 @@ CASES = {
 }
 
 
-def build(shape, make):
-    """A one-layer float64 model on `shape` ((H, W, C) an image, (L, C) a sequence) named "layer", every weight
-    drawn from N(0, 1) (biases too)."""
+def build(shape, make, dtype: str = F64):
+    """A one-layer model in `dtype` on `shape` ((H, W, C) an image, (L, C) a sequence) named "layer", every
+    weight drawn from N(0, 1) (biases too)."""
     keras.utils.set_random_seed(21)
     made = make()
-    layer = type(made).from_config({**made.get_config(), "dtype": F64, "name": "layer"})
-    model = keras.Sequential([keras.Input(shape, dtype=F64), layer])
+    layer = type(made).from_config({**made.get_config(), "dtype": dtype, "name": "layer"})
+    model = keras.Sequential([keras.Input(shape, dtype=dtype), layer])
     assign_normal(layer.weights, 22)
     return model
 
@@ -67,20 +69,116 @@ def test_conv_variant_is_its_keras_layer(what):
         assert (name, grid) == ("layer", tuple(model.layers[-1].output.shape[1:])), what
 
 
+def _grid(**axes) -> list[dict]:
+    """Every combination of the axes' values, as keyword dicts."""
+    return [dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())]
+
+
+def _transpose_runs(kernel_size, strides, padding, output_padding, dilation_rate=1):
+    # 'same' with output_padding 0 and an even kernel span: Keras asks TF for (n − 1)·s outputs, which conv1d's
+    # 'same' rule maps back to n − 1 inputs, not n; TF's oneDNN kernel aborts (Keras cannot run the layer)
+    return not (padding == "same" and output_padding == 0 and ((kernel_size - 1) * dilation_rate + 1) % 2 == 0)
+
+
+# The 1-D siblings of the 2-D layers, each the 2-D translation on a (1, L, C) grid, over a grid of what their
+# configs allow (Keras: no groups, no 'causal' for these three; a transpose's output_padding < its stride, and
+# stride 1 where it is dilated): (layer, input (L, C), its keywords)
+ONE_D = [("Conv1DTranspose", (7, 3), dict(filters=2, **kw)) for kw in [
+    *_grid(kernel_size=(1, 2, 3), strides=(1, 2, 3), padding=("valid", "same")),
+    *[kw for kw in _grid(kernel_size=(2, 3), strides=(2, 3), padding=("valid", "same"), output_padding=(0, 1, 2))
+      if kw["output_padding"] < kw["strides"] and _transpose_runs(**kw)],
+    *_grid(kernel_size=(2, 3), dilation_rate=(2, 3), padding=("valid", "same")),
+    dict(kernel_size=3, strides=2, use_bias=False), dict(kernel_size=3, strides=2, activation="tanh")]] + [
+    ("DepthwiseConv1D", (9, 2), kw) for kw in [
+        *_grid(kernel_size=(1, 2, 3), strides=(1, 2, 3), padding=("valid", "same")),
+        *_grid(kernel_size=(2, 3), dilation_rate=(2, 3), strides=(1, 2), padding=("valid", "same")),
+        *_grid(kernel_size=(3,), depth_multiplier=(2, 3), strides=(1, 2), padding=("valid", "same")),
+        dict(kernel_size=3, depth_multiplier=2, use_bias=False), dict(kernel_size=3, activation="relu")]] + [
+    ("SeparableConv1D", (8, 3), dict(filters=2, **kw)) for kw in [
+        *_grid(kernel_size=(1, 2, 3), strides=(1, 2, 3), padding=("valid", "same")),
+        *_grid(kernel_size=(3,), dilation_rate=(2,), strides=(1, 2), depth_multiplier=(1, 2),
+               padding=("valid", "same")),
+        dict(kernel_size=2, depth_multiplier=2, use_bias=False), dict(kernel_size=3, activation="relu")]]
+
+
+# a layer in float32 or float64 against Keras in the same dtype: the converter's own layer check (its comment
+# gives the reason), relative to the output's scale
+LAYER_RTOL = {"float32": tol.LAYER_F32_RTOL, "float64": tol.LAYER_F64_RTOL}
+
+
+def _one_d_params():
+    # float64's dilated transposes left out: TF's float64 CPU kernel refuses them (its float32 one, oneDNN's,
+    # runs them); test_dilated_transpose_is_the_transposed_dilated_conv has them against their definition
+    return [pytest.param(layer, shape, kw, dtype, id=f"{layer} {kw} {dtype}") for layer, shape, kw in ONE_D
+            for dtype in ("float32", "float64")
+            if not (dtype == "float64" and layer == "Conv1DTranspose" and kw.get("dilation_rate", 1) > 1)]
+
+
+@pytest.mark.parametrize("layer, shape, kwargs, dtype", _one_d_params())
+def test_1d_conv_sibling_is_its_keras_layer(layer, shape, kwargs, dtype):
+    # Conv1DTranspose, DepthwiseConv1D, SeparableConv1D against Keras' own layer in the same dtype, dense and
+    # sparse: the output, and the NumPy layer's name and grid against the Keras layer's
+    model = build(shape, lambda: getattr(L, layer)(**kwargs), dtype)
+    x = np.random.default_rng(25).normal(size=(2, *shape)).astype(dtype)
+    expected = keras_outputs(model, x)
+    for sparse in (False, True):
+        net = from_keras(model, sparse=sparse)
+        assert_within(net.predict(x), expected, LAYER_RTOL[dtype] * max(1.0, np.abs(expected).max()),
+                      f"{layer} {kwargs} (sparse={sparse}, {dtype}) vs Keras")
+        name, grid, _ = net.neuron_counts()[-1]   # an activation is its own NumPy layer, "layer.<activation>"
+        assert (name.split(".")[0], grid) == ("layer", tuple(model.layers[-1].output.shape[1:]))
+
+
+@pytest.mark.parametrize("layer", ["Conv1DTranspose", "DepthwiseConv1D", "SeparableConv1D"])
+def test_keras_gives_causal_padding_to_conv1d_alone(layer):
+    # the 1-D siblings' grid above has 'valid' and 'same' only because that is all Keras lets these three take
+    L.Conv1D(2, 3, padding="causal")
+    with pytest.raises(ValueError, match=r"The `padding` argument must be .* Received: causal$"):
+        getattr(L, layer)(kernel_size=3, padding="causal", **({} if layer == "DepthwiseConv1D" else {"filters": 2}))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: L.Conv1DTranspose(3, 3, strides=2, output_padding=1, activation="relu", dtype=F64),
+    lambda: L.DepthwiseConv1D(3, strides=2, depth_multiplier=2, activation="relu6", dtype=F64),
+    lambda: L.SeparableConv1D(3, 2, padding="same", activation="leaky_relu", dtype=F64)],
+    ids=["Conv1DTranspose", "DepthwiseConv1D", "SeparableConv1D"])
+def test_1d_conv_sibling_goes_through_relu_only_and_onnx(make, tmp_path):
+    # a 1-D sibling is matrices like any conv: its Dense+ReLU form (relu_only) is Keras' model, and onnxruntime
+    # re-reads that form's ONNX file equal; float64 throughout
+    from hw5.convert.export import run_onnx, to_onnx
+    from hw5.convert.layers import Dense, ReLU
+    from hw5.convert.relu_only import relu_only
+
+    model = keras.Sequential([keras.Input((7, 2), dtype=F64), make(), L.Flatten(dtype=F64), L.Dense(3, dtype=F64)])
+    assign_normal(model.weights, 26)
+    x = np.random.default_rng(27).normal(size=(4, 7, 2))
+    expected = keras_outputs(model, x)
+    scale = max(1.0, float(np.abs(expected).max()))
+    net = relu_only(from_keras(model))
+    assert {type(layer) for layer in net.layers} <= {Dense, ReLU}
+    assert_within(net.predict(x), expected, tol.RELU_ONLY_F64_RTOL * scale, "Dense+ReLU form vs Keras")
+    path = to_onnx(net, tmp_path / "form.onnx")
+    assert_within(run_onnx(path, x).reshape(expected.shape), expected,
+                  (tol.RELU_ONLY_F64_RTOL + tol.ONNX_VS_NUMPY_RTOL["float64"]) * scale, "onnxruntime vs Keras")
+
+
+@pytest.mark.parametrize("rank", [2, 1])
 @pytest.mark.parametrize("padding, output_padding", [("valid", None), ("same", None), ("valid", 0), ("same", 0)])
-def test_dilated_transpose_is_the_transposed_dilated_conv(padding, output_padding):   # Keras: dilation ⇒ stride 1
-    # TensorFlow's CPU kernels refuse a dilated Conv2DTranspose, so the reference is its definition: the gradient
-    # of Conv2D, i.e. the transpose of the Conv2D matrix (same kernel, dilation, padding) on the output grid —
-    # whose matrix test_conv_variant_is_its_keras_layer checks against Keras. Entries are kernel copies: exact.
+def test_dilated_transpose_is_the_transposed_dilated_conv(padding, output_padding, rank):   # Keras: dilation ⇒ stride 1
+    # TensorFlow's float64 CPU kernels refuse a dilated Conv2DTranspose or Conv1DTranspose, so the reference is
+    # its definition: the gradient of Conv2D (Conv1D), i.e. the transpose of that conv's matrix (same kernel,
+    # dilation, padding) on the output grid — whose matrix test_conv_variant_is_its_keras_layer checks against
+    # Keras. Entries are kernel copies: exact.
     # check=False: from_keras's self-check compares with Keras, which cannot run this layer (it says so below)
-    shape, kernel = (4, 5, 2), np.random.default_rng(24).normal(size=(3, 3, 3, 2))   # (kh, kw, C_out, C_in)
-    transpose = keras.Sequential([keras.Input(shape, dtype=F64), L.Conv2DTranspose(
+    shape = (4, 5, 2)[2 - rank:]
+    kernel = np.random.default_rng(24).normal(size=(3,) * rank + (3, 2))   # (kh, kw, C_out, C_in) or (k, …)
+    transpose = keras.Sequential([keras.Input(shape, dtype=F64), getattr(L, f"Conv{rank}DTranspose")(
         3, 3, padding=padding, dilation_rate=2, output_padding=output_padding, use_bias=False,
         dtype=F64)])
     transpose.layers[-1].kernel.assign(kernel)
     out = tuple(transpose.layers[-1].compute_output_shape((None, *shape))[1:])
-    conv = keras.Sequential([keras.Input(out, dtype=F64), L.Conv2D(2, 3, padding=padding, dilation_rate=2,
-                                                                   use_bias=False, dtype=F64)])
+    conv = keras.Sequential([keras.Input(out, dtype=F64), getattr(L, f"Conv{rank}D")(
+        2, 3, padding=padding, dilation_rate=2, use_bias=False, dtype=F64)])
     conv.layers[-1].kernel.assign(kernel)
     assert tuple(conv.layers[-1].output.shape[1:]) == shape
     W = from_keras(transpose, check=False).layers[0].W

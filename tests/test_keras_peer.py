@@ -33,9 +33,6 @@ REFUSALS = {
                                                          r"translation",
     "a 1-D test input (the batch axis alone): no features to map": r"input shape \(None,\)",
     "Softmax over an axis other than the last": r"softmax over axis",
-    "Conv1DTranspose, DepthwiseConv1D, SeparableConv1D: no 1-D translation of these": r"(Conv1DTranspose|"
-                                                                                      r"DepthwiseConv1D|"
-                                                                                      r"SeparableConv1D)",
     "LayerNormalization's rms_scaling": r"rms_scaling",
     "UpSampling2D bicubic/lanczos: not a fixed linear map the converter has": r"bicubic|lanczos",
     "Dot: a product of two tensors, not piecewise linear": r"\bDot\b",

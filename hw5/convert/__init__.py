@@ -9,7 +9,8 @@ on the evidence layer (hw5.deliver). In the order the data flows:
                      keyed by class, registered beside the class; error_bound
     affine.py        the Dense+ReLU lowering's primitives (Affine, Value, ramps, max_tree)
     layers.py        the NumPy layers Dense, BandedDense, Scale, MaxPool, ReLU, Softmax, Sigmoid, Tanh + rules
-    conv.py          Conv2D (groups), Conv1D, DepthwiseConv2D, SeparableConv2D, Conv2DTranspose, Dense on any rank
+    conv.py          Conv2D (groups), DepthwiseConv2D, SeparableConv2D, Conv2DTranspose, their 1-D siblings
+                     (Conv1D …), Dense on any rank
     translations.py  InputLayer, Flatten, pooling, padding, cropping, upsampling (1-D/2-D), BatchNorm,
                      Normalization, Rescaling, Reshape, Dropout and noise layers
     merges.py        Add … Concatenate, and the keras.ops arithmetic nodes (their layers and rules beside them)

@@ -1,5 +1,6 @@
 """Every convolution as its explicit matrix: Conv2D (groups), DepthwiseConv2D, SeparableConv2D,
-Conv2DTranspose, Conv1D, and Dense on any rank — each one translation function and one registry entry.
+Conv2DTranspose, their 1-D siblings, and Dense on any rank — each one translation function and one registry
+entry (the depthwise, separable and transpose ones one function for both ranks, bound with functools.partial).
 
 All of them are sums over kernel taps: the entry
 
@@ -15,7 +16,11 @@ entry: a sparse matrix stores exactly the multiply-adds a direct convolution doe
     Conv2DTranspose       the transpose of Conv2D's relation on the *output* grid (TF's conv2d_transpose is
                           conv2d's gradient): input (i, j) feeds output (i·s + di·d − pad, …),
                           kernel (kh, kw, C_out, C_in), k = co·C_in + ci
-    Conv1D                Conv2D on a (1, L, C) grid ('causal': (k − 1)·d zeros before, none after)
+    SeparableConv2D       DepthwiseConv2D, then the pointwise kernel (C·m, F) at every position (two matrices)
+    Conv1D, Conv1DTranspose, DepthwiseConv1D, SeparableConv1D
+                          the 2-D layer on a (1, L, C) grid: kernel (1, k, ·, ·), strides (1, s), dilation
+                          (1, d), output_padding (0, p); the height axis (size 1, kernel 1) is never padded
+                          (Conv1D's 'causal': (k − 1)·d zeros before, none after; Keras allows it for Conv1D only)
 
 One Python loop over the kh·kw taps, vectorized over positions and channels (index arrays int64 only
 where int32 cannot hold them).
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
 
@@ -106,7 +112,8 @@ def conv_csc(in_grid, out_hw, pads, kernel, strides, dilation, pair_ci, pair_k, 
 
 def _conv(src: Source, kernel, bias, pair_ci, pair_k, transpose: bool = False, one_d: bool = False):
     """(Dense layer, out grid) of a (grouped/depthwise/transposed) convolution; kernel (kh, kw, ·, ·),
-    pair_ci/pair_k (C_out, P): the input channels of each output channel and their kernel columns."""
+    pair_ci/pair_k (C_out, P): the input channels of each output channel and their kernel columns.
+    one_d: an (L, C) grid read as (1, L, C), the config's 1-tuples along the width (kernel (1, k, ·, ·))."""
     cfg = src.config
     if cfg["data_format"] != "channels_last":
         raise src.refuse(f"data_format {cfg['data_format']!r} is not supported (channels_last)")
@@ -115,8 +122,11 @@ def _conv(src: Source, kernel, bias, pair_ci, pair_k, transpose: bool = False, o
         raise src.refuse(f"needs an ({'L' if one_d else 'H, W'}, C) input, got the grid {src.shape}")
     h, w, c_in = shape
     c_out = pair_ci.shape[0]
-    strides, dilation = ((1, *cfg["strides"]), (1, *cfg["dilation_rate"])) if one_d else \
-        (tuple(cfg["strides"]), tuple(cfg["dilation_rate"]))
+
+    def pair(key: str, height):   # the config's (height, width) pair; a 1-D layer's height is `height`
+        value = cfg[key]
+        return None if value is None else (height, *value) if one_d else tuple(value)
+    strides, dilation = pair("strides", 1), pair("dilation_rate", 1)
     kh, kw = kernel.shape[:2]
     padding = cfg["padding"]
     if not transpose:
@@ -124,7 +134,7 @@ def _conv(src: Source, kernel, bias, pair_ci, pair_k, transpose: bool = False, o
             (h, w), (kh, kw), strides, dilation, ("valid" if one_d else padding, padding), ("height", "width")))
     else:
         (h_out, top), (w_out, left) = (_transpose_geometry(n, k, s, d, padding, op) for n, k, s, d, op in zip(  # noqa: B905
-            (h, w), (kh, kw), strides, dilation, cfg["output_padding"] or (None, None)))
+            (h, w), (kh, kw), strides, dilation, pair("output_padding", 0) or (None, None)))
     out = (w_out, c_out) if one_d else (h_out, w_out, c_out)
     b = None if bias is None else np.tile(bias, h_out * w_out)
     if transpose:
@@ -185,19 +195,26 @@ def _depthwise_pairs(c: int, m: int):
     return co // m, co
 
 
-@register("DepthwiseConv2D")
-def _depthwise(src: Source) -> Translation:
-    kernel = src.param("kernel")                                            # (kh, kw, C, m)
-    layer, out = _conv(src, kernel, src.param("bias"), *_depthwise_pairs(*kernel.shape[2:]))
+def _kernel(src: Source, variable: str, rank: int):
+    """The layer's kernel as a 2-D one: a 1-D kernel (k, ·, ·) becomes (1, k, ·, ·)."""
+    kernel = src.param(variable)
+    return kernel[None] if rank == 1 else kernel
+
+
+def _depthwise(rank: int, src: Source) -> Translation:
+    """DepthwiseConv2D; DepthwiseConv1D (rank 1) as it on a (1, L, C) grid."""
+    kernel = _kernel(src, "kernel", rank)                                   # (kh, kw, C, m)
+    layer, out = _conv(src, kernel, src.param("bias"), *_depthwise_pairs(*kernel.shape[2:]), one_d=rank == 1)
     return _with_activation(src, layer, out)
 
 
-@register("SeparableConv2D")
-def _separable(src: Source) -> Translation:
-    depthwise, pointwise = src.param("depthwise_kernel"), src.param("pointwise_kernel")   # (kh,kw,C,m), (1,1,Cm,F)
-    first, grid = _conv(src, depthwise, None, *_depthwise_pairs(*depthwise.shape[2:]))
+def _separable(rank: int, src: Source) -> Translation:
+    """SeparableConv2D; SeparableConv1D (rank 1) as it on a (1, L, C) grid: depthwise, then pointwise."""
+    depthwise = _kernel(src, "depthwise_kernel", rank)                      # (kh, kw, C, m)
+    pointwise = src.param("pointwise_kernel")                               # (1, 1, C·m, F) or (1, C·m, F)
+    first, grid = _conv(src, depthwise, None, *_depthwise_pairs(*depthwise.shape[2:]), one_d=rank == 1)
     first.name = f"{src.name}.depthwise"
-    second, out = _pointwise(src, pointwise[0, 0], src.param("bias"), grid)
+    second, out = _pointwise(src, pointwise.reshape(pointwise.shape[-2:]), src.param("bias"), grid)
     layers, out = _with_activation(src, second, out)
     return [first, *layers], out
 
@@ -216,13 +233,19 @@ def _pointwise(src: Source, kernel, bias, grid):
 _POINTWISE = {"data_format": "channels_last", "strides": (1, 1), "dilation_rate": (1, 1), "padding": "valid"}
 
 
-@register("Conv2DTranspose")
-def _conv2d_transpose(src: Source) -> Translation:
-    kernel = src.param("kernel")                                            # (kh, kw, C_out, C_in)
+def _conv_transpose(rank: int, src: Source) -> Translation:
+    """Conv2DTranspose; Conv1DTranspose (rank 1) as it on a (1, L, C) grid."""
+    kernel = _kernel(src, "kernel", rank)                                   # (kh, kw, C_out, C_in)
     c_out, c_in = kernel.shape[2:]
     co, ci = np.meshgrid(np.arange(c_out), np.arange(c_in), indexing="ij")
-    layer, out = _conv(src, kernel, src.param("bias"), ci, co * c_in + ci, transpose=True)
+    layer, out = _conv(src, kernel, src.param("bias"), ci, co * c_in + ci, transpose=True, one_d=rank == 1)
     return _with_activation(src, layer, out)
+
+
+for _rank in (1, 2):
+    register(f"DepthwiseConv{_rank}D")(partial(_depthwise, _rank))
+    register(f"SeparableConv{_rank}D")(partial(_separable, _rank))
+    register(f"Conv{_rank}DTranspose")(partial(_conv_transpose, _rank))
 
 
 @register("Dense")

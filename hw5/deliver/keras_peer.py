@@ -40,9 +40,6 @@ SEED = 0
 REASONS = {
     "no feature axis (a 1-D test input: input shape (None,))": r"input shape \(None,\)",
     "Softmax over a non-last axis": r"softmax over axis",
-    "Conv1DTranspose": r"Conv1DTranspose",
-    "DepthwiseConv1D": r"DepthwiseConv1D",
-    "SeparableConv1D": r"SeparableConv1D",
     "rms_scaling": r"rms_scaling",
     "interpolation bicubic/lanczos": r"interpolation.*(bicubic|lanczos)|(bicubic|lanczos).*interpolation",
     "Dot (a product of tensors)": r"\bDot\b",
