@@ -28,6 +28,10 @@ CASES = {
     "Conv2DTranspose stride 2, output_padding 1": ((2, 4, 3), lambda: L.Conv2DTranspose(
         3, 3, strides=2, output_padding=1, data_format=CF)),
     "Conv1D stride 2": ((3, 9), lambda: L.Conv1D(2, 3, strides=2, data_format=CF)),
+    "Conv1DTranspose stride 2": ((2, 5), lambda: L.Conv1DTranspose(3, 3, strides=2, data_format=CF)),
+    "DepthwiseConv1D ×2, same": ((3, 7), lambda: L.DepthwiseConv1D(3, depth_multiplier=2, padding="same",
+                                                                   data_format=CF)),
+    "SeparableConv1D stride 2": ((2, 9), lambda: L.SeparableConv1D(3, 3, strides=2, data_format=CF)),
     "MaxPooling2D same 3, stride 2": ((3, 7, 6), lambda: L.MaxPooling2D(3, strides=2, padding="same",
                                                                         data_format=CF)),
     "MaxPooling1D 2": ((3, 7), lambda: L.MaxPooling1D(2, data_format=CF)),
