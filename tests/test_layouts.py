@@ -198,3 +198,26 @@ def test_a_scalar_input_is_refused_as_having_no_features():
                                          r"number a sample\), so there are no features .*"
                                          r"keras\.Input\(shape=\(1,\)\)"):
         from_keras(model)
+
+
+@pytest.mark.parametrize("make", [lambda: L.GlobalAveragePooling3D(), lambda: L.GlobalMaxPooling3D(keepdims=True),
+                                  lambda: L.GlobalAveragePooling3D(data_format=CF, keepdims=True),
+                                  lambda: L.GlobalMaxPooling3D(data_format=CF)])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_global_3d_pool_is_its_keras_layer(make, dtype):
+    # the one 3-D layer family that comes for free: one window over every position, the 2-D pool on (D·H, W, C)
+    model = build((3, 4, 2, 5), make, dtype)
+    x = np.random.default_rng(42).normal(size=(3, 3, 4, 2, 5)).astype(dtype)
+    net = from_keras(model)
+    expected = keras_reference(model, x)
+    assert_within(net.predict(x), expected, check_rtol(model, net) * max(1.0, np.abs(expected).max()),
+                  f"{model.layers[-1].get_config()}")
+    assert net.output_grid() == tuple(model.layers[-1].output.shape[1:])
+
+
+def test_the_other_3d_layers_are_refused_by_name():
+    for layer in (L.Conv3D(2, 2), L.MaxPooling3D(2), L.AveragePooling3D(2), L.ZeroPadding3D(1), L.Cropping3D(1),
+                  L.UpSampling3D(2), L.Conv3DTranspose(2, 2)):
+        model = keras.Sequential([keras.Input((4, 4, 4, 2)), layer])
+        with pytest.raises(ValueError, match=rf"of type {type(layer).__name__} has no NumPy translation"):
+            from_keras(model)

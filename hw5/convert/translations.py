@@ -12,6 +12,8 @@ the 2-D ones on (1, L, C).
                                                      linear map before them (FOLDED)
     Rescaling                                        Scale: x·scale + offset (scalars or per channel)
     MaxPooling1D/2D, GlobalMaxPooling1D/2D           MaxPool (the homework's window loop)
+    GlobalAverage/MaxPooling3D                       the 2-D global pool on the (D·H, W, C) grid: one window, all
+                                                     of it (the other 3-D layers have no translation)
     InputLayer, Flatten, Reshape, Dropout, noise     nothing: the flat vector does not change (Flatten is
                                                      channels-last, as the NumPy net's vector)
 """
@@ -54,7 +56,10 @@ def _grid(src: Source, rank: int) -> tuple:
     if src.config.get("data_format", "channels_last") != "channels_last":
         raise src.refuse(f"data_format {src.config['data_format']!r} is not supported (channels_last)")
     if len(src.shape) != rank + 1:
-        raise src.refuse(f"needs a {'(L, C)' if rank == 1 else '(H, W, C)'} input, got the grid {src.shape}")
+        want = {1: "(L, C)", 2: "(H, W, C)", 3: "(D, H, W, C)"}[rank]
+        raise src.refuse(f"needs a {want} input, got the grid {src.shape}")
+    if rank == 3:   # the global pools only: one window over every position, as over (D·H, W, C)
+        return (src.shape[0] * src.shape[1], *src.shape[2:])
     return tuple(src.shape) if rank == 2 else (1, *src.shape)
 
 
@@ -224,11 +229,12 @@ def _rescaling(src: Source) -> Translation:
 
 for _rank in (1, 2):
     register(f"AveragePooling{_rank}D")(partial(_average_pooling, _rank))
-    register(f"GlobalAveragePooling{_rank}D")(partial(_global_average_pooling, _rank))
-    register(f"GlobalMaxPooling{_rank}D")(partial(_global_max, _rank))
     register(f"ZeroPadding{_rank}D")(partial(_zero_padding, _rank))
     register(f"Cropping{_rank}D")(partial(_cropping, _rank))
     register(f"UpSampling{_rank}D")(partial(_upsampling, _rank))
+for _rank in (1, 2, 3):
+    register(f"GlobalAveragePooling{_rank}D")(partial(_global_average_pooling, _rank))
+    register(f"GlobalMaxPooling{_rank}D")(partial(_global_max, _rank))
 register("MaxPooling1D")(_max_pool_1d)
 
 # layers whose linear map is folded into the linear map before them even without fuse=True
