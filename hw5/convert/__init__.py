@@ -12,6 +12,7 @@ on the evidence layer (hw5.deliver). In the order the data flows:
     conv.py          Conv2D (groups), Conv1D, DepthwiseConv2D, SeparableConv2D, Conv2DTranspose, Dense on any rank
     translations.py  InputLayer, Flatten, pooling, padding, cropping, upsampling (1-D/2-D), BatchNorm,
                      Normalization, Rescaling, Reshape, Dropout and noise layers
+    resize_weights.py  TF's per-axis resize weights (bilinear, bicubic, lanczos3/5, area) UpSampling2D reads
     merges.py        Add … Concatenate, and the keras.ops arithmetic nodes (their layers and rules beside them)
     relus.py         ReLU and its variants, LeakyReLU, PReLU (ClippedReLU, PReLU layers + rules)
     activations.py   Activation, Softmax, ELU, LayerNormalization; ACTIVATIONS (the `activation=` names);
