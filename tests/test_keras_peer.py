@@ -39,7 +39,6 @@ REFUSALS = {
                                                                                       r"SeparableConv1D)",
     "Permute: a transpose of the grid": r"Permute",
     "LayerNormalization's rms_scaling": r"rms_scaling",
-    "UpSampling2D bicubic/lanczos: not a fixed linear map the converter has": r"bicubic|lanczos",
     "Dot: a product of two tensors, not piecewise linear": r"\bDot\b",
     "3-D layers (Conv3D, pooling 3-D, padding 3-D)": r"3-D|3D\b|[A-Za-z]+3D",
     "Keras itself cannot run the model (no reference for the self-check)": r"Keras itself cannot run the model",
