@@ -5,7 +5,8 @@ import keras
 import numpy as np
 import pytest
 
-from hw5.convert.activations import FUNCTIONS, LayerNorm
+from hw5.convert.activations import FUNCTIONS
+from hw5.convert.normalization import LayerNorm
 from hw5.convert.relus import ClippedReLU
 from tests import tolerances as tol
 from tests.helpers import assert_within

@@ -202,8 +202,9 @@ def test_onnx_graph_cnn_equals_keras(build, sparse, tmp_path):
 def _layer_cases():
     # one NumPy net per layer type (and per ONNX composition of a type): (id, layer, input grid); the slopes,
     # thresholds and caps are the ones the converter makes (float32-rounded where Keras rounds them)
-    from hw5.convert.activations import FUNCTIONS, AlphaELU, Elementwise, LayerNorm, LogSoftmax
+    from hw5.convert.activations import FUNCTIONS, AlphaELU, Elementwise, LogSoftmax
     from hw5.convert.layers import BandedDense, Scale, Sigmoid, Tanh
+    from hw5.convert.normalization import LayerNorm
     from hw5.convert.onnx_in.ops.pooling import WindowMax
     from hw5.convert.onnx_in.ops.resize import LRN
     from hw5.convert.relus import ClippedReLU, PReLU

@@ -10,6 +10,7 @@ import pytest
 import hw5.convert.activations as activations
 import hw5.convert.layers as layers
 import hw5.convert.merges as merges
+import hw5.convert.normalization as normalization
 import hw5.convert.onnx_in.ops.pooling as pooling
 import hw5.convert.onnx_in.ops.resize as resize
 import hw5.convert.relus as relus
@@ -19,7 +20,7 @@ from tests import tolerances as tol
 
 
 def layer_types() -> set:
-    return {cls for module in (activations, layers, merges, relus, pooling, resize)
+    return {cls for module in (activations, layers, merges, normalization, relus, pooling, resize)
             for cls in vars(module).values()
             if isinstance(cls, type) and dataclasses.is_dataclass(cls) and cls.__module__ == module.__name__
             and "out_shape" in {f.name for f in dataclasses.fields(cls)}}

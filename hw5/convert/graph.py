@@ -12,6 +12,7 @@ import numpy as np
 import hw5.convert.activations  # noqa: F401  (the op-family modules fill the registry's and the rules' tables)
 import hw5.convert.conv  # noqa: F401
 import hw5.convert.merges  # noqa: F401
+import hw5.convert.normalization  # noqa: F401
 import hw5.convert.relus  # noqa: F401
 import hw5.convert.translations  # noqa: F401
 from hw5.convert.network import INPUT, NumpyNet
