@@ -227,6 +227,9 @@ def _layer_cases():
              ("LayerNorm", LayerNorm((2,), rng.normal(size=(1, 1, 3)), rng.normal(size=(1, 1, 3)), 1e-3, "ln", img),
               img),
              ("LayerNorm-hw", LayerNorm((0, 1), None, None, 1e-5, "ln2", img), img),
+             # rms_scaling: x itself over √(var + ε), γ; over one axis and two, ε large enough to matter
+             ("LayerNorm-rms", LayerNorm((2,), rng.normal(size=(1, 1, 3)), None, 1e-3, "ln3", img, True), img),
+             ("LayerNorm-rms-hw", LayerNorm((0, 1), rng.normal(size=(4, 5, 1)), None, 0.5, "ln4", img, True), img),
              # windows of 3 over the flat input, a padded one (−1) among them: ONNX MaxPool with pads
              ("WindowMax", WindowMax(np.array([[5, 2, 0], [59, 58, -1], [30, -1, -1]]), "wm", (3,)), img),
              ("LRN", LRN(3, 0.5, 0.75, 2.0, (4, 5, 3), "lrn", (4, 5, 3)), img)]   # 4 channels first

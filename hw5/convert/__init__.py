@@ -17,7 +17,7 @@ on the evidence layer (hw5.deliver). In the order the data flows:
     relus.py         ReLU and its variants, LeakyReLU, PReLU (ClippedReLU, PReLU layers + rules)
     activations.py   Activation, Softmax, ELU; ACTIVATIONS (the `activation=` names); Elementwise, AlphaELU,
                      LogSoftmax layers + rules
-    normalization.py LayerNormalization: the LayerNorm layer + rules
+    normalization.py LayerNormalization (rms_scaling too): the LayerNorm layer + rules
     linear_maps.py   average pooling, zero padding and BatchNorm as dense matrices; `compose`
     sparse.py        the Toeplitz matrix as scipy.sparse CSR
     variables.py     what every translation reads (LoRA merged, weight-only int8/int4 dequantized) and the
