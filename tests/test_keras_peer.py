@@ -38,7 +38,6 @@ REFUSALS = {
                                                                                       r"DepthwiseConv1D|"
                                                                                       r"SeparableConv1D)",
     "Permute: a transpose of the grid": r"Permute",
-    "LayerNormalization's rms_scaling": r"rms_scaling",
     "Dot: a product of two tensors, not piecewise linear": r"\bDot\b",
     "3-D layers (Conv3D, pooling 3-D, padding 3-D)": r"3-D|3D\b|[A-Za-z]+3D",
     "Keras itself cannot run the model (no reference for the self-check)": r"Keras itself cannot run the model",
@@ -73,6 +72,9 @@ def test_the_fast_tier_and_the_known_crashes_name_real_cases():
     assert set(KNOWN_CRASHES) <= set(ID.values())
 
 
+# Keras warns of a deprecated argument (LayerNormalization's rms_scaling) building and calling the layer: under
+# filterwarnings=error that would make the case "not a layer case" (Keras raises) and leave it unconverted
+@pytest.mark.filterwarnings("ignore:You passed `rms_scaling=True`, which is deprecated:UserWarning")
 @pytest.mark.parametrize("case", _params(CASES, FAST))
 def test_keras_case_is_ok_or_refused_for_a_documented_reason(case):
     for dtype in (np.float32, np.float64):
@@ -91,7 +93,7 @@ def test_refusal_reasons_are_classified():
     assert reason("layer 'a' of type AdaptiveMaxPooling2D has no NumPy translation; supported: ...") == \
         "no translation: AdaptiveMaxPooling2D"
     assert reason("something new").startswith("other: ")
-    assert set(REASONS) >= {"channels_first", "Permute", "rms_scaling", "3-D layer"}
+    assert set(REASONS) >= {"channels_first", "Permute", "3-D layer"}
 
 
 SMALL_TEST = '''

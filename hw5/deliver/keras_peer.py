@@ -44,7 +44,6 @@ REASONS = {
     "DepthwiseConv1D": r"DepthwiseConv1D",
     "SeparableConv1D": r"SeparableConv1D",
     "Permute": r"Permute",
-    "rms_scaling": r"rms_scaling",
     "Dot (a product of tensors)": r"\bDot\b",
     "3-D layer": r"3-D|3D\b|[A-Za-z]+3D",
     "Keras cannot run the model (no reference)": r"Keras itself cannot run the model",
