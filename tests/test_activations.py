@@ -5,10 +5,11 @@ import keras
 import numpy as np
 import pytest
 
-from hw5.convert.activations import FUNCTIONS, LayerNorm
+from hw5.convert.activations import FUNCTIONS
+from hw5.convert.normalization import LayerNorm
 from hw5.convert.relus import ClippedReLU
 from tests import tolerances as tol
-from tests.helpers import assert_within
+from tests.helpers import assert_within, assign_normal, keras_outputs
 
 EXTREMES = [-3e38, -1e30, -1e4, -100.0, -1.0, -1e-30, 0.0, 1e-30, 1.0, 100.0, 1e4, 1e30, 3e38]
 
@@ -125,3 +126,32 @@ def test_log_softmax_groups_far_apart_each_keep_their_own_shift():
     ours = LogSoftmax("ls", (2, 3))(x)
     theirs = log_softmax(x.reshape(1, 2, 3), axis=-1).reshape(1, -1)
     assert np.isfinite(ours).all() and np.allclose(ours, theirs, rtol=0, atol=1e-12)
+
+
+# Keras' LayerNormalization(rms_scaling=True) (deprecated, with a UserWarning): x / √(var + ε) · γ — the centred
+# variance, x itself not centred, γ whatever `scale` says, no β whatever `center` says. Inputs centred far from 0
+# (mean 2, sd 1.5: a mean square 6.25 against a variance 2.25) and ε = 0.5 in some cases, so that the mean square,
+# a centred x, a β or ε outside the root each move the output by ≫ the tolerance
+# Keras warns at the layer's construction and at each call (keras.ops.layer_normalization): ignored for the calls
+RMS_DEPRECATED = "ignore:You passed `rms_scaling=True`, which is deprecated:UserWarning"
+RMS_CASES = [dict(axis=-1), dict(axis=[1, 2], epsilon=0.5), dict(axis=[1, 3], scale=False), dict(axis=2, center=False),
+             dict(axis=[1, 2, 3], epsilon=0.5, scale=False, center=False)]
+
+
+@pytest.mark.filterwarnings(RMS_DEPRECATED)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("kwargs", RMS_CASES, ids=lambda kw: "-".join(f"{k}={v}" for k, v in kw.items()))
+def test_layer_norm_rms_scaling_is_keras(kwargs, dtype):
+    from hw5.convert.normalization import LayerNorm
+    from hw5.numpy_net import from_keras
+
+    with pytest.warns(UserWarning, match="rms_scaling=True"):
+        layer = keras.layers.LayerNormalization(rms_scaling=True, dtype=dtype, **kwargs)
+    model = keras.Sequential([keras.Input((3, 4, 5), dtype=dtype), layer])
+    assign_normal(layer.weights, 7)   # γ (Keras makes one even with scale=False) away from 1
+    x = np.random.default_rng(8).normal(2, 1.5, (4, 3, 4, 5)).astype(dtype)
+    expected = keras_outputs(model, x)
+    net = from_keras(model)
+    assert [type(a) for a in net.layers] == [LayerNorm] and net.layers[0].rms_scaling and net.layers[0].beta is None
+    rtol = tol.LAYER_F32_RTOL if dtype == "float32" else tol.LAYER_F64_RTOL
+    assert_within(net.predict(x), expected, rtol * np.abs(expected).max(), f"rms_scaling {kwargs} ({dtype}) vs Keras")

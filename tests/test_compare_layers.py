@@ -109,10 +109,13 @@ def precision_model(dtype: str, **extra):
     ("float64", "float64", {}, tol.LAYER_F64_RTOL),
     ("float32", "float64", {}, tol.LAYER_F32_RTOL),     # Keras' float32 rounding, however wide the net
     ("float64", "float32", {}, tol.LAYER_F32_RTOL),
-    ("float64", "float64", dict(activation="gelu"), tol.LAYER_F32_RTOL),          # Keras computes these three
+    ("float64", "float64", dict(activation="gelu"), tol.LAYER_F32_RTOL),          # Keras computes these
     ("float64", "float64", dict(interpolation="bilinear"), tol.LAYER_F32_RTOL),   # in float32 inside a float64
     ("float64", "float64", dict(lora=True), tol.LAYER_F32_RTOL),                  # model
-], ids=["f32", "f64", "f32 model, f64 net", "f64 model, f32 net", "f64 gelu", "f64 bilinear", "f64 LoRA"])
+    *[("float64", "float64", dict(interpolation=kind), tol.LAYER_F32_RTOL)          # TF resizes in float32 with
+      for kind in ("bicubic", "lanczos3", "lanczos5", "area")],                     # every kernel but nearest
+], ids=["f32", "f64", "f32 model, f64 net", "f64 model, f32 net", "f64 gelu", "f64 bilinear", "f64 LoRA",
+        "f64 bicubic", "f64 lanczos3", "f64 lanczos5", "f64 area"])
 def test_self_check_tolerance_is_the_less_precise_dtypes(model_dtype, net_dtype, extra, rtol):
     # from_keras's self-check compares at LAYER_RTOL of the less precise of the net's dtype and the one Keras
     # computes the model in: at the net's alone, a float64 net of a float32 model (~1e-7 apart) would never pass;

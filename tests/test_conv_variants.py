@@ -189,13 +189,50 @@ def test_dilated_transpose_is_the_transposed_dilated_conv(padding, output_paddin
         from_keras(transpose)
 
 
-@pytest.mark.parametrize("layer, shape, match", [
-    (L.UpSampling2D(2, interpolation="bicubic", name="up"), (3, 3, 1),
-     r"^layer 'up' of type UpSampling2D: interpolation 'bicubic' is not supported \(nearest, bilinear\)$"),
-])
-def test_layers_refuse_what_they_cannot_build_by_name(layer, shape, match):
-    with pytest.raises(ValueError, match=match):
-        from_keras(keras.Sequential([keras.Input(shape), layer]))
+# UpSampling2D's interpolations beyond nearest, each TF's resize weights per axis (hw5.convert.resize_weights):
+# odd and even sides, sizes (2, 3) and (3, 2), a 1 × 1 input, sides shorter than a kernel's reach (lanczos5 reads
+# 10 inputs an axis, bicubic 4) where taps fall outside and the rest are renormalized, and a wide row, where
+# exact positions would drift from TF's float32 ones by ~100 float32 ulps of a weight
+RESIZE_KINDS = ["bilinear", "bicubic", "lanczos3", "lanczos5", "area"]
+RESIZE_GRIDS = [((3, 4, 2), (2, 2)), ((5, 2, 1), (2, 3)), ((4, 3, 2), (3, 2)), ((1, 1, 3), (3, 2)), ((2, 7, 1), (4, 1)),
+                ((1, 300, 1), (1, 3))]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("kind", RESIZE_KINDS)
+def test_upsampling_interpolation_is_keras_resize(kind, dtype):
+    # every grid, dense and sparse, against Keras in the model's dtype (TF resizes in float32 even in float64)
+    for shape, size in RESIZE_GRIDS:
+        model = keras.Sequential([keras.Input(shape, dtype=dtype), L.UpSampling2D(size, interpolation=kind,
+                                                                                  dtype=dtype, name="layer")])
+        x = np.random.default_rng(25).normal(size=(2, *shape)).astype(dtype)
+        expected = keras_outputs(model, x)
+        for sparse in (False, True):
+            net = from_keras(model, sparse=sparse)
+            assert_within(net.predict(x), expected, tol.RESIZE_RTOL * max(1.0, np.abs(expected).max()),
+                          f"{kind} {shape} × {size} ({dtype}, sparse={sparse}) vs Keras")
+
+
+@pytest.mark.parametrize("kind", RESIZE_KINDS)
+def test_upsampling_by_one_is_the_identity(kind):
+    # size 1 samples every input at its own centre: weight 1 on it, every other tap exactly 0 (no ~1e-17 sinc tails)
+    from hw5.convert.resize_weights import WEIGHTS
+
+    M = np.zeros((5, 5))
+    for index, weight in WEIGHTS[kind](5, 1):
+        np.add.at(M, (np.arange(5), index), weight)
+    np.testing.assert_array_equal(M, np.eye(5))
+
+
+def test_upsampling_refuses_an_interpolation_it_has_no_weights_for():
+    # Keras' own resize refuses other names when the model is built; the translation alone names what it has
+    from hw5.convert.registry import TRANSLATIONS, Source
+
+    layer = L.UpSampling2D(2, interpolation="gaussian", name="up")
+    src = Source(layer, layer.get_config(), (3, 3, 1), {}, np.dtype(F64))
+    with pytest.raises(ValueError, match=r"^layer 'up' of type UpSampling2D: interpolation 'gaussian' is not "
+                                         r"supported \(nearest, bilinear, bicubic, lanczos3, lanczos5, area\)$"):
+        TRANSLATIONS["UpSampling2D"](src)
 
 
 def test_cropping_to_nothing_is_refused_by_the_translation():

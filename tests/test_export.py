@@ -202,9 +202,10 @@ def test_onnx_graph_cnn_equals_keras(build, sparse, tmp_path):
 def _layer_cases():
     # one NumPy net per layer type (and per ONNX composition of a type): (id, layer, input grid); the slopes,
     # thresholds and caps are the ones the converter makes (float32-rounded where Keras rounds them)
-    from hw5.convert.activations import FUNCTIONS, AlphaELU, Elementwise, LayerNorm, LogSoftmax
+    from hw5.convert.activations import FUNCTIONS, AlphaELU, Elementwise, LogSoftmax
     from hw5.convert.gathers import Gather, WindowMax
     from hw5.convert.layers import BandedDense, Scale, Sigmoid, Tanh
+    from hw5.convert.normalization import LayerNorm
     from hw5.convert.onnx_in.ops.resize import LRN
     from hw5.convert.relus import ClippedReLU, PReLU
     from hw5.numpy_net import Dense, MaxPool, ReLU, Softmax
@@ -226,6 +227,9 @@ def _layer_cases():
              ("LayerNorm", LayerNorm((2,), rng.normal(size=(1, 1, 3)), rng.normal(size=(1, 1, 3)), 1e-3, "ln", img),
               img),
              ("LayerNorm-hw", LayerNorm((0, 1), None, None, 1e-5, "ln2", img), img),
+             # rms_scaling: x itself over √(var + ε), γ; over one axis and two, ε large enough to matter
+             ("LayerNorm-rms", LayerNorm((2,), rng.normal(size=(1, 1, 3)), None, 1e-3, "ln3", img, True), img),
+             ("LayerNorm-rms-hw", LayerNorm((0, 1), rng.normal(size=(4, 5, 1)), None, 0.5, "ln4", img, True), img),
              # windows of 3 over the flat input, a padded one (−1) among them: ONNX MaxPool with pads
              ("WindowMax", WindowMax(np.array([[5, 2, 0], [59, 58, -1], [30, -1, -1]]), "wm", (3,)), img),
              # a transpose of the grid (Permute, channels-first flattening) and a selection with a repeat

@@ -15,6 +15,7 @@ import hw5.convert.layers
 import hw5.convert.linear_maps
 import hw5.convert.merges
 import hw5.convert.network
+import hw5.convert.normalization
 import hw5.convert.registry
 import hw5.convert.sparse
 import hw5.convert.translations
@@ -118,7 +119,7 @@ def test_neuron_counts_derived_equal_keras_shapes(untrained_part2):
                                     hw5.homework.forward, hw5.convert.layers, hw5.convert.linear_maps,
                                     hw5.convert.translations, hw5.convert.fold, hw5.convert.sparse,
                                     hw5.convert.graph, hw5.convert.conv, hw5.convert.merges, hw5.convert.activations,
-                                    hw5.convert.registry])
+                                    hw5.convert.normalization, hw5.convert.registry])
 def test_numpy_path_uses_no_convolution_function(module, untrained_part2):
     # homework rule: the NumPy network, its layers, the Keras translation and the matrix builders call no
     # convolution routine (and import no deep-learning framework)

@@ -230,6 +230,9 @@ def _model_with(make):
     (lambda L, x: L.ELU(alpha=0.5, name="act")(x), r"layer 'act' \(AlphaELU\) is not piecewise linear"),
     (lambda L, x: L.Activation("hard_silu", name="act")(x), r"'act' \(Elementwise 'hard_silu'\) is not piecewise"),
     (lambda L, x: L.LayerNormalization(name="act")(x), r"layer 'act' \(LayerNorm\) is not piecewise linear"),
+    pytest.param(lambda L, x: L.LayerNormalization(rms_scaling=True, name="act")(x),
+                 r"layer 'act' \(LayerNorm\) is not piecewise linear", id="rms_scaling",
+                 marks=pytest.mark.filterwarnings("ignore:You passed `rms_scaling=True`:UserWarning")),   # deprecated
     (lambda L, x: L.Activation("tanh", name="act")(x), r"layer 'act' \(Tanh\) is not piecewise linear"),
     (lambda L, x: L.Multiply(name="act")([x, L.Conv2D(2, 1)(x)]),
      r"layer 'act' \(Merge 'Multiply'\) multiplies two tensors, which is not piecewise linear"),

@@ -162,6 +162,13 @@ GRAPH_RTOL = {"float32": 2e-4, "float64": 1e-9}
 # LoRA layer's factors are float32 variables whose product a@b Keras forms in float32 (~3e-7 of a kernel of
 # scale ~8 measured): float32 accuracy there, 8 ulps of float32 relative.
 KERAS_FLOAT32_INSIDE_F64 = 8 * EPS32
+# UpSampling2D's interpolations against Keras (tests/test_conv_variants.py), relative to the output's scale (at
+# least 1, the N(0, 1) inputs'): TF resizes in float32 for any dtype — its weights at float32 positions with
+# float32 sin and cubic (≤ 2 float32 ulps off the exact ones, measured) in two 1-D passes of ≤ 10 taps — and a
+# float32 net adds its own ≤ 100-term sums (lanczos5's 10 × 10) of the same weights: measured ≤ 3.3 eps32 in
+# either dtype; 16 eps32 leaves ×5, while a wrong kernel (Keys' a = −0.75), a missing renormalization at the
+# borders or exact positions on a wide row move an output by far more.
+RESIZE_RTOL = 16 * EPS32
 # keras.applications at 32×32 in float32, relative to the output's scale: their sums reach 9·1024 = 9,216 terms
 # (DenseNet's, ResNet's 3×3 convs over 1,024 channels) and ~50 layers deep; √n·eps per sum (random-walk
 # rounding, 1.1e-5) compounding over the depth with BatchNorm scales ~1: 1e-4 of the output's scale

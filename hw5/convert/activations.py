@@ -1,6 +1,7 @@
-"""The activations by name and the smooth layers: their translations (Activation, Softmax, ELU,
-LayerNormalization), ACTIVATIONS (a Keras activation name -> its NumPy layer, for every `activation=`), the
-NumPy layers beyond hw5.convert.layers' ReLU, Softmax, Sigmoid and Tanh, and their rules (hw5.convert.rules).
+"""The activations by name and the smooth layers: their translations (Activation, Softmax, ELU), ACTIVATIONS
+(a Keras activation name -> its NumPy layer, for every `activation=`), the NumPy layers beyond hw5.convert.layers'
+ReLU, Softmax, Sigmoid and Tanh, and their rules (hw5.convert.rules); LayerNormalization is
+hw5.convert.normalization's.
 In plain NumPy, stable at the extremes (no overflow warnings: every exp sees only non-positive arguments, or is
 clipped where its result saturates); each layer maps (N, features) to a new (N, features) array.
 
@@ -8,12 +9,11 @@ clipped where its result saturates); each layer maps (N, features) to a new (N, 
                         the tanh form), silu/swish x·σ(x), hard_sigmoid relu6(x + 3)/6, hard_silu/hard_swish
                         x·hard_sigmoid(x), softplus, softsign, exponential, mish x·tanh(softplus(x))
     AlphaELU(α)         ELU with α ≠ 1
-    LayerNorm           (x − mean) / √(var + ε) · γ + β per sample over its axes
     LogSoftmax          the `log_softmax` name: z − max − log Σ exp(z − max) over the last axis (ONNX's LogSoftmax)
 
 ONNX: Clip, LeakyRelu where they compute the name; otherwise the formula written out — elu and selu as
 Where(x > 0, x, α·(Exp(Min(x, 0)) − 1)) (· scale), gelu 0.5·x·(1 + Erf(x/√2)) (Erf in float32 in a float64 net:
-onnxruntime has no float64 kernel), softsign x / (1 + Abs(x)) (no float64 Softsign), LayerNorm its NumPy steps.
+onnxruntime has no float64 kernel), softsign x / (1 + Abs(x)) (no float64 Softsign).
 Lowering: relu6, leaky_relu and hard_sigmoid as sums of ramps (relu6(x) = relu(x) − relu(x − 6),
 leaky(x) = relu(x) − α·relu(−x), hard_sigmoid(x) = relu(x + 3)/6 − relu(x − 3)/6); the rest refused.
 """
@@ -126,29 +126,6 @@ def _softmax(src: Source) -> Translation:
     return [Softmax(src.name, src.shape)], src.shape
 
 
-@dataclass
-class LayerNorm:
-    """(x − mean) / √(var + ε) · γ + β per sample, the statistics over the grid axes `axes`."""
-    axes: tuple           # grid axes (0-based, without the batch)
-    gamma: np.ndarray | None
-    beta: np.ndarray | None
-    epsilon: float
-    name: str
-    out_shape: tuple
-
-    def __call__(self, x):
-        g = x.reshape(len(x), *self.out_shape)
-        axes = tuple(a + 1 for a in self.axes)
-        mean = g.mean(axis=axes, keepdims=True)
-        var = ((g - mean) ** 2).mean(axis=axes, keepdims=True)
-        y = (g - mean) / np.sqrt(var + self.epsilon)
-        if self.gamma is not None:
-            y = y * self.gamma
-        if self.beta is not None:
-            y = y + self.beta
-        return y.reshape(len(x), -1).astype(x.dtype, copy=False)
-
-
 @register("ELU")
 def _elu_layer(src: Source) -> Translation:
     alpha = src.config["alpha"]
@@ -164,19 +141,6 @@ class AlphaELU:
 
     def __call__(self, x):
         return _elu(x, self.alpha).astype(x.dtype, copy=False)
-
-
-@register("LayerNormalization")
-def _layer_norm(src: Source) -> Translation:
-    cfg, n = src.config, len(src.shape)
-    axes = cfg["axis"] if isinstance(cfg["axis"], (list, tuple)) else [cfg["axis"]]
-    axes = tuple(sorted((a - 1) if a > 0 else n + a for a in axes))
-    if cfg.get("rms_scaling"):
-        raise src.refuse("rms_scaling is not supported")
-    along = [src.shape[a] if a in axes else 1 for a in range(n)]
-    gamma, beta = src.param("gamma"), src.param("beta")
-    return [LayerNorm(axes, None if gamma is None else gamma.reshape(along), None if beta is None else
-                      beta.reshape(along), cfg["epsilon"], src.name, src.shape)], src.shape
 
 
 # ---- ONNX: ONNX's own op where it computes what the layer computes, else the layer's formula written out with
@@ -253,20 +217,6 @@ def alpha_elu_nodes(e, layer, xs):
     return e.node("Identity", [elu(e, xs[0], layer.alpha)], layer.name)
 
 
-@rule(ONNX, LayerNorm)
-def layer_norm_nodes(e, layer, xs):
-    g, axes = e.grid(xs[0], layer.out_shape), [a + 1 for a in layer.axes]
-    mean = e.node("ReduceMean", [g], axes=axes, keepdims=1)
-    centred = e.node("Sub", [g, mean])
-    var = e.node("ReduceMean", [e.node("Mul", [centred, centred])], axes=axes, keepdims=1)
-    y = e.node("Div", [centred, e.node("Sqrt", [e.node("Add", [var, e.const(layer.epsilon, "eps")])])])
-    if layer.gamma is not None:
-        y = e.node("Mul", [y, e.const(layer.gamma, f"{layer.name}/gamma")])
-    if layer.beta is not None:
-        y = e.node("Add", [y, e.const(layer.beta, f"{layer.name}/beta")])
-    return e.flat(y)
-
-
 # ---- the Dense+ReLU lowering: the activation names of the ReLU family as sums of ramps ---------------------
 
 ELEMENTWISE = {   # the activation names of the family (hw5.convert.activations.FUNCTIONS)
@@ -285,7 +235,7 @@ def elementwise_lowering(state, layer, x):
     return (yield from ramps(state, layer, x, *ELEMENTWISE[layer.kind]))
 
 
-rule(LOWER, AlphaELU, LayerNorm, LogSoftmax)(not_piecewise_linear)
+rule(LOWER, AlphaELU, LogSoftmax)(not_piecewise_linear)
 
 
 @rule(ONNX, LogSoftmax)

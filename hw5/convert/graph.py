@@ -13,6 +13,7 @@ import hw5.convert.activations  # noqa: F401  (the op-family modules fill the re
 import hw5.convert.conv  # noqa: F401
 import hw5.convert.gathers  # noqa: F401
 import hw5.convert.merges  # noqa: F401
+import hw5.convert.normalization  # noqa: F401
 import hw5.convert.relus  # noqa: F401
 import hw5.convert.translations  # noqa: F401
 from hw5.convert.layouts import CHANNELS_FIRST, channels_first

@@ -133,11 +133,13 @@ OUTPUT_ROW = "(model output)"   # the self-check's row for the model's output, w
 
 
 def _float32_inside(layer) -> bool:
-    """Does Keras compute this layer in float32 even in a float64 model? TF's ResizeBilinear returns float32
-    (bilinear UpSampling2D); Keras rounds gelu's 1/√2 to float32; LoRA's factors are float32 variables, whose
-    product Keras forms in float32 (a float64 model's LoRA kernel is float32-accurate: ~3e-7 measured)."""
+    """Does Keras compute this layer in float32 even in a float64 model? TF's resize kernels (ResizeBilinear,
+    ResizeBicubic, ResizeArea, ScaleAndTranslate for lanczos) compute and return float32 for any input, so an
+    UpSampling2D with any interpolation but nearest (Keras' exact repeat) is float32-accurate; Keras rounds
+    gelu's 1/√2 to float32; LoRA's factors are float32 variables, whose product Keras forms in float32 (a float64
+    model's LoRA kernel is float32-accurate: ~3e-7 measured)."""
     config = layer.get_config()
-    return config.get("interpolation") == "bilinear" or config.get("activation") == "gelu" \
+    return config.get("interpolation", "nearest") != "nearest" or config.get("activation") == "gelu" \
         or bool(getattr(layer, "lora_enabled", False))
 
 

@@ -6,8 +6,10 @@ the 2-D ones on (1, L, C).
     AveragePooling1D/2D, GlobalAveragePooling1D/2D   M[(r, c, ch), (i, j, ch)] = 1/count(i, j) (TF's divisor:
                                                      the real inputs of the window)
     ZeroPadding1D/2D, Cropping1D/2D                  0/1 selection matrices
-    UpSampling1D/2D ('nearest', 'bilinear')          out (i, j) = Σ weights · in: nearest copies in (i // s, j // s);
-                                                     bilinear (TF's half-pixel rule) mixes ≤ 2 × 2 inputs
+    UpSampling1D/2D (every Keras interpolation)      out (i, j) = Σ w_r(i)·w_c(j)·in(r, c) with TF's weights per
+                                                     axis (hw5.convert.resize_weights): bilinear, area ≤ 2 × 2
+                                                     inputs, bicubic 4 × 4, lanczos3/5 6 × 6 / 10 × 10; nearest
+                                                     copies in (i // s, j // s)
     BatchNormalization, Normalization                Scale diag(s), shift t — folded by hw5.convert.fold into the
                                                      linear map before them (FOLDED)
     Rescaling                                        Scale: x·scale + offset (scalars or per channel)
@@ -27,6 +29,7 @@ import numpy as np
 from hw5.convert.layers import MaxPool, Scale
 from hw5.convert.linear_maps import batch_norm_scale, window_indices
 from hw5.convert.registry import Source, Translation, linear, register
+from hw5.convert.resize_weights import WEIGHTS
 from hw5.homework.geometry import conv_output_shape
 
 
@@ -148,16 +151,6 @@ def _cropping(rank: int, src: Source) -> Translation:
     return _selection(src, grid, out, np.arange(out[0]) + top, np.arange(out[1]) + left, rank)
 
 
-def _bilinear_weights(size: int, scale: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """[(source index, weight)] for each of the two neighbours, per output index: TF's half-pixel rule
-    src = (o + ½)/scale − ½, lower = max(⌊src⌋, 0), upper = min(⌈src⌉, size − 1), weight of upper src − ⌊src⌋."""
-    src = (np.arange(size * scale) + 0.5) / scale - 0.5
-    low = np.floor(src)
-    frac = src - low
-    lower, upper = np.maximum(low, 0).astype(np.int64), np.minimum(np.ceil(src), size - 1).astype(np.int64)
-    return [(lower, 1 - frac), (upper, frac)]
-
-
 def _upsampling(rank: int, src: Source) -> Translation:
     h, w, c = grid = _grid(src, rank)
     sh, sw = (1, src.config["size"]) if rank == 1 else tuple(src.config["size"])
@@ -165,19 +158,20 @@ def _upsampling(rank: int, src: Source) -> Translation:
     kind = src.config.get("interpolation", "nearest")
     if kind == "nearest":
         return _selection(src, grid, out, np.arange(out[0]) // sh, np.arange(out[1]) // sw, rank)
-    if kind != "bilinear":
-        raise src.refuse(f"interpolation {kind!r} is not supported (nearest, bilinear)")
+    if kind not in WEIGHTS:
+        raise src.refuse(f"interpolation {kind!r} is not supported (nearest, {', '.join(WEIGHTS)})")
     rows, cols, vals = [], [], []
     i, j, ch = np.ix_(np.arange(out[0]), np.arange(out[1]), np.arange(c))
     full = (*out[:2], c)
-    for r, wr in _bilinear_weights(h, sh):
-        for col, wc in _bilinear_weights(w, sw):
+    for r, wr in WEIGHTS[kind](h, sh):
+        for col, wc in WEIGHTS[kind](w, sw):
             rows.append(np.broadcast_to((r[i] * w + col[j]) * c + ch, full).ravel())
             cols.append(np.broadcast_to((i * out[1] + j) * c + ch, full).ravel())
             vals.append(np.broadcast_to(wr[i] * wc[j], full).ravel())
     rows, cols, vals = (np.concatenate(a) for a in (rows, cols, vals))
     n_out = math.prod(out)
-    # the same (row, col) appears up to 4 times at the borders: sum them first; keep only real weights
+    # a tap clamped to the edge repeats an index (the same (row, col) several times): sum them first; keep
+    # only real weights
     key = rows.astype(np.int64) * n_out + cols
     uniq, inverse = np.unique(key, return_inverse=True)
     summed = np.bincount(inverse, weights=vals)
