@@ -94,7 +94,7 @@ def test_every_entry_is_the_converters_and_a_name_is_registered_once():
     # one owner: every translation is defined in one of the converter's op-family modules; a second translation
     # of a name is refused, naming the one it has (a per-rank entry by the function it binds), table unchanged
     families = {"hw5.convert.conv", "hw5.convert.translations", "hw5.convert.merges", "hw5.convert.activations",
-                "hw5.convert.relus", "hw5.convert.normalization"}
+                "hw5.convert.relus", "hw5.convert.normalization", "hw5.convert.gathers"}
     for table in (TRANSLATIONS, MERGES, OPS):
         assert {getattr(fn, "func", fn).__module__ for fn in table.values()} <= families
     assert {"InputLayer", "Flatten", "Conv2D", "Dense", "MaxPooling2D", "ReLU", "Activation", "Softmax"} <= \
