@@ -19,6 +19,8 @@ on the evidence layer (hw5.deliver). In the order the data flows:
     activations.py   Activation, Softmax, ELU; ACTIVATIONS (the `activation=` names); Elementwise, AlphaELU,
                      LogSoftmax layers + rules
     normalization.py LayerNormalization (rms_scaling too): the LayerNorm layer + rules
+    gathers.py       Gather (Permute, channels-first flattening) and WindowMax layers + rules
+    layouts.py       data_format="channels_first": the channels-last translation re-indexed
     linear_maps.py   average pooling, zero padding and BatchNorm as dense matrices; `compose`
     sparse.py        the Toeplitz matrix as scipy.sparse CSR
     variables.py     what every translation reads (LoRA merged, weight-only int8/int4 dequantized) and the
@@ -34,4 +36,4 @@ on the evidence layer (hw5.deliver). In the order the data flows:
                      engines, verify: sizes before work and the L∞ questions
 """
 from hw5.convert.fold import from_keras  # noqa: F401  (also registers the converter's translations)
-from hw5.convert.onnx_in import from_onnx  # noqa: F401  (and the ONNX front end's, WindowMax's rules)
+from hw5.convert.onnx_in import from_onnx  # noqa: F401  (and the ONNX front end's rules)

@@ -41,7 +41,8 @@ REASONS = {
     "no feature axis (a 1-D test input: input shape (None,))": r"input shape \(None,\)",
     "Softmax over a non-last axis": r"softmax over axis",
     "Dot (a product of tensors)": r"\bDot\b",
-    "3-D layer": r"3-D|3D\b|[A-Za-z]+3D",
+    "3-D layer": r"of type \w+3D\b|3-D",
+    "an axis of size 0 (an empty input)": r"an axis of size 0",
     "Keras cannot run the model (no reference)": r"Keras itself cannot run the model",
 }
 NO_TRANSLATION = r"of type (\w+) has no NumPy translation"   # a layer type refused by name: "no translation: X"
@@ -158,26 +159,29 @@ def outcome(case: Case) -> tuple[str, str, dict]:
     return worst[0], worst[1], both
 
 
-def table(results: list, unreadable: list) -> str:
-    """Markdown: by test file, cases, ok, refused by reason, not a layer case, wrong, crashed, unreadable."""
+HEADER = ("test file", "cases", "ok", "refused (by reason)", "not a layer case", "wrong", "crashed", "unreadable")
+
+
+def rows(results: list, unreadable: list) -> list[tuple]:
+    """One row a test file (HEADER's columns), then the totals ("all"); results [(case, outcome, detail, …)]."""
     files = list(dict.fromkeys([c.file for c, *_ in results] + [u.file for u in unreadable]))
-    rows = ["| test file | cases | ok | refused (by reason) | not a layer case | wrong | crashed | unreadable |",
-            "|---|---|---|---|---|---|---|---|"]
-    total = Counter()
+    out, total = [], Counter()
     for name in files:
-        mine = [(what, detail) for c, what, detail, _ in results if c.file == name]
+        mine = [(what, detail) for c, what, detail, *_ in results if c.file == name]
         n = Counter(what for what, _ in mine)
         reasons = Counter(reason(detail) for what, detail in mine if what == "refused")
-        lost = sum(u.file == name for u in unreadable)
-        cells = [len(mine), n["ok"], n["refused"], n["not a layer case"], n["wrong"], n["crashed"], lost]
-        keys = ("cases", "ok", "refused", "keras", "wrong", "crashed", "unreadable")
-        total.update(dict(zip(keys, cells, strict=True)))
+        cells = [len(mine), n["ok"], n["refused"], n["not a layer case"], n["wrong"], n["crashed"],
+                 sum(u.file == name for u in unreadable)]
+        total.update(dict(enumerate(cells)))
         why = ", ".join(f"{r}: {k}" for r, k in reasons.most_common())
-        rows.append(f"| {name} | {cells[0]} | {cells[1]} | {cells[2]}{' (' + why + ')' if why else ''} | "
-                    f"{cells[3]} | {cells[4]} | {cells[5]} | {cells[6]} |")
-    rows.append(f"| **all** | {total['cases']} | {total['ok']} | {total['refused']} | {total['keras']} | "
-                f"{total['wrong']} | {total['crashed']} | {total['unreadable']} |")
-    return "\n".join(rows)
+        out.append((name, cells[0], cells[1], f"{cells[2]}{' (' + why + ')' if why else ''}", *cells[3:]))
+    return out + [("all", *(total[k] for k in range(7)))]
+
+
+def table(results: list, unreadable: list) -> str:
+    """rows() as Markdown."""
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    return "\n".join(lines + ["| " + " | ".join(map(str, row)) + " |" for row in rows(results, unreadable)])
 
 
 def main(argv=None) -> None:
