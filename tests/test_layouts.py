@@ -70,7 +70,13 @@ def test_a_channels_first_layer_is_its_keras_layer(what, dtype):
     shape, make = CASES[what]
     model = build(shape, make, dtype)
     x = np.random.default_rng(33).normal(size=(3, *shape)).astype(dtype)
-    expected = keras_reference(model, x)   # Keras, or its channels-last twin where TF has no NCHW kernel
+    expected = keras_reference(model, x)   # its channels-last twin: the same weights, Keras' NHWC kernels
+    try:
+        direct = keras_outputs(model, x)     # Keras' own channels-first run, where TensorFlow has the kernel
+    except Exception:  # noqa: BLE001 — no NCHW kernel here (float64; float32 without oneDNN)
+        direct = None
+    if direct is not None:                   # the twin is the model: Keras' own run agrees where it runs
+        assert_within(direct, expected, tol.LAYER_F32_RTOL * max(1.0, np.abs(expected).max()), f"{what}: twin")
     for sparse in (False, True):
         net = from_keras(model, sparse=sparse)
         rtol = check_rtol(model, net)        # float32's where Keras computes in float32 inside (bilinear)
@@ -99,6 +105,24 @@ def test_a_channels_first_softmax_activation_runs_over_keras_last_axis():
             from_keras(model)
         net = from_keras(model, check=False)
     assert_within(net.predict(x), expected, tol.LAYER_F32_RTOL, "softmax over the width")
+
+
+@pytest.mark.parametrize("make, why", [
+    (lambda x: L.Dense(2)(L.Conv2D(2, 1, data_format=CF)(x)), "a Dense on a channels-first image"),
+    (lambda x: L.Flatten()(L.Reshape((4, 4, 3))(L.Conv2D(3, 1, data_format=CF)(x))), "a Reshape"),
+    (lambda x: L.Conv2D(2, 1, data_format=CF, activation="softmax")(x), "a softmax over the width"),
+    (lambda x: L.Conv2D(2, 1)(L.Conv2D(4, 1, data_format=CF)(x)), "a channels-last layer among channels-first ones"),
+    (lambda x: L.Concatenate(axis=2)([L.Conv2D(3, 1, data_format=CF)(x), x]), "a Concatenate along the height"),
+    (lambda x: keras.ops.add(L.Conv2D(3, 1, data_format=CF)(x), 1.0), "a keras.ops node"),
+])
+def test_a_model_whose_meaning_depends_on_the_layout_has_no_twin(make, why):
+    # the twin rewrites only what it knows to be layout-free; anything else and there is none (the reference is
+    # then Keras' own run)
+    from hw5.convert.reference import channels_last_twin
+
+    x = keras.Input((3, 4, 4))
+    assert channels_last_twin(keras.Model(x, make(x))) is None, why
+    assert channels_last_twin(keras.Model(x, L.Conv2D(2, 1)(x))) is None       # nothing channels-first: no twin
 
 
 def cf_cnn():

@@ -82,7 +82,7 @@ def keras_batch(model) -> int:
 
 CHANNELS_FIRST = "channels_first"
 # layers whose output does not depend on which axis holds the channels (elementwise, merges, noise at inference)
-TWIN_SAFE = {"InputLayer", "ReLU", "LeakyReLU", "ELU", "PReLU", "Activation", "Dropout", "SpatialDropout1D",
+TWIN_SAFE = {"InputLayer", "ReLU", "LeakyReLU", "ELU", "Activation", "Dropout", "SpatialDropout1D",
              "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization",
              "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Identity"}
 AXIS_LAYERS = {"BatchNormalization", "Concatenate"}   # their `axis` 1 (the channels) becomes −1
@@ -105,8 +105,6 @@ def _twin_entry(model, entry: dict) -> bool:
     if cfg.get("data_format") == CHANNELS_FIRST:
         cfg["data_format"] = "channels_last"
         return cfg.get("activation") not in PER_AXIS_ACTIVATIONS
-    if "data_format" in cfg:                         # a channels-last layer in a channels-first model
-        return False
     rank = len(layer.output.shape)
     if kind in AXIS_LAYERS:
         if rank >= 3:

@@ -76,10 +76,11 @@ class Verdict:
 
 
 def keras_logits(model, x: np.ndarray) -> np.ndarray:
-    """The Keras model's outputs for one image x (H, W, C), float64 (the logits of `logits_model(model)`)."""
-    from hw5.convert.reference import keras_outputs
+    """The Keras model's outputs for one image x (H, W, C), float64 (the logits of `logits_model(model)`; a
+    channels-first model's through its channels-last twin: hw5.convert.reference)."""
+    from hw5.convert.reference import keras_reference
 
-    return keras_outputs(model, x[None])[0].astype(np.float64)
+    return keras_reference(model, x[None])[0].astype(np.float64)
 
 
 def dense_relu(model):

@@ -118,11 +118,10 @@ def is_onnx(model) -> bool:
 
 def keras_outputs(model, x) -> np.ndarray:
     """model(x, training=False) in batches, one image at a time where the model has a strided convolution
-    (TF 2.21's batched oneDNN bug): hw5.convert.reference."""
-    from hw5.convert.reference import keras_batch
-    from hw5.convert.reference import keras_outputs as reference
+    (TF 2.21's batched oneDNN bug); a channels-first model through its channels-last twin: hw5.convert.reference."""
+    from hw5.convert.reference import keras_batch, keras_reference
 
-    return reference(model, x, batch=keras_batch(model))
+    return keras_reference(model, x, batch=keras_batch(model))
 
 
 def format_cost_table(rows) -> str:
@@ -242,7 +241,11 @@ def _convert(args, from_keras, kwargs, outputs: Outputs) -> int:
     n = args.check or (16 if part is None or "onnx" not in outputs.paths else 1000 if args.relu_only else 10_000)
     x = check_inputs(model, part, n, args.seed)
     what = "Fashion-MNIST test images" if part is not None else f"uniform [0, 1] inputs, seed {args.seed}"
-    _say(f"{ref} and NumPy on {n:,} {what}")
+    from hw5.convert.reference import channels_last_twin
+
+    twin = "" if onnx or channels_last_twin(reference) is None else \
+        " (Keras: the channels-first model's channels-last twin, the same weights; docs/known-issues.md)"
+    _say(f"{ref} and NumPy on {n:,} {what}{twin}")
     theirs = outputs_of(x)
     tol = OUTPUT_RTOL[max(np.dtype(net.dtype), np.asarray(theirs).dtype, key=lambda d: np.finfo(d).eps)]
     ok = _figure(f"NumPy ({'logits' if args.relu_only else 'output'}) on {n:,} inputs", theirs,
