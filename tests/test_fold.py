@@ -56,6 +56,31 @@ def test_folded_and_fused_nets_equal_keras_in_their_dtype_and_storage(dtype, spa
                     assert hasattr(value, "tocsr") == sparse, layer.name
 
 
+@pytest.mark.parametrize("sparse", [False, True])
+def test_fuse_merges_a_permutation_into_the_matrices_beside_it_exactly(sparse):
+    # a Permute is a Gather: after a conv it picks the matrix's columns, before a Dense (as a channels-first Flatten
+    # is) it re-orders the rows: with fuse both go into the matrix — no arithmetic, so the fused net equals the
+    # unfused one's entries moved (the outputs equal up to the order of a sum); without fuse the Gathers stay
+    import keras
+
+    L = keras.layers
+    keras.utils.set_random_seed(44)
+    model = keras.Sequential([keras.Input((4, 3, 2), dtype="float64"), L.Conv2D(3, 2, dtype="float64"),
+                              L.Permute((3, 1, 2), dtype="float64"), L.Activation("relu", dtype="float64"),
+                              L.Permute((2, 3, 1), dtype="float64"), L.Flatten(dtype="float64"),
+                              L.Dense(2, dtype="float64")])
+    assign_normal(model.weights, 45)
+    x = np.random.default_rng(46).normal(size=(3, 4, 3, 2))
+    plain, fused = from_keras(model, sparse=sparse), from_keras(model, sparse=sparse, fuse=True)
+    assert [type(layer).__name__ for layer in plain.layers] == ["Dense", "Gather", "ReLU", "Gather", "Dense"]
+    assert [type(layer).__name__ for layer in fused.layers] == ["Dense", "ReLU", "Dense"]
+    dense = lambda W: W.toarray() if sparse else W  # noqa: E731
+    np.testing.assert_array_equal(dense(fused.layers[0].W), dense(plain.layers[0].W)[:, plain.layers[1].index])
+    np.testing.assert_array_equal(dense(fused.layers[2].W), dense(plain.layers[4].W)[np.argsort(plain.layers[3].index)])
+    expected = plain.predict(x)
+    assert_within(fused.predict(x), expected, tol.LAYER_F64_RTOL * np.abs(expected).max(), "fused vs plain")
+
+
 def test_two_diagonals_and_a_diagonal_before_a_map_fuse_exactly_as_written():
     # merge_linear's formulas by hand: diag(d1) then diag(d2) is diag(d1·d2) with t1·d2 + t2; diag(d) then
     # W is diag(d)·W with bias t·W + b

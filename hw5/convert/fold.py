@@ -2,7 +2,8 @@
 
 BatchNormalization and Normalization (FOLDED in hw5.convert.translations) arrive as diagonal Scale layers;
 folded into the linear map before them (`merge_linear`) they give one matrix, W·diag(s) with the bias
-b·s + t. `fuse=True` multiplies every run of linear maps (Dense and Scale) into one. A node is merged
+b·s + t. `fuse=True` multiplies every run of linear maps (Dense and Scale) into one, and merges a Gather into the
+Dense before it, or a permutation into the Dense after it. A node is merged
 into the one before it only when that one has no other consumer (nor is the model's output). A Keras layer
 whose output is folded into the next map's has no NumPy output of its own: it leaves `net.keras_outputs`.
 
@@ -16,6 +17,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from hw5.convert.gathers import Gather
 from hw5.convert.graph import translate
 from hw5.convert.inspect import self_check
 from hw5.convert.layers import Dense, Scale
@@ -81,11 +83,33 @@ def _product(W1, W2, dt):
     return out
 
 
+def is_permutation(layer) -> bool:
+    """A Gather whose index visits every input once (a transpose of the grid: Permute, channels-first Flatten)."""
+    return isinstance(layer, Gather) and np.array_equal(np.sort(layer.index), np.arange(layer.index.size))
+
+
+def merges(first, layer, fuse: bool, folded: bool) -> bool:
+    """Does `layer`, reading `first` alone, merge into it? Linear maps with fuse (or a FOLDED Keras layer's);
+    with fuse a Gather after a Dense (its columns picked) and a permutation before one (its rows re-ordered),
+    both exact."""
+    linear = (Dense, Scale)
+    if isinstance(layer, linear) and isinstance(first, linear):
+        return fuse or folded
+    return fuse and ((isinstance(layer, Gather) and isinstance(first, Dense))
+                     or (isinstance(layer, Dense) and is_permutation(first)))
+
+
 def merge_linear(first, layer):
-    """One layer for x ↦ layer(first(x)), both linear (Dense or Scale): W = W₁W₂, b = b₁W₂ + b₂."""
+    """One layer for x ↦ layer(first(x)), both linear (Dense or Scale): W = W₁W₂, b = b₁W₂ + b₂; a Gather
+    picks columns of the Dense before it (W₁[:, index], b₁[index]) or re-orders the rows of the Dense after it
+    (W₂[argsort(index)]): no arithmetic."""
+    name = f"{first.name}+{layer.name}"
+    if isinstance(layer, Gather):
+        return Dense(first.W[:, layer.index], first.b[layer.index], name, layer.out_shape)
+    if isinstance(first, Gather):
+        return Dense(layer.W[np.argsort(first.index)], layer.b, name, layer.out_shape)
     dt = np.result_type(first.W if isinstance(first, Dense) else first.d,
                         layer.W if isinstance(layer, Dense) else layer.d)
-    name = f"{first.name}+{layer.name}"
     if isinstance(first, Scale) and isinstance(layer, Scale):
         d = (first.d.astype(np.float64) * layer.d).astype(dt)
         t = (first.t.astype(np.float64) * layer.d + layer.t).astype(dt)
@@ -111,8 +135,8 @@ def fold(net: NumpyNet, kinds: dict, fuse: bool) -> NumpyNet:
     for old, (layer, ins, source) in enumerate(zip(net.layers, net.inputs, net.sources, strict=True)):
         ins = [INPUT if i == INPUT else position[i] for i in ins]
         prev = ins[0] if len(ins) == 1 else INPUT
-        linear = isinstance(layer, (Dense, Scale)) and (fuse or kinds.get(source) in FOLDED)
-        if linear and prev != INPUT and isinstance(layers[prev], (Dense, Scale)) and consumers[last[prev]] == 1:
+        if prev != INPUT and merges(layers[prev], layer, fuse, kinds.get(source) in FOLDED) \
+                and consumers[last[prev]] == 1:
             layers[prev], sources[prev], last[prev] = merge_linear(layers[prev], layer), source, old
             position = {k: (None if v == prev else v) for k, v in position.items()}
             position[old] = prev
