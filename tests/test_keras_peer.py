@@ -88,6 +88,9 @@ def test_refusal_reasons_are_classified():
     assert reason("layer 'a' of type AdaptiveMaxPooling2D has no NumPy translation; supported: ...") == \
         "no translation: AdaptiveMaxPooling2D"
     assert reason("something new").startswith("other: ")
+    # the list of supported layers a no-translation refusal ends with names 3-D layers: it is not the reason
+    assert reason("layer 'm' of type Masking has no NumPy translation; supported: Conv2D, GlobalMaxPooling3D") == \
+        "no translation: Masking"
     assert set(REASONS) >= {"3-D layer", "Dot (a product of tensors)"}
 
 
