@@ -3,7 +3,8 @@
 # and float64, dense and sparse — the NumPy net takes the channels-first tensor as Keras holds it, x.reshape(N, -1),
 # and hands on Keras' channels-first grid (Flatten: Keras flattens channels-first tensors channels-last). Then a
 # channels-first CNN through relu_only and every export, the layout said in each file; the permutations themselves;
-# the re-indexing's refusal of a layer it cannot re-index; Permute; the scalar-input refusal.
+# the re-indexing's refusal of a layer it cannot re-index; Permute and RepeatVector (Gathers); the scalar-input
+# refusal.
 import keras
 import numpy as np
 import pytest
@@ -190,6 +191,27 @@ def test_permute_is_keras_permute(dims, shape, dtype):
     assert_within(net.predict(x), expected, rtol * max(1.0, np.abs(expected).max()), f"Permute{dims}")
     moved = [type(layer).__name__ for layer in net.layers]
     assert moved == (["Dense"] if dims == tuple(sorted(dims)) else ["Gather", "Dense"])   # the identity: no layer
+
+
+@pytest.mark.parametrize("n, features", [(3, 5), (1, 4), (4, 1)])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_repeat_vector_is_keras_repeat_vector(n, features, dtype):
+    # RepeatVector(n): the grid (n, F), each row the input — a Gather, values moved, so equal to Keras exactly;
+    # then a Dense reads the (n, F) grid, and the Dense+ReLU form composes the selection into its matrix
+    from hw5.convert.relu_only import relu_only
+
+    model = keras.Sequential([keras.Input((features,), dtype=dtype), L.RepeatVector(n, dtype=dtype)])
+    x = np.random.default_rng(43).normal(size=(4, features)).astype(dtype)
+    net = from_keras(model)
+    np.testing.assert_array_equal(net.predict(x).reshape(4, n, features), keras_outputs(model, x))
+    assert [type(layer).__name__ for layer in net.layers] == ["Gather"] and net.output_grid() == (n, features)
+    head = keras.Sequential([keras.Input((features,), dtype=dtype), L.RepeatVector(n, dtype=dtype),
+                             L.Dense(3, dtype=dtype)])
+    assign_normal(head.weights, 44)
+    expected = keras_outputs(head, x)
+    rtol = tol.LAYER_F64_RTOL if dtype == "float64" else tol.LAYER_F32_RTOL
+    assert_within(relu_only(from_keras(head)).predict(x), expected, rtol * max(1.0, np.abs(expected).max()),
+                  f"RepeatVector({n}) then Dense, Dense+ReLU form")
 
 
 def test_a_scalar_input_is_refused_as_having_no_features():
