@@ -44,6 +44,10 @@ CASES = {
     "GlobalAveragePooling2D": ((3, 4, 5), lambda: L.GlobalAveragePooling2D(data_format=CF)),
     "GlobalMaxPooling1D": ((3, 6), lambda: L.GlobalMaxPooling1D(data_format=CF)),
     "GlobalAveragePooling1D keepdims": ((3, 6), lambda: L.GlobalAveragePooling1D(data_format=CF, keepdims=True)),
+    "AdaptiveAveragePooling2D 9 × 6 → (4, 4)": ((2, 9, 6), lambda: L.AdaptiveAveragePooling2D(4, data_format=CF)),
+    "AdaptiveMaxPooling2D 7 × 5 → (3, 2)": ((3, 7, 5), lambda: L.AdaptiveMaxPooling2D((3, 2), data_format=CF)),
+    "AdaptiveAveragePooling1D 10 → 4": ((2, 10), lambda: L.AdaptiveAveragePooling1D(4, data_format=CF)),
+    "AdaptiveMaxPooling1D 7 → 3": ((3, 7), lambda: L.AdaptiveMaxPooling1D(3, data_format=CF)),
     "ZeroPadding2D ((1, 2), (0, 1))": ((2, 4, 3), lambda: L.ZeroPadding2D(((1, 2), (0, 1)), data_format=CF)),
     "ZeroPadding1D (2, 1)": ((2, 5), lambda: L.ZeroPadding1D((2, 1), data_format=CF)),
     "Cropping2D ((1, 0), (2, 1))": ((2, 5, 6), lambda: L.Cropping2D(((1, 0), (2, 1)), data_format=CF)),
@@ -239,7 +243,7 @@ def test_a_global_3d_pool_is_its_keras_layer(make, dtype):
 
 def test_the_other_3d_layers_are_refused_by_name():
     for layer in (L.Conv3D(2, 2), L.MaxPooling3D(2), L.AveragePooling3D(2), L.ZeroPadding3D(1), L.Cropping3D(1),
-                  L.UpSampling3D(2), L.Conv3DTranspose(2, 2)):
+                  L.UpSampling3D(2), L.Conv3DTranspose(2, 2), L.AdaptiveAveragePooling3D(2), L.AdaptiveMaxPooling3D(2)):
         model = keras.Sequential([keras.Input((4, 4, 4, 2)), layer])
         with pytest.raises(ValueError, match=rf"of type {type(layer).__name__} has no NumPy translation"):
             from_keras(model)
