@@ -155,3 +155,69 @@ def test_layer_norm_rms_scaling_is_keras(kwargs, dtype):
     assert [type(a) for a in net.layers] == [LayerNorm] and net.layers[0].rms_scaling and net.layers[0].beta is None
     rtol = tol.LAYER_F32_RTOL if dtype == "float32" else tol.LAYER_F64_RTOL
     assert_within(net.predict(x), expected, rtol * np.abs(expected).max(), f"rms_scaling {kwargs} ({dtype}) vs Keras")
+
+
+# GroupNormalization, RMSNormalization and UnitNormalization (hw5.convert.normalization) against Keras' own layer,
+# float32 and float64. Inputs centred far from 0 (mean 2, sd 1.5) and ε 0.5 in some cases, γ, β and scale drawn
+# from N(0, 1) (Keras starts them at 1 and 0), so that a wrong group size, statistics about 0 instead of the mean,
+# ε outside the root or a scale along the wrong axis each move the output by ≫ the tolerance
+NORM_CASES = [
+    ("GroupNormalization", (3, 4, 6), dict(groups=2)),
+    ("GroupNormalization", (3, 4, 6), dict(groups=3, epsilon=0.5)),
+    ("GroupNormalization", (6, 4, 3), dict(groups=2, axis=1)),                    # channels first
+    ("GroupNormalization", (4, 6, 3), dict(groups=-1, axis=2, center=False)),     # one group a channel, mid axis
+    ("GroupNormalization", (5, 8), dict(groups=4, scale=False, epsilon=0.5)),
+    ("GroupNormalization", (2, 3, 4), dict(groups=1, center=False, scale=False)),  # one group: all of a sample
+    ("RMSNormalization", (6,), dict()),
+    ("RMSNormalization", (3, 4, 5), dict(axis=[-1, -2], epsilon=0.5)),             # unsorted: Keras sorts
+    ("RMSNormalization", (4, 4), dict(axis=1)),   # scale (4,) multiplies along the last axis: Keras' broadcast
+    ("RMSNormalization", (3, 4, 5), dict(axis=[1, 2, 3], epsilon=0.5)),
+    ("UnitNormalization", (6,), dict()),
+    ("UnitNormalization", (3, 4, 5), dict(axis=(1, 2))),
+    ("UnitNormalization", (3, 4, 5), dict(axis=1)),
+    ("UnitNormalization", (3, 4, 5), dict(axis=[-1, 1, 2])),
+]
+NORM_TYPES = {"GroupNormalization": "LayerNorm", "RMSNormalization": "RMSNorm", "UnitNormalization": "UnitNorm"}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("layer, shape, kwargs", NORM_CASES, ids=[f"{a}-{b}-{c}" for a, b, c in NORM_CASES])
+def test_normalization_layer_is_keras(layer, shape, kwargs, dtype):
+    from hw5.numpy_net import from_keras
+
+    model = keras.Sequential([keras.Input(shape, dtype=dtype), getattr(keras.layers, layer)(dtype=dtype, **kwargs)])
+    assign_normal(model.weights, 9)
+    x = np.random.default_rng(10).normal(2, 1.5, (4, *shape)).astype(dtype)
+    expected = keras_outputs(model, x)
+    net = from_keras(model)
+    assert [type(a).__name__ for a in net.layers] == [NORM_TYPES[layer]]
+    assert_within(net.predict(x).reshape(expected.shape), expected, tol.NORM_RTOL[dtype] * np.abs(expected).max(),
+                  f"{layer} {kwargs} ({dtype}) vs Keras")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_unit_normalization_divides_a_norm_below_epsilon_by_epsilon(dtype):
+    # Keras: x · min(rsqrt(Σx²), 1/ε), ε = 1e-12 — a sample whose norm is below ε is x·10¹², a zero sample 0
+    from hw5.numpy_net import from_keras
+
+    model = keras.Sequential([keras.Input((5,), dtype=dtype), keras.layers.UnitNormalization(dtype=dtype)])
+    rng = np.random.default_rng(11)
+    x = np.stack([rng.normal(size=5), 1e-14 * rng.normal(size=5), np.zeros(5), 1e-11 * rng.normal(size=5)])
+    x = x.astype(dtype)
+    expected = keras_outputs(model, x)
+    assert np.abs(expected[1]).max() < 0.1 < np.abs(expected[3]).max()   # the clamp applies to sample 1 only
+    got = from_keras(model).predict(x)
+    assert_within(got, expected, tol.NORM_RTOL[dtype] * np.abs(expected).max(), f"UnitNormalization ({dtype})")
+    np.testing.assert_array_equal(got[2], 0)
+
+
+@pytest.mark.parametrize("axis", [0, -3, [0, 2]])
+def test_a_normalization_across_the_batch_is_refused_by_name(axis):
+    # axis 0 (−3 here) is the batch: statistics across the samples are no function of one sample; Keras computes
+    # them for UnitNormalization (the layers with a variable along the axis cannot build on the batch's None)
+    from hw5.numpy_net import from_keras
+
+    model = keras.Sequential([keras.Input((3, 4)), keras.layers.UnitNormalization(axis=axis, name="n")])
+    with pytest.raises(ValueError, match=r"^layer 'n' of type \w+: axis .* is not an axis of the grid \(3, 4\) "
+                                         r"\(0 is the batch"):
+        from_keras(model)

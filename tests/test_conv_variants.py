@@ -2,10 +2,10 @@
 # random graph CNNs of test_graph.py draw these too, but not every geometry in a short run — here each one is
 # pinned: Conv2DTranspose 'valid'/'same' with strides, kernel smaller than the stride, dilation and
 # output_padding; grouped and dilated Conv2D; depthwise with a multiplier; separable; causal and strided Conv1D;
-# MaxPooling1D 'same'; asymmetric cropping. Reference: Keras' own layer in float64, one image at a time
-# (hw5.convert.reference.keras_outputs, whose per-image calls and `keras_batch` — which convolutions a batched
-# call would meet TF's strided-conv bug with — are tested last); and each NumPy layer's name and grid against the
-# Keras layer's.
+# MaxPooling1D 'same'; asymmetric cropping; adaptive pooling's overlapping windows. Reference: Keras' own layer
+# in float64, one image at a time (hw5.convert.reference.keras_outputs, whose per-image calls and `keras_batch` —
+# which convolutions a batched call would meet TF's strided-conv bug with — are tested last); and each NumPy
+# layer's name and grid against the Keras layer's.
 import itertools
 
 import keras
@@ -233,6 +233,66 @@ def test_upsampling_refuses_an_interpolation_it_has_no_weights_for():
     with pytest.raises(ValueError, match=r"^layer 'up' of type UpSampling2D: interpolation 'gaussian' is not "
                                          r"supported \(nearest, bilinear, bicubic, lanczos3, lanczos5, area\)$"):
         TRANSLATIONS["UpSampling2D"](src)
+
+
+# Keras' AdaptiveAverage/MaxPooling1D/2D, (rank, input grid, output_size): along an axis of n inputs pooled to m,
+# window i = [floor(i·n/m), ceil((i + 1)·n/m)) — PyTorch's rule — so windows overlap where m does not divide n
+# (7 → 3: [0, 3), [2, 5), [4, 7)), repeat inputs where m > n, and m = 1 is the global pool
+ADAPTIVE = [(1, (8, 3), 4), (1, (7, 2), 3), (1, (10, 1), 4), (1, (5, 2), 8), (1, (6, 2), 1), (1, (9, 1), 9),
+            (2, (8, 8, 2), (4, 4)), (2, (7, 5, 2), (3, 2)), (2, (5, 7, 1), (3, 4)), (2, (3, 2, 2), (5, 7)),
+            (2, (6, 5, 3), (1, 1)), (2, (13, 11, 1), (7, 3))]
+
+
+def adaptive_pool_loop(x, size, kind: str):
+    # the reference: each output's window [floor(i·n/m), ceil((i + 1)·n/m)) on every spatial axis, one at a time
+    spatial, out = x.shape[1:-1], np.empty((len(x), *size, x.shape[-1]))
+    for index in itertools.product(*(range(m) for m in size)):
+        spans = (slice(i * n // m, -(-(i + 1) * n // m)) for i, n, m in zip(index, spatial, size, strict=True))
+        window = x[(slice(None), *spans)]
+        axes = tuple(range(1, 1 + len(size)))
+        out[(slice(None), *index)] = window.max(axis=axes) if kind == "Max" else window.mean(axis=axes)
+    return out
+
+
+def _adaptive_params():
+    # float32 max-pooling to one output along an axis left out: Keras pools with windows ceil(n/m) and one more,
+    # and TF's float32 (oneDNN) max-pool of a window longer than the axis kills the process (SIGFPE, measured with
+    # keras 3.15; its float64 kernel and the average pool run) — Keras cannot run the layer, the float64 case has it
+    return [pytest.param(rank, shape, size, kind, dtype, id=f"{shape}->{size}-{kind}-{dtype}")
+            for rank, shape, size in ADAPTIVE for kind in ("Average", "Max") for dtype in ("float32", "float64")
+            if not (kind == "Max" and dtype == "float32" and 1 in np.atleast_1d(size))]
+
+
+@pytest.mark.parametrize("rank, shape, size, kind, dtype", _adaptive_params())
+def test_adaptive_pooling_is_keras_and_its_window_rule(rank, shape, size, kind, dtype):
+    # Keras' layer equals the window rule (float64 loop), and the net equals Keras, dense and sparse: a max picks
+    # one of the inputs (exact), an average is a sum of ≤ k_h·k_w terms (the layer check's tolerance)
+    model = build(shape, lambda: getattr(L, f"Adaptive{kind}Pooling{rank}D")(size), dtype)
+    x = np.random.default_rng(28).normal(size=(3, *shape)).astype(dtype)
+    expected = keras_outputs(model, x)
+    scale = max(1.0, float(np.abs(expected).max()))
+    assert_within(expected, adaptive_pool_loop(x.astype(np.float64), expected.shape[1:-1], kind),
+                  LAYER_RTOL[dtype] * scale, f"Keras' Adaptive{kind}Pooling{rank}D {shape} -> {size} vs the rule")
+    for sparse in (False, True):
+        net = from_keras(model, sparse=sparse)
+        got = net.predict(x).reshape(expected.shape)
+        if kind == "Max":
+            np.testing.assert_array_equal(got, expected)
+        else:
+            assert_within(got, expected, LAYER_RTOL[dtype] * scale, f"{shape} -> {size} ({dtype}, sparse={sparse})")
+        assert net.output_grid() == tuple(model.layers[-1].output.shape[1:])
+
+
+@pytest.mark.parametrize("kind", ["Average", "Max"])
+def test_adaptive_pooling_takes_keras_float32_window_bounds(kind):
+    # Keras' TF backend computes i·n/m in float32 before floor and ceil: for 9,484 → 7,713 that moves a few window
+    # bounds by one from the exact rule (measured: the loop above is off by O(1) there) — the net follows Keras
+    model = build((9484, 1), lambda: getattr(L, f"Adaptive{kind}Pooling1D")(7713))
+    x = np.random.default_rng(29).normal(size=(2, 9484, 1))
+    expected = keras_outputs(model, x)
+    assert np.abs(adaptive_pool_loop(x, (7713,), kind) - expected).max() > 0.1   # the trap is there
+    got = from_keras(model, sparse=True).predict(x).reshape(expected.shape)
+    assert_within(got, expected, tol.LAYER_F64_RTOL * max(1.0, np.abs(expected).max()), f"{kind} 9484 -> 7713")
 
 
 def test_cropping_to_nothing_is_refused_by_the_translation():

@@ -205,7 +205,7 @@ def _layer_cases():
     from hw5.convert.activations import FUNCTIONS, AlphaELU, Elementwise, LogSoftmax
     from hw5.convert.gathers import Gather, WindowMax
     from hw5.convert.layers import BandedDense, Scale, Sigmoid, Tanh
-    from hw5.convert.normalization import LayerNorm
+    from hw5.convert.normalization import LayerNorm, RMSNorm, UnitNorm
     from hw5.convert.onnx_in.ops.resize import LRN
     from hw5.convert.relus import ClippedReLU, PReLU
     from hw5.numpy_net import Dense, MaxPool, ReLU, Softmax
@@ -230,6 +230,17 @@ def _layer_cases():
              # rms_scaling: x itself over √(var + ε), γ; over one axis and two, ε large enough to matter
              ("LayerNorm-rms", LayerNorm((2,), rng.normal(size=(1, 1, 3)), None, 1e-3, "ln3", img, True), img),
              ("LayerNorm-rms-hw", LayerNorm((0, 1), rng.normal(size=(4, 5, 1)), None, 0.5, "ln4", img, True), img),
+             # GroupNormalization: the height split into 2 groups of 2 rows, statistics over each group's rows,
+             # its width and channels, γ and β per row
+             ("LayerNorm-group", LayerNorm((1, 2, 3), rng.normal(size=(2, 2, 1, 1)), rng.normal(size=(2, 2, 1, 1)),
+                                           1e-3, "gn", img, grid=(2, 2, 5, 3)), img),
+             # RMSNormalization over the channels, and over (H, W) with a scale along the grid's last axes
+             ("RMSNorm", RMSNorm((2,), rng.normal(size=3), 1e-6, "rms", img), img),
+             ("RMSNorm-hw", RMSNorm((0, 1), rng.normal(size=(5, 3)), 0.5, "rms2", img), img),
+             # UnitNormalization over (H, C); an ε of 5 clamps ~30 % of the channel norms (median 6 here): ONNX's
+             # Max both ways
+             ("UnitNorm", UnitNorm((0, 2), 1e-12, "un", img), img),
+             ("UnitNorm-eps", UnitNorm((2,), 5.0, "un2", img), img),
              # windows of 3 over the flat input, a padded one (−1) among them: ONNX MaxPool with pads
              ("WindowMax", WindowMax(np.array([[5, 2, 0], [59, 58, -1], [30, -1, -1]]), "wm", (3,)), img),
              # a transpose of the grid (Permute, channels-first flattening) and a selection with a repeat

@@ -3,7 +3,8 @@
 # and float64, dense and sparse — the NumPy net takes the channels-first tensor as Keras holds it, x.reshape(N, -1),
 # and hands on Keras' channels-first grid (Flatten: Keras flattens channels-first tensors channels-last). Then a
 # channels-first CNN through relu_only and every export, the layout said in each file; the permutations themselves;
-# the re-indexing's refusal of a layer it cannot re-index; Permute; the scalar-input refusal.
+# the re-indexing's refusal of a layer it cannot re-index; Permute and RepeatVector (Gathers); the scalar-input
+# refusal.
 import keras
 import numpy as np
 import pytest
@@ -43,6 +44,10 @@ CASES = {
     "GlobalAveragePooling2D": ((3, 4, 5), lambda: L.GlobalAveragePooling2D(data_format=CF)),
     "GlobalMaxPooling1D": ((3, 6), lambda: L.GlobalMaxPooling1D(data_format=CF)),
     "GlobalAveragePooling1D keepdims": ((3, 6), lambda: L.GlobalAveragePooling1D(data_format=CF, keepdims=True)),
+    "AdaptiveAveragePooling2D 9 × 6 → (4, 4)": ((2, 9, 6), lambda: L.AdaptiveAveragePooling2D(4, data_format=CF)),
+    "AdaptiveMaxPooling2D 7 × 5 → (3, 2)": ((3, 7, 5), lambda: L.AdaptiveMaxPooling2D((3, 2), data_format=CF)),
+    "AdaptiveAveragePooling1D 10 → 4": ((2, 10), lambda: L.AdaptiveAveragePooling1D(4, data_format=CF)),
+    "AdaptiveMaxPooling1D 7 → 3": ((3, 7), lambda: L.AdaptiveMaxPooling1D(3, data_format=CF)),
     "ZeroPadding2D ((1, 2), (0, 1))": ((2, 4, 3), lambda: L.ZeroPadding2D(((1, 2), (0, 1)), data_format=CF)),
     "ZeroPadding1D (2, 1)": ((2, 5), lambda: L.ZeroPadding1D((2, 1), data_format=CF)),
     "Cropping2D ((1, 0), (2, 1))": ((2, 5, 6), lambda: L.Cropping2D(((1, 0), (2, 1)), data_format=CF)),
@@ -216,6 +221,27 @@ def test_permute_is_keras_permute(dims, shape, dtype):
     assert moved == (["Dense"] if dims == tuple(sorted(dims)) else ["Gather", "Dense"])   # the identity: no layer
 
 
+@pytest.mark.parametrize("n, features", [(3, 5), (1, 4), (4, 1)])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_repeat_vector_is_keras_repeat_vector(n, features, dtype):
+    # RepeatVector(n): the grid (n, F), each row the input — a Gather, values moved, so equal to Keras exactly;
+    # then a Dense reads the (n, F) grid, and the Dense+ReLU form composes the selection into its matrix
+    from hw5.convert.relu_only import relu_only
+
+    model = keras.Sequential([keras.Input((features,), dtype=dtype), L.RepeatVector(n, dtype=dtype)])
+    x = np.random.default_rng(43).normal(size=(4, features)).astype(dtype)
+    net = from_keras(model)
+    np.testing.assert_array_equal(net.predict(x).reshape(4, n, features), keras_outputs(model, x))
+    assert [type(layer).__name__ for layer in net.layers] == ["Gather"] and net.output_grid() == (n, features)
+    head = keras.Sequential([keras.Input((features,), dtype=dtype), L.RepeatVector(n, dtype=dtype),
+                             L.Dense(3, dtype=dtype)])
+    assign_normal(head.weights, 44)
+    expected = keras_outputs(head, x)
+    rtol = tol.LAYER_F64_RTOL if dtype == "float64" else tol.LAYER_F32_RTOL
+    assert_within(relu_only(from_keras(head)).predict(x), expected, rtol * max(1.0, np.abs(expected).max()),
+                  f"RepeatVector({n}) then Dense, Dense+ReLU form")
+
+
 def test_a_scalar_input_is_refused_as_having_no_features():
     model = keras.Sequential([keras.Input(()), L.Flatten(name="f")])
     with pytest.raises(ValueError, match=r"^model has the input shape \(None,\): no axis besides the batch \(one "
@@ -241,7 +267,7 @@ def test_a_global_3d_pool_is_its_keras_layer(make, dtype):
 
 def test_the_other_3d_layers_are_refused_by_name():
     for layer in (L.Conv3D(2, 2), L.MaxPooling3D(2), L.AveragePooling3D(2), L.ZeroPadding3D(1), L.Cropping3D(1),
-                  L.UpSampling3D(2), L.Conv3DTranspose(2, 2)):
+                  L.UpSampling3D(2), L.Conv3DTranspose(2, 2), L.AdaptiveAveragePooling3D(2), L.AdaptiveMaxPooling3D(2)):
         model = keras.Sequential([keras.Input((4, 4, 4, 2)), layer])
         with pytest.raises(ValueError, match=rf"of type {type(layer).__name__} has no NumPy translation"):
             from_keras(model)

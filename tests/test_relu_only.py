@@ -233,6 +233,9 @@ def _model_with(make):
     pytest.param(lambda L, x: L.LayerNormalization(rms_scaling=True, name="act")(x),
                  r"layer 'act' \(LayerNorm\) is not piecewise linear", id="rms_scaling",
                  marks=pytest.mark.filterwarnings("ignore:You passed `rms_scaling=True`:UserWarning")),   # deprecated
+    (lambda L, x: L.GroupNormalization(2, name="act")(x), r"layer 'act' \(LayerNorm\) is not piecewise linear"),
+    (lambda L, x: L.RMSNormalization(name="act")(x), r"layer 'act' \(RMSNorm\) is not piecewise linear"),
+    (lambda L, x: L.UnitNormalization(name="act")(x), r"layer 'act' \(UnitNorm\) is not piecewise linear"),
     (lambda L, x: L.Activation("tanh", name="act")(x), r"layer 'act' \(Tanh\) is not piecewise linear"),
     (lambda L, x: L.Multiply(name="act")([x, L.Conv2D(2, 1)(x)]),
      r"layer 'act' \(Merge 'Multiply'\) multiplies two tensors, which is not piecewise linear"),

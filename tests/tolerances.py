@@ -180,6 +180,13 @@ ARCHITECTURE_RTOL = {"float32": 1e-4, "float64": 1e-9}
 # wide as GRAPH_RTOL's: the same 2e-4 of the output's scale in float32. float64 keeps every constant and op
 # in float64 (no float attribute rounds one): the issue's 1e-9.
 ONNX_VS_NUMPY_RTOL = {"float32": 2e-4, "float64": 1e-9}
+# A per-sample normalization (Group/RMS/UnitNormalization, tests/test_activations.py) against Keras in the same
+# dtype, relative to the output's largest |value|: each side rounds a mean (or sum) of n ≤ 120 terms and a mean
+# of squares (γ_n ≈ n·eps/2 each), x − mean loses ≤ eps·|x| ≤ 2·eps of the spread for inputs of mean 2 and sd 1.5,
+# then a root, a division, a multiply and an add round once each: ≲ (n + 8)·eps·2 ≈ 256 eps (measured ≤ 3 eps).
+# A wrong group size, a variance about 0 or ε outside the root moves an output by ≥ 2e-4 of the scale (ε 1e-3 on
+# a variance ~2: ε/(2·var)), above float32's 3e-5.
+NORM_RTOL = {"float32": 256 * EPS32, "float64": 256 * EPS64}
 # hw5.convert.estimate's file sizes against the files written (tests/test_estimate.py): the arrays are
 # counted exactly, the headers, the Keras archive's config and the npz's zip entries as constants (a few KiB
 # to 64 KiB), and NNet's bytes per number from a sample of 20,000 stored values — within 1 % on files of

@@ -11,17 +11,19 @@ on the evidence layer (hw5.deliver). In the order the data flows:
     layers.py        the NumPy layers Dense, BandedDense, Scale, MaxPool, ReLU, Softmax, Sigmoid, Tanh + rules
     conv.py          Conv2D (groups), DepthwiseConv2D, SeparableConv2D, Conv2DTranspose, their 1-D siblings
                      (Conv1D …), Dense on any rank
-    translations.py  InputLayer, Flatten, pooling, padding, cropping, upsampling (1-D/2-D), BatchNorm,
-                     Normalization, Rescaling, Reshape, Dropout and noise layers
+    translations.py  InputLayer, Flatten, pooling (adaptive too), padding, cropping, upsampling (1-D/2-D),
+                     BatchNorm, Normalization, Rescaling, Reshape, Dropout and noise layers
     resize_weights.py  TF's per-axis resize weights (bilinear, bicubic, lanczos3/5, area) UpSampling2D reads
     merges.py        Add … Concatenate, and the keras.ops arithmetic nodes (their layers and rules beside them)
     relus.py         ReLU and its variants, LeakyReLU, PReLU (ClippedReLU, PReLU layers + rules)
     activations.py   Activation, Softmax, ELU; ACTIVATIONS (the `activation=` names); Elementwise, AlphaELU,
                      LogSoftmax layers + rules
-    normalization.py LayerNormalization (rms_scaling too): the LayerNorm layer + rules
-    gathers.py       Gather (Permute, channels-first flattening) and WindowMax layers + rules
+    normalization.py LayerNormalization (rms_scaling too), GroupNormalization, RMSNormalization,
+                     UnitNormalization: the LayerNorm, RMSNorm and UnitNorm layers + rules
+    gathers.py       Gather (Permute, RepeatVector, channels-first flattening) and WindowMax layers + rules
     layouts.py       data_format="channels_first": the channels-last translation re-indexed
-    linear_maps.py   average pooling, zero padding and BatchNorm as dense matrices; `compose`
+    linear_maps.py   average pooling, zero padding and BatchNorm as dense matrices, adaptive pooling's
+                     windows; `compose`
     sparse.py        the Toeplitz matrix as scipy.sparse CSR
     variables.py     what every translation reads (LoRA merged, weight-only int8/int4 dequantized) and the
                      quantized layers refused before any translation runs

@@ -1,7 +1,7 @@
 """The activations by name and the smooth layers: their translations (Activation, Softmax, ELU), ACTIVATIONS
 (a Keras activation name -> its NumPy layer, for every `activation=`), the NumPy layers beyond hw5.convert.layers'
-ReLU, Softmax, Sigmoid and Tanh, and their rules (hw5.convert.rules); LayerNormalization is
-hw5.convert.normalization's.
+ReLU, Softmax, Sigmoid and Tanh, and their rules (hw5.convert.rules); the Layer, Group, RMS and Unit
+normalizations are hw5.convert.normalization's.
 In plain NumPy, stable at the extremes (no overflow warnings: every exp sees only non-positive arguments, or is
 clipped where its result saturates); each layer maps (N, features) to a new (N, features) array.
 

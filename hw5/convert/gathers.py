@@ -1,4 +1,5 @@
-"""The NumPy layers that pick their inputs by index, with their rules beside them, and Keras' Permute.
+"""The NumPy layers that pick their inputs by index, with their rules beside them, and Keras' Permute and
+RepeatVector.
 
     Gather       out[:, k] = x[:, index[k]]: a transpose of the grid (Keras' Permute; a channels-first tensor
                  flattened in Keras' channels-last order), a selection. Its rules: ONNX Gather on axis 1; the
@@ -12,6 +13,7 @@
 
 Permute(dims) on the grid (d₁, …, d_r) is the Gather whose index is arange(n).reshape(grid).transpose(dims − 1)
 flattened: output position k, row-major over the permuted grid, reads the input position it came from.
+RepeatVector(n) on a vector (F,) is the Gather whose index is tile(arange(F), n): the grid (n, F), each row a copy.
 """
 from __future__ import annotations
 
@@ -74,6 +76,12 @@ def _permute(src: Source) -> Translation:
     if dims == tuple(sorted(dims)):
         return [], src.shape
     return [Gather(transpose_index(src.shape, [d - 1 for d in dims]), src.name, out)], out
+
+
+@register("RepeatVector")
+def _repeat_vector(src: Source) -> Translation:
+    n, (f,) = int(src.config["n"]), src.shape   # Keras' input spec: (N, F), so the grid is (F,)
+    return [Gather(np.tile(np.arange(f), n), src.name, (n, f))], (n, f)
 
 
 # ---- ONNX ----------------------------------------------------------------------------------------------------

@@ -12,6 +12,9 @@ built by vectorized index maths (no Python loop per entry):
                        inputs, so count(i, j) ≤ ph·pw at the borders
     GlobalAverage      the average pool whose one window is the whole (H, W) image: entries 1 / (H·W)
     ZeroPadding2D      M[(r, c, ch), (r + top, c + left, ch)] = 1: a 0/1 selection matrix
+    adaptive pooling   the windows of Keras' AdaptiveAverage/MaxPooling (`adaptive_windows`): along an axis of n
+                       inputs pooled to m, window i = [floor(i·n/m), ceil((i + 1)·n/m)) — overlapping where m
+                       does not divide n — and a 2-D window the product of its row and column spans
 
 BatchNormalization at inference is the diagonal map diag(s) with shift t,
 
@@ -61,6 +64,33 @@ def window_indices(input_shape, pool_size, strides=None, padding="valid"):
     rows = np.broadcast_to((r * w + col) * c + ch, full)[inside]
     cols = np.broadcast_to((i * w_out + j) * c + ch, full)[inside]
     return rows, cols, np.broadcast_to(counts, full)[inside], (h_out, w_out, c)
+
+
+def adaptive_spans(n: int, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, sizes), (m,) each: the windows of Keras' adaptive pooling along an axis of n inputs pooled to m.
+
+    Window i starts at floor(i·n/m) and ends at ceil((i + 1)·n/m) (PyTorch's rule), both computed as Keras' TF
+    backend computes them (float32 products and quotients, starts ≤ n − 1, ends ≤ n); Keras pools with two
+    sizes, small = ceil(n/m) and small + 1, and a window takes small + 1 where end − start is that, else small
+    (in exact arithmetic every end − start is one of the two)."""
+    i = np.arange(m, dtype=np.float32)
+    starts = np.minimum(np.floor(i * np.float32(n) / np.float32(m)), n - 1).astype(np.int64)
+    ends = np.minimum(np.ceil((i + 1) * np.float32(n) / np.float32(m)), n).astype(np.int64)
+    small = math.ceil(n / m)
+    return starts, np.where(ends - starts == small + 1, small + 1, small)
+
+
+def adaptive_windows(input_shape, out_size) -> np.ndarray:
+    """(m_h·m_w·C, k_h·k_w): row (i, j, ch), row-major, holds the flat channels-last input indices
+    (r * W + c) * C + ch of output (i, j, ch)'s window, r and c over the row and column spans of
+    `adaptive_spans`, −1 where the window is smaller than the largest (k_h × k_w)."""
+    h, w, c = image_shape(input_shape)
+    m_h, m_w = out_size
+    (r0, nr), (c0, nc) = adaptive_spans(h, m_h), adaptive_spans(w, m_w)
+    i, j, ch, di, dj = np.ix_(*(np.arange(k) for k in (m_h, m_w, c, nr.max(), nc.max())))
+    inside = (di < nr[i]) & (dj < nc[j])
+    index = np.where(inside, ((r0[i] + di) * w + c0[j] + dj) * c + ch, -1)
+    return index.reshape(m_h * m_w * c, -1)
 
 
 def avg_pool_as_dense(input_shape, pool_size, strides=None, padding="valid", dtype=np.float32):

@@ -3,7 +3,7 @@
 Each function takes a `Source` (the Keras layer, its config, the neuron grid it receives, its variables, the
 dtype and the build options) and returns the NumPy layers it becomes (hw5.convert.layers and the layers
 beside their translations) and the grid it hands on. The op-family modules fill the tables at import
-(hw5.convert.conv, translations, merges, relus, activations, normalization):
+(hw5.convert.conv, translations, merges, relus, activations, normalization, gathers):
 
     TRANSLATIONS                Keras class name -> fn(Source) for layers with one input (Conv2D, Dense, ReLU…)
     MERGES                      Keras class name -> fn(Source) for layers with several inputs (Add, Concatenate…)

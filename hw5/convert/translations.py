@@ -14,6 +14,10 @@ the 2-D ones on (1, L, C).
                                                      linear map before them (FOLDED)
     Rescaling                                        Scale: x·scale + offset (scalars or per channel)
     MaxPooling1D/2D, GlobalMaxPooling1D/2D           MaxPool (the homework's window loop)
+    AdaptiveAveragePooling1D/2D                      M[(r, c, ch), (i, j, ch)] = 1/|window (i, j)|, Keras' windows
+                                                     (hw5.convert.linear_maps.adaptive_windows: [floor(i·n/m),
+                                                     ceil((i + 1)·n/m)) per axis)
+    AdaptiveMaxPooling1D/2D                          WindowMax over the same windows (3-D: no translation)
     GlobalAverage/MaxPooling3D                       the 2-D global pool on the (D·H, W, C) grid: one window, all
                                                      of it (the other 3-D layers have no translation)
     InputLayer, Flatten, Reshape, Dropout, noise     nothing: the flat vector does not change (Flatten is
@@ -26,8 +30,9 @@ from functools import partial
 
 import numpy as np
 
+from hw5.convert.gathers import WindowMax, real_first
 from hw5.convert.layers import MaxPool, Scale
-from hw5.convert.linear_maps import batch_norm_scale, window_indices
+from hw5.convert.linear_maps import adaptive_windows, batch_norm_scale, window_indices
 from hw5.convert.registry import Source, Translation, linear, register
 from hw5.convert.resize_weights import WEIGHTS
 from hw5.homework.geometry import conv_output_shape
@@ -112,6 +117,17 @@ def _global_average_pooling(rank: int, src: Source) -> Translation:
     rows, cols, counts, _ = window_indices(grid, (h, w))
     out = (1,) * rank + (c,) if src.config["keepdims"] else (c,)
     return [linear(src, rows, cols, 1.0 / counts, h * w * c, None, out)], out
+
+
+def _adaptive_pooling(rank: int, kind: str, src: Source) -> Translation:
+    grid = _grid(src, rank)
+    size = _pair(src.config["output_size"], rank)      # Keras' config: (L',) or (H', W')
+    windows, out = adaptive_windows(grid, size), _out((*size, grid[2]), rank)
+    if kind == "max":
+        return [WindowMax(real_first(windows), src.name, out)], out
+    real = windows >= 0
+    cols = np.nonzero(real)[0]                          # the output of each real entry, in windows[real]'s order
+    return [linear(src, windows[real], cols, (1.0 / real.sum(axis=1))[cols], math.prod(grid), None, out)], out
 
 
 def _selection(src: Source, grid, out, r_src, c_src, rank: int) -> Translation:
@@ -226,6 +242,8 @@ for _rank in (1, 2):
     register(f"ZeroPadding{_rank}D")(partial(_zero_padding, _rank))
     register(f"Cropping{_rank}D")(partial(_cropping, _rank))
     register(f"UpSampling{_rank}D")(partial(_upsampling, _rank))
+    register(f"AdaptiveAveragePooling{_rank}D")(partial(_adaptive_pooling, _rank, "average"))
+    register(f"AdaptiveMaxPooling{_rank}D")(partial(_adaptive_pooling, _rank, "max"))
 for _rank in (1, 2, 3):
     register(f"GlobalAveragePooling{_rank}D")(partial(_global_average_pooling, _rank))
     register(f"GlobalMaxPooling{_rank}D")(partial(_global_max, _rank))

@@ -16,8 +16,10 @@ model, x)| (Keras; for a channels-first model its channels-last twin, hw5.conver
 of the dtype and the one Keras computes the model in (hw5.convert.inspect.keras_precision: a float64 model's LoRA
 kernel, resize (any interpolation but nearest) and gelu are float32 inside Keras).
 
-Outcomes: ok; refused (a ValueError raised by hw5's code: its message; reason(message) is the name of REASONS'
-first matching regex, else "no translation: <type>", else "other: …"); wrong (beyond the bound, or from_keras'
+Outcomes: ok; refused (a ValueError raised by hw5's code: its message's first line without the list of supported
+layers a "has no NumPy translation" refusal ends with — that list names 3-D layers, so REASONS would read every
+such refusal as one; reason(message) is the name of REASONS' first matching regex, else "no translation: <type>",
+else "other: …"); wrong (beyond the bound, or from_keras'
 own self-check saying its network is not the model); crashed (any other exception from from_keras or predict, a
 library's ValueError escaping hw5 included); not a layer case (Keras raised building or calling the model — the
 test was of Keras' own argument checks — or a raises-block's layer, never called on data, that Keras accepts).
@@ -46,13 +48,16 @@ REASONS = {
     "Keras cannot run the model (no reference)": r"Keras itself cannot run the model",
 }
 NO_TRANSLATION = r"of type (\w+) has no NumPy translation"   # a layer type refused by name: "no translation: X"
+SUPPORTED = "; supported: "   # where a no-translation refusal starts listing every supported layer (not its reason)
 SELF_CHECK_WRONG = r"the network it built is not the Keras model"
 ORDER = ("crashed", "wrong", "refused", "not a layer case", "ok")   # the worse outcome of the two dtypes is the case's
 
 
 def reason(message: str) -> str:
     """The short reason of a from_keras refusal: REASONS' first match, else 'no translation: <type>' for a layer
-    type refused by name, else 'other: ' + the message's start."""
+    type refused by name, else 'other: ' + the message's start. Only the part before the list of supported layers
+    is read (the list names GlobalAveragePooling3D: it is no reason)."""
+    message = message.split(SUPPORTED)[0]
     found = next((name for name, pattern in REASONS.items() if re.search(pattern, message)), None)
     untranslated = re.search(NO_TRANSLATION, message)
     if found is None and untranslated:
@@ -137,7 +142,7 @@ def run_case(case: Case, dtype) -> tuple[str, str]:
             return "crashed", f"ValueError raised in {_raiser(exc)}: {message.strip()[:200]}"
         if re.search(SELF_CHECK_WRONG, message):
             return "wrong", message.splitlines()[0][:200]
-        return "refused", message.strip().splitlines()[0]   # the message; reason(message) its short reason
+        return "refused", message.strip().splitlines()[0].split(SUPPORTED)[0]   # reason(message): its short reason
     except Exception as exc:   # noqa: BLE001 — what we measure: any other exception is a crash
         return "crashed", f"{type(exc).__name__}: {str(exc).strip()[:200]}"
     # the bound of the less precise of the net's dtype and Keras' own (a float64 model's LoRA product, resize

@@ -16,8 +16,9 @@ hw5.convert.affine):
     Average, Concatenate
     Softmax             the last node only: dropped, the output is the logits (argmax kept)
 
-and refuses by name what no Dense+ReLU network computes: sigmoid, tanh, a softmax before the end, ELU,
-LayerNormalization, the other smooth activations, the product of two tensors, ReLU(threshold > 0) (a jump).
+and refuses by name what no Dense+ReLU network computes: sigmoid, tanh, a softmax before the end, ELU, the
+per-sample normalizations (Layer, Group, RMS, Unit), the other smooth activations, the product of two tensors,
+ReLU(threshold > 0) (a jump).
 A hidden layer carries every value still live in the graph (the skip of a residual block, the other branches
 of an inception block): relu(v) − relu(−v) = v, or through the rows of h it reads (relu_only.maps); that is
 the width the graph adds (`cost_table`'s `carried`). Before returning, relu_only checks its result against
