@@ -445,3 +445,28 @@ def test_keras_batch_is_one_exactly_where_a_convolution_has_a_stride():
     assert keras_batch(chain(L.DepthwiseConv2D(3, strides=2))) == 1
     assert keras_batch(chain(L.Conv1D(2, 3, strides=2), shape=(9, 1))) == 1
     assert keras_batch(chain(inner, L.Flatten())) == 1
+
+
+@pytest.mark.parametrize("make, shape", [(lambda: L.AdaptiveMaxPooling2D((2, 1)), (5, 4, 2)),
+                                         (lambda: L.AdaptiveMaxPooling1D(1), (5, 2))])
+def test_an_adaptive_max_pool_keras_would_die_on_is_never_run_in_keras(make, shape):
+    # TF's oneDNN float32 max-pool kills the process (SIGFPE) on an output width of 1: with oneDNN on, the
+    # self-check refuses to call Keras, saying why, and check=False converts it — equal to the float64 model,
+    # which Keras runs; without oneDNN Keras runs it and the self-check does too
+    from hw5.compare import float64_twin
+    from hw5.convert.reference import fatal_in_keras
+    from hw5.homework.kernels import kernels
+
+    model = keras.Sequential([keras.Input(shape), make()])
+    x = np.random.default_rng(47).normal(size=(3, *shape)).astype(np.float32)
+    if kernels().startswith("oneDNN on "):
+        assert fatal_in_keras(model) is model.layers[-1]
+        with pytest.raises(ValueError, match=r"Keras itself cannot run the model here \(layer '\w+': TensorFlow's "
+                                             r"oneDNN float32 max-pool kills the process"):
+            from_keras(model)
+        net = from_keras(model, check=False)
+    else:
+        assert fatal_in_keras(model) is None
+        net = from_keras(model)
+    expected = keras_outputs(float64_twin(model), x.astype(np.float64))
+    assert_within(net.predict(x), expected, tol.LAYER_F32_RTOL * np.abs(expected).max(), "adaptive max, width 1")

@@ -6,6 +6,7 @@
     keras_batch(model)               how many inputs one call may take: 1 where the model has a strided
                                      convolution, else BATCH
     channels_last_twin(model)        a channels-first model rebuilt channels-last with its weights (or None)
+    fatal_in_keras(model)            a layer Keras' call would kill the process on (TF's oneDNN max-pool), or None
     keras_reference(model, x)        a channels-first model's twin's outputs moved back channels-first, where it
                                      has a twin; else keras_outputs
     OUTPUT_RTOL                      max |reference − ours| ≤ OUTPUT_RTOL[dtype] · max |reference|
@@ -144,6 +145,10 @@ def first_again(value: np.ndarray, shape) -> np.ndarray:
 def keras_reference(model, x, batch: int = 1) -> np.ndarray:
     """What the model computes on x: its channels-last twin's outputs on x moved channels-last, moved back, where
     it has a twin (the module); else keras_outputs(model, x, batch)."""
+    fatal = fatal_in_keras(model)
+    if fatal is not None:
+        raise ValueError(f"Keras cannot run layer {fatal.name!r} here: TensorFlow's oneDNN float32 max-pool kills the "
+                         f"process on an AdaptiveMaxPooling output width of 1")
     twin = channels_last_twin(model)
     if twin is None:
         return keras_outputs(model, x, batch)
@@ -155,3 +160,22 @@ def last_again(x) -> np.ndarray:
     """The channels-first model's input batch (N, C, *spatial) as its twin's (N, *spatial, C)."""
     x = np.asarray(x)
     return np.moveaxis(x, 1, -1) if x.ndim >= 3 else x
+
+
+def _onednn_on() -> bool:
+    from hw5.homework.kernels import kernels
+
+    return kernels().startswith("oneDNN on ")
+
+
+def fatal_in_keras(model):
+    """The first layer whose Keras call kills the process here, or None: TensorFlow 2.21's oneDNN float32 max-pool
+    raises SIGFPE (no Python exception) where an AdaptiveMaxPooling1D/2D has an output width of 1 (Keras pools with
+    windows one longer than ceil(n/m): measured, docs/known-issues.md). Nothing can catch it, so the caller must
+    not call Keras on such a model."""
+    for layer in _layers(model):
+        if type(layer).__name__ in ("AdaptiveMaxPooling1D", "AdaptiveMaxPooling2D") \
+                and np.dtype(layer.compute_dtype) == np.float32 and int(np.ravel(layer.output_size)[-1]) == 1 \
+                and _onednn_on():
+            return layer
+    return None
