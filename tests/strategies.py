@@ -271,7 +271,9 @@ def _image_node(draw, h: int, w: int, c: int):
     kind = draw(st.sampled_from(["DepthwiseConv2D", "SeparableConv2D", "Conv2D", "Conv2DTranspose", "Cropping2D",
                                  "UpSampling2D", "ZeroPadding2D", "Rescaling", "Normalization", "ReLU", "LeakyReLU",
                                  "PReLU", "ELU", "Activation", "LayerNormalization", "BatchNormalization", "Dense",
-                                 "op+", "op*", "AveragePooling2D", *IDENTITIES]))
+                                 "op+", "op*", "AveragePooling2D", "Permute", "AdaptiveAveragePooling2D",
+                                 "AdaptiveMaxPooling2D", "GroupNormalization", "UnitNormalization",
+                                 "RMSNormalization", *IDENTITIES]))
     if kind in ("DepthwiseConv2D", "SeparableConv2D", "Conv2D"):
         k = _odd_pair(draw)
         # TF's depthwise kernel takes equal strides only
@@ -347,6 +349,20 @@ def _image_node(draw, h: int, w: int, c: int):
         return kind, dict(units=units), (h, w, units)
     if kind in ("op+", "op*"):
         return kind, dict(c=round(draw(st.floats(-3, 3)), 3)), (h, w, c)
+    if kind == "Permute":
+        dims = tuple(draw(st.permutations([1, 2, 3])))
+        return kind, dict(dims=dims), tuple((h, w, c)[d - 1] for d in dims)
+    if kind.startswith("Adaptive"):
+        # TF's oneDNN float32 max-pool dies on an output width of 1 (docs/known-issues.md): ≥ 2 where it can be
+        lo = 2 if kind == "AdaptiveMaxPooling2D" and w > 1 else 1
+        if lo > w:
+            kind = "AdaptiveAveragePooling2D"
+        size = (draw(st.integers(1, h)), draw(st.integers(min(lo, w), w)))
+        return kind, dict(output_size=size), (*size, c)
+    if kind == "GroupNormalization":
+        return kind, dict(groups=draw(st.sampled_from([g for g in (1, 2, 3) if c % g == 0])), epsilon=0.1), (h, w, c)
+    if kind in ("UnitNormalization", "RMSNormalization"):
+        return kind, dict(axis=-1), (h, w, c)
     return kind, dict(rate=0.3) if "Dropout" in kind else {}, (h, w, c)
 
 
@@ -354,7 +370,7 @@ def _sequence_node(draw, length: int, c: int):
     """One 1-D layer on an (L, C) grid."""
     kind = draw(st.sampled_from(["Conv1D", "Conv1DTranspose", "DepthwiseConv1D", "SeparableConv1D",
                                  "AveragePooling1D", "MaxPooling1D", "ZeroPadding1D", "Cropping1D", "UpSampling1D",
-                                 "SpatialDropout1D"]))
+                                 "SpatialDropout1D", "AdaptiveAveragePooling1D", "AdaptiveMaxPooling1D"]))
     if kind == "Conv1DTranspose" and length > MAX_GRID ** 2:   # a transpose at most doubles the sequence: ≤ 2·MAX_GRID²
         kind = "SpatialDropout1D"
     if kind == "Conv1DTranspose":
@@ -398,6 +414,11 @@ def _sequence_node(draw, length: int, c: int):
     if kind == "UpSampling1D":
         size = draw(st.integers(1, 2))
         return kind, dict(size=size), (length * size, c)
+    if kind.startswith("Adaptive"):
+        if kind == "AdaptiveMaxPooling1D" and length < 2:   # TF's oneDNN float32 max-pool dies on an output of 1
+            kind = "AdaptiveAveragePooling1D"
+        size = draw(st.integers(2 if kind == "AdaptiveMaxPooling1D" else 1, length))
+        return kind, dict(output_size=size), (size, c)
     return kind, dict(rate=0.3), (length, c)
 
 
@@ -459,6 +480,17 @@ def graph_cases(draw, max_nodes: int = 6):
             kind = draw(st.sampled_from(["GlobalAveragePooling1D", "GlobalMaxPooling1D"]))
             nodes.append((kind, dict(keepdims=draw(st.booleans())), (len(grids) - 2,)))
             grids.append((grids[-1][-1],))
+            if not nodes[-1][1]["keepdims"] and draw(st.booleans()):   # the vector repeated: a sequence again
+                n = draw(st.integers(1, 3))
+                nodes.append(("RepeatVector", dict(n=n), (len(grids) - 2,)))
+                grids.append((n, grids[-1][0]))
+    elif len(grids[-1]) == 3 and draw(st.integers(0, 3)) == 0:   # a 3-D tail: (h, w, c) as (h, w, 1, c), pooled
+        last = grids[-1]
+        nodes.append(("Reshape", dict(target_shape=(last[0], last[1], 1, last[2])), (len(grids) - 2,)))
+        grids.append((last[0], last[1], 1, last[2]))
+        kind = draw(st.sampled_from(["GlobalAveragePooling3D", "GlobalMaxPooling3D"]))
+        nodes.append((kind, {}, (len(grids) - 2,)))
+        grids.append((last[2],))
     n = draw(st.integers(1, 2))
     seed = draw(st.integers(0, 2 ** 16))
     x = np.random.default_rng(seed + 1).normal(0, 1, (n, h, w, c))
@@ -477,8 +509,8 @@ PIECEWISE_LINEAR_ACTIVATIONS = {
 def _piecewise_linear_node(cls: str, kw: dict) -> tuple[str, dict]:
     if cls == "ELU":
         return "LeakyReLU", dict(negative_slope=0.3)
-    if cls == "LayerNormalization":                       # per sample: a BatchNorm (per channel) in its place
-        return "BatchNormalization", dict(epsilon=0.1)
+    if cls in ("LayerNormalization", "GroupNormalization", "UnitNormalization", "RMSNormalization"):
+        return "BatchNormalization", dict(epsilon=0.1)   # per sample: a BatchNorm (per channel) in its place
     if cls == "Multiply":                                 # a product of two tensors: a max of them instead
         return "Maximum", kw
     if cls == "ReLU":                                     # threshold > 0 jumps (refused by name): none here
