@@ -23,6 +23,7 @@ constants in the net's dtype, axes as attributes (opset 17). Lowering: refused, 
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -128,10 +129,8 @@ def _group_norm(src: Source) -> Translation:
 @register("RMSNormalization")
 def _rms_norm(src: Source) -> Translation:
     epsilon = src.config["epsilon"]
-    if epsilon is None:   # keras.ops.rms_normalization's default
-        import keras
-
-        epsilon = keras.config.epsilon()
+    if epsilon is None:   # keras.ops.rms_normalization's default, read where the layer came from (the translation
+        epsilon = sys.modules["keras"].config.epsilon()   # itself imports no framework: tests/test_numpy_net.py)
     return [RMSNorm(_grid_axes(src, src.config["axis"]), src.param("scale"), epsilon, src.name, src.shape)], \
         src.shape
 
