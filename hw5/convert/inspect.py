@@ -21,7 +21,14 @@ import numpy as np
 
 from hw5.convert.layers import BandedDense, Dense, Scale
 from hw5.convert.network import INPUT, NumpyNet
-from hw5.convert.reference import channels_last_twin, fatal_in_keras, first_again, keras_values, last_again
+from hw5.convert.reference import (
+    KerasCannotRun,
+    channels_last_twin,
+    first_again,
+    keras_values,
+    last_again,
+    refuse_fatal,
+)
 
 
 def banded(net: NumpyNet) -> NumpyNet:
@@ -176,19 +183,15 @@ def self_check(model, net) -> None:
     indices, tensors = [net.keras_outputs[n] for n in names], [model.get_layer(n).output for n in names]
     if net.output not in indices:   # the output has no row of its own (a graph ending in keras.ops nodes)
         names, indices, tensors = [*names, OUTPUT_ROW], [*indices, net.output], [*tensors, model.outputs[0]]
-    fatal = fatal_in_keras(model)
-    if fatal is not None:
-        raise ValueError(f"from_keras: Keras itself cannot run the model here (layer {fatal.name!r}: TensorFlow's "
-                         f"oneDNN float32 max-pool kills the process on an AdaptiveMaxPooling output width of 1), "
-                         f"so the self-check has no reference; from_keras(..., check=False) returns the network "
-                         f"unchecked")
-    values = _twin_values(model, names, x)   # a channels-first model's reference (hw5.convert.reference)
     try:
+        refuse_fatal(model)
+        values = _twin_values(model, names, x)   # a channels-first model's reference (hw5.convert.reference)
         values = keras_values(model, tensors, x) if values is None else values
     except Exception as error:   # TF's CPU kernels refuse some layers (a dilated Conv2DTranspose, NCHW convs)
-        raise ValueError(f"from_keras: Keras itself cannot run the model here ({type(error).__name__}: "
-                         f"{str(error).strip().splitlines()[0]}), so the self-check has no reference; "
-                         f"from_keras(..., check=False) returns the network unchecked") from error
+        why = str(error) if isinstance(error, KerasCannotRun) else \
+            f"{type(error).__name__}: {str(error).strip().splitlines()[0]}"
+        raise ValueError(f"from_keras: Keras itself cannot run the model here ({why}), so the self-check has no "
+                         f"reference; from_keras(..., check=False) returns the network unchecked") from error
     floor = rtol * float(np.abs(x).max())
     first = next((row for row in _diffs(net, x, names, indices, tensors, values, floor, rtol) if not row.within),
                  None)

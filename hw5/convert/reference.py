@@ -7,6 +7,7 @@
                                      convolution, else BATCH
     channels_last_twin(model)        a channels-first model rebuilt channels-last with its weights (or None)
     fatal_in_keras(model)            a layer Keras' call would kill the process on (TF's oneDNN max-pool), or None
+    refuse_fatal(model)              KerasCannotRun naming that layer, before any Keras call
     keras_reference(model, x)        a channels-first model's twin's outputs moved back channels-first, where it
                                      has a twin; else keras_outputs
     OUTPUT_RTOL                      max |reference − ours| ≤ OUTPUT_RTOL[dtype] · max |reference|
@@ -145,10 +146,7 @@ def first_again(value: np.ndarray, shape) -> np.ndarray:
 def keras_reference(model, x, batch: int = 1) -> np.ndarray:
     """What the model computes on x: its channels-last twin's outputs on x moved channels-last, moved back, where
     it has a twin (the module); else keras_outputs(model, x, batch)."""
-    fatal = fatal_in_keras(model)
-    if fatal is not None:
-        raise ValueError(f"Keras cannot run layer {fatal.name!r} here: TensorFlow's oneDNN float32 max-pool kills the "
-                         f"process on an AdaptiveMaxPooling output width of 1")
+    refuse_fatal(model)
     twin = channels_last_twin(model)
     if twin is None:
         return keras_outputs(model, x, batch)
@@ -179,3 +177,15 @@ def fatal_in_keras(model):
                 and _onednn_on():
             return layer
     return None
+
+
+class KerasCannotRun(ValueError):
+    """Keras is not called on the model: it would kill the process (fatal_in_keras)."""
+
+
+def refuse_fatal(model) -> None:
+    """Raise KerasCannotRun naming the layer fatal_in_keras finds, if any."""
+    fatal = fatal_in_keras(model)
+    if fatal is not None:
+        raise KerasCannotRun(f"layer {fatal.name!r}: TensorFlow's oneDNN float32 max-pool kills the process on an "
+                             f"AdaptiveMaxPooling output width of 1")
