@@ -217,3 +217,16 @@ def tiny_cnn(seed: int = 0):
         keras.Input((TINY_SIZE, TINY_SIZE, 1), name="image"), keras.layers.Conv2D(3, 3, activation="relu", name="conv"),
         keras.layers.MaxPooling2D(2, name="pool"), keras.layers.Flatten(name="flatten"),
         keras.layers.Dense(10, name="logits")], name="tiny_cnn")
+
+
+def one_layer_model(shape, make, dtype: str = "float64"):
+    """A one-layer model in `dtype` on `shape` ((H, W, C) an image, (L, C) a sequence, (C, H, W) channels-first)
+    named "layer", `make()`'s layer rebuilt from its config, every weight drawn from N(0, 1) (biases too)."""
+    import keras
+
+    keras.utils.set_random_seed(21)
+    made = make()
+    layer = type(made).from_config({**made.get_config(), "dtype": dtype, "name": "layer"})
+    model = keras.Sequential([keras.Input(shape, dtype=dtype), layer])
+    assign_normal(layer.weights, 22)
+    return model

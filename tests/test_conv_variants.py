@@ -15,6 +15,7 @@ import pytest
 from hw5.numpy_net import from_keras
 from tests import tolerances as tol
 from tests.helpers import assert_within, assign_normal, keras_outputs
+from tests.helpers import one_layer_model as build
 
 F64 = "float64"
 L = keras.layers
@@ -42,17 +43,6 @@ CASES = {
     "cropping2d ((1, 2), (0, 1))": ((6, 5, 2), lambda: L.Cropping2D(((1, 2), (0, 1)))),
     "cropping1d (1, 2)": ((7, 2), lambda: L.Cropping1D((1, 2))),
 }
-
-
-def build(shape, make, dtype: str = F64):
-    """A one-layer model in `dtype` on `shape` ((H, W, C) an image, (L, C) a sequence) named "layer", every
-    weight drawn from N(0, 1) (biases too)."""
-    keras.utils.set_random_seed(21)
-    made = make()
-    layer = type(made).from_config({**made.get_config(), "dtype": dtype, "name": "layer"})
-    model = keras.Sequential([keras.Input(shape, dtype=dtype), layer])
-    assign_normal(layer.weights, 22)
-    return model
 
 
 @pytest.mark.parametrize("what", list(CASES))

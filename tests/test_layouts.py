@@ -15,6 +15,7 @@ from hw5.convert.reference import keras_reference
 from hw5.numpy_net import from_keras
 from tests import tolerances as tol
 from tests.helpers import assert_within, assign_normal, keras_outputs
+from tests.helpers import one_layer_model as build
 
 L = keras.layers
 CF = "channels_first"
@@ -57,16 +58,6 @@ CASES = {
     "Flatten of a sequence": ((3, 4), lambda: L.Flatten(data_format=CF)),
     "SpatialDropout2D": ((3, 4, 5), lambda: L.SpatialDropout2D(0.5, data_format=CF)),
 }
-
-
-def build(shape, make, dtype):
-    """A one-layer model on `shape` named "layer", every weight drawn from N(0, 1) (biases too)."""
-    keras.utils.set_random_seed(31)
-    made = make()
-    layer = type(made).from_config({**made.get_config(), "dtype": dtype, "name": "layer"})
-    model = keras.Sequential([keras.Input(shape, dtype=dtype), layer])
-    assign_normal(layer.weights, 32)
-    return model
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
