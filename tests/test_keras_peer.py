@@ -32,7 +32,7 @@ REFUSALS = {
     "a 1-D test input (the batch axis alone): no features to map": r"input shape \(None,\)",
     "Softmax over an axis other than the last": r"softmax over axis",
     "Dot: a product of two tensors, not piecewise linear": r"\bDot\b",
-    "3-D layers (Conv3D, pooling 3-D, padding 3-D; the global 3-D pools are translated)": r"of type \w+3D\b",
+    "3-D layers (Conv3D, Conv3DTranspose, pooling, padding 3-D; the global 3-D pools are translated)": r"of type \w+3D(Transpose)?\b",
     "Keras itself cannot run the model (no reference for the self-check)": r"Keras itself cannot run the model",
     "an input with an axis of size 0: no values to map": r"an axis of size 0",
 }
@@ -87,6 +87,7 @@ def test_keras_case_is_ok_or_refused_for_a_documented_reason(case):
 def test_refusal_reasons_are_classified():
     # keras_peer.reason names each documented refusal; anything else is "other: …" (the table shows it)
     assert reason("layer 'c' of type Conv3D has no NumPy translation; supported: ...") == "3-D layer"
+    assert reason("layer 't' of type Conv3DTranspose has no NumPy translation; supported: ...") == "3-D layer"
     assert reason("layer 'd' of type Dot has no NumPy translation; supported: ...") == "Dot (a product of tensors)"
     assert reason("layer 'a' of type AdaptiveMaxPooling2D has no NumPy translation; supported: ...") == \
         "no translation: AdaptiveMaxPooling2D"

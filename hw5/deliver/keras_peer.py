@@ -43,7 +43,7 @@ REASONS = {
     "no feature axis (a 1-D test input: input shape (None,))": r"input shape \(None,\)",
     "Softmax over a non-last axis": r"softmax over axis",
     "Dot (a product of tensors)": r"\bDot\b",
-    "3-D layer": r"of type \w+3D\b|3-D",
+    "3-D layer": r"of type \w+3D(Transpose)?\b|3-D",
     "an axis of size 0 (an empty input)": r"an axis of size 0",
     "Keras cannot run the model (no reference)": r"Keras itself cannot run the model",
 }
