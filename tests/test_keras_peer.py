@@ -32,7 +32,8 @@ REFUSALS = {
     "a 1-D test input (the batch axis alone): no features to map": r"input shape \(None,\)",
     "Softmax over an axis other than the last": r"softmax over axis",
     "Dot: a product of two tensors, not piecewise linear": r"\bDot\b",
-    "3-D layers (Conv3D, Conv3DTranspose, pooling, padding 3-D; the global 3-D pools are translated)": r"of type \w+3D(Transpose)?\b",
+    "3-D layers (Conv3D, Conv3DTranspose, pooling, padding; the global 3-D pools translate)":
+        r"of type \w+3D(Transpose)?\b",
     "Keras itself cannot run the model (no reference for the self-check)": r"Keras itself cannot run the model",
     "an input with an axis of size 0: no values to map": r"an axis of size 0",
 }
