@@ -326,6 +326,8 @@ def test_a_net_without_layers_is_the_identity_in_its_dtype():
     assert_exact(net.predict(x), x.reshape(2, 6).astype(np.float64), "identity net")
     hand_made = NumpyNet((3, 2, 1), [], "float64", (6,))     # the homework's NumpyNet itself, not a graph
     assert_exact(hand_made.predict(x), x.reshape(2, 6).astype(np.float64), "hand-made net without layers")
+    as_input = NumpyNet((3, 2, 1), [], "float64")           # no output shape: the output is the input, its grid
+    assert_exact(as_input.predict(x), x.astype(np.float64), "net without layers nor output shape")
 
 
 def test_part2_forward_written_out_is_the_part2_net_layer_by_layer():
@@ -379,3 +381,38 @@ def test_print_net_summarises_layers_shapes_and_non_zeros(untrained_part2):
     assert repr(sparse).splitlines()[1].split()[-2] == f"{sparse.layers[0].W.nnz:,}" == f"{26 * 26 * 64 * 9:,}"
     scaled = NumpyNet((2, 1, 1), [Scale(np.array([0.0, 2.0]), np.zeros(2), "bn", (2,))], "float64")
     assert repr(scaled).splitlines()[1].split()[-4:] == ["(2,)", "2,", "1", "non-zeros"]   # its diagonal d
+
+
+def test_a_net_keeps_only_the_values_still_to_be_read():
+    # predict drops each layer's output after its last reader: a chain of DEPTH Dense layers holds about two layer
+    # outputs at once (the one it reads and the one it writes), never all DEPTH of them — measured by tracemalloc,
+    # which NumPy reports its array buffers to
+    import tracemalloc
+
+    width, depth, n = 256, 8, 512
+    # layer outputs held at once, at most: measured 2.06 (two outputs, plus the small objects tracemalloc also
+    # counts); keeping every output would be 8.06 (depth); 3 leaves room for a temporary without nearing depth
+    at_once = 3
+    rng = np.random.default_rng(11)
+    net = NumpyNet((width,), [Dense(rng.normal(size=(width, width)) / 16, np.zeros(width), f"d{k}", (width,))
+                              for k in range(depth)])
+    x = rng.normal(size=(n, width))                   # allocated before tracing: not counted
+    tracemalloc.start()
+    try:
+        net.predict(x)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak <= at_once * x.nbytes, f"predict held {peak / x.nbytes:.2f} layer outputs at once, more than {at_once}"
+
+
+def test_a_net_refuses_what_is_not_a_network():
+    # the input layout is one of two; a layer appended after the net was built (no inputs entry for it) is an
+    # error when the net runs, never a layer silently left out
+    with pytest.raises(ValueError, match=r"^input_layout must be one of \('channels_last', 'channels_first'\), "
+                                         r"got 'NCHW'$"):
+        NumpyNet((2, 2, 1), [], "float64", input_layout="NCHW")
+    net = NumpyNet((3,), [ReLU("r", (3,))], "float64")
+    net.layers.append(ReLU("r2", (3,)))
+    with pytest.raises(ValueError, match="zip"):
+        net.predict(np.ones((1, 3)))
