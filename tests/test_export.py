@@ -14,7 +14,17 @@ from hw5.convert.export.keras_dense import keras_file_metadata
 from hw5.convert.export.onnx_graph import op_types
 from hw5.convert.relu_only import logits_model, relu_only
 from hw5.numpy_net import INPUT, from_keras
-from tests.helpers import OTHERS, Cube, assert_within, example_note, inception_cnn, keras_outputs, residual_cnn
+from tests.helpers import (
+    OTHERS,
+    Cube,
+    assert_exact,
+    assert_within,
+    example_note,
+    inception_cnn,
+    keras_outputs,
+    one_layer_model,
+    residual_cnn,
+)
 from tests.strategies import graph_cases
 from tests.tolerances import EXPORT_F32_RTOL, MARABOU_EVAL_RTOL, ONNX_VS_NUMPY_RTOL, RELU_ONLY_F64_RTOL
 
@@ -483,3 +493,30 @@ def test_onnx_exponential_caps_at_the_same_point_as_numpy(dtype, tmp_path):
     ours, theirs = net.predict(x), run_onnx(to_onnx(net, tmp_path / "exp.onnx"), x)
     assert np.isfinite(ours).all() and np.isfinite(theirs).all()
     assert np.allclose(theirs, ours, rtol=ONNX_VS_NUMPY_RTOL[dtype], atol=0)
+
+
+def test_a_one_channel_channels_first_net_takes_n_h_w_and_its_npz_keeps_the_layout(tmp_path):
+    # a channels-first image of one channel (1, H, W) is also taken as (N, H, W), the same values (H ≠ W, so the
+    # message names the axes in order); the .npz stores the layout, and a file written before it had one reads as
+    # channels-last (the layout every earlier file had)
+    import json
+
+    import keras
+
+    from hw5.convert.export.npz import npz_net
+
+    model = one_layer_model((1, 5, 7), lambda: keras.layers.Conv2D(2, 3, data_format="channels_first"))
+    net = from_keras(model, dtype="float64")
+    x = np.random.default_rng(37).normal(size=(2, 1, 5, 7))
+    assert_exact(net.predict(x[:, 0]), net.predict(x), "(N, H, W) for (N, 1, H, W)")
+    with pytest.raises(ValueError, match=r"^x must have shape \(N, 5, 7\) or \(N, 1, 5, 7\) with N >= 1"):
+        net.predict(x[:, :, :4])
+    back = npz_net(to_npz(net, tmp_path / "cf.npz"))
+    assert back.input_layout == "channels_first"
+    assert_exact(back.predict(x[:, 0]), net.predict(x), "the .npz net on (N, H, W)")
+    with np.load(tmp_path / "cf.npz") as f:
+        arrays = dict(f)
+    graph = json.loads(str(arrays["graph"]))
+    del graph["input_layout"]
+    np.savez(tmp_path / "old.npz", **(arrays | {"graph": np.array(json.dumps(graph))}))
+    assert npz_net(tmp_path / "old.npz").input_layout == "channels_last"

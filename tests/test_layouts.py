@@ -14,7 +14,7 @@ from hw5.convert.layouts import channels_first, to_first, to_last
 from hw5.convert.reference import keras_reference
 from hw5.numpy_net import from_keras
 from tests import tolerances as tol
-from tests.helpers import assert_exact, assert_within, assign_normal, keras_outputs
+from tests.helpers import assert_within, assign_normal, keras_outputs
 from tests.helpers import one_layer_model as build
 
 L = keras.layers
@@ -263,28 +263,3 @@ def test_the_other_3d_layers_are_refused_by_name():
         with pytest.raises(ValueError, match=rf"of type {type(layer).__name__} has no NumPy translation"):
             from_keras(model)
 
-
-def test_a_one_channel_channels_first_net_takes_n_h_w_and_its_npz_keeps_the_layout(tmp_path):
-    # a channels-first image of one channel (1, H, W) is also taken as (N, H, W), the same values (H ≠ W, so the
-    # message names the axes in order); the .npz stores the layout, and a file written before it had one reads as
-    # channels-last (the layout every earlier file had)
-    import json
-
-    from hw5.convert.export import to_npz
-    from hw5.convert.export.npz import npz_net
-
-    model = build((1, 5, 7), lambda: L.Conv2D(2, 3, data_format=CF))
-    net = from_keras(model, dtype="float64")
-    x = np.random.default_rng(37).normal(size=(2, 1, 5, 7))
-    assert_exact(net.predict(x[:, 0]), net.predict(x), "(N, H, W) for (N, 1, H, W)")
-    with pytest.raises(ValueError, match=r"^x must have shape \(N, 5, 7\) or \(N, 1, 5, 7\) with N >= 1"):
-        net.predict(x[:, :, :4])
-    back = npz_net(to_npz(net, tmp_path / "cf.npz"))
-    assert back.input_layout == CF
-    assert_exact(back.predict(x[:, 0]), net.predict(x), "the .npz net on (N, H, W)")
-    with np.load(tmp_path / "cf.npz") as f:
-        arrays = dict(f)
-    graph = json.loads(str(arrays["graph"]))
-    del graph["input_layout"]
-    np.savez(tmp_path / "old.npz", **(arrays | {"graph": np.array(json.dumps(graph))}))
-    assert npz_net(tmp_path / "old.npz").input_layout == "channels_last"
