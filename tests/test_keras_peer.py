@@ -19,7 +19,7 @@ from hw5.deliver.keras_cases import FILES, all_cases, read_cases
 from hw5.deliver.keras_peer import HEADER, ORDER, REASONS, reason, rows, run_case
 
 CASES, UNREADABLE = all_cases()
-ID = {id(c): f"{c.file}::{c.method}[{c.case_id}]" for c in CASES}
+ID = {id(c): c.id for c in CASES}
 # tests/data/keras_peer_fast.txt: the ids of conv_test.py's and pooling/*'s cases that took < 0.2 s (both dtypes,
 # 2 shared cores) in `python -m hw5.deliver.keras_peer` — the default tier's share, a few seconds in all
 FAST = {line.strip() for line in (Path(__file__).parent / "data" / "keras_peer_fast.txt").read_text().splitlines()
@@ -61,6 +61,9 @@ def test_the_reader_finds_the_peer_cases():
     assert {c.file for c in CASES} >= {"convolutional/conv_test.py", "pooling/max_pooling_test.py",
                                        "merging/merging_test.py"}
     assert all(u.reason for u in UNREADABLE)
+    # each case has its own id (file::Class::method[case]): two classes of one file (average_pooling_test.py's
+    # basic and correctness tests) have methods of the same name, and the report's table is keyed by id
+    assert len(set(ID.values())) == len(CASES), [i for i in ID.values() if list(ID.values()).count(i) > 1][:3]
 
 
 def test_the_fast_tier_and_the_known_crashes_name_real_cases():

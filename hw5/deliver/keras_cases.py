@@ -45,6 +45,12 @@ class Case:
     kwargs: dict
     shape: tuple | None           # None: built inside a raises-block and never called (Keras refuses the arguments)
     expects_error: bool = False   # built inside self.assertRaises / pytest.raises
+    cls: str = ""                 # the test class (two classes of a file may have a method of the same name)
+
+    @property
+    def id(self) -> str:
+        """file::Class::method[case_id], as pytest names the Keras test: unique among a run's cases."""
+        return f"{self.file}::{self.cls}::{self.method}[{self.case_id}]"
 
 
 @dataclass
@@ -245,11 +251,11 @@ def read_cases(path: Path, label: str | None = None) -> tuple[list[Case], list[U
             except Exception:   # noqa: BLE001 — a constant built from what the stubs lack; its users unreadable
                 pass
     cases, unreadable = [], []
-    methods = [fn for cls in tree.body if isinstance(cls, ast.ClassDef) for fn in cls.body
+    methods = [(cls.name, fn) for cls in tree.body if isinstance(cls, ast.ClassDef) for fn in cls.body
                if isinstance(fn, ast.FunctionDef) and fn.name.startswith("test")]
     helpers = [fn for cls in tree.body if isinstance(cls, ast.ClassDef) for fn in cls.body
                if isinstance(fn, ast.FunctionDef) and not fn.name.startswith("test")]
-    for fn in methods:
+    for cls, fn in methods:
         try:
             sets = _parameter_sets(fn, module_ns)
         except Exception as exc:   # noqa: BLE001 — a decorator argument we cannot evaluate
@@ -274,7 +280,7 @@ def read_cases(path: Path, label: str | None = None) -> tuple[list[Case], list[U
                                                                       "(the layer is not called on data)"))
                 else:
                     cases.append(Case(label, fn.name, cid, built.layer, built.args, built.kwargs, built.shape,
-                                      built.in_raises))
+                                      built.in_raises, cls))
     return cases, unreadable
 
 

@@ -200,14 +200,14 @@ def main(argv=None) -> None:
     for case in cases:   # one line a case as it runs (its seconds for both dtypes), then the table
         t = time.perf_counter()
         results.append((case, *outcome(case)))
-        print(f"{time.perf_counter() - t:6.2f} s  {case.file}::{case.method}[{case.case_id}] {case.layer}: "
+        print(f"{time.perf_counter() - t:6.2f} s  {case.id} {case.layer}: "
               f"{results[-1][1]} {(reason(results[-1][2]) if results[-1][1] == 'refused' else results[-1][2])[:120]}",
               flush=True)
     print(table(results, unreadable))
     print(f"\n{time.perf_counter() - start:.0f} s for {len(cases)} cases × 2 dtypes")
     for case, what, _, both in results:
         if what in ("wrong", "crashed"):
-            print(f"{what}: {case.file}::{case.method}[{case.case_id}] {case.layer}{case.args or ''} {case.kwargs} "
+            print(f"{what}: {case.id} {case.layer}{case.args or ''} {case.kwargs} "
                   f"input {case.shape}: {both}")
     print("\nunreadable, by reason:")
     for (name, why), k in Counter((u.file, u.reason) for u in unreadable).most_common():
