@@ -126,3 +126,17 @@ def test_linear_builds_its_bias_in_the_nets_dtype():
     built = linear(src, np.array([0, 2]), np.array([1, 0]), [5.0, 7.0], 3, np.array([0.1, 0.2]), (2,))
     assert built.W.dtype == built.b.dtype == np.float32 and built.name == "d" and built.out_shape == (2,)
     np.testing.assert_array_equal(built.b, np.float32([0.1, 0.2]))
+
+
+@pytest.mark.parametrize("shape, make", [
+    ((2, 6, 6), lambda: L.MaxPooling2D(2, data_format="channels_first", name="pool", dtype=F64)),   # Source.spatial
+    ((2, 6), lambda: L.Conv1D(3, 2, data_format="channels_first", name="conv", dtype=F64)),         # conv._conv
+    ((2, 6), lambda: L.AveragePooling1D(2, data_format="channels_first", name="pool", dtype=F64)),   # a 1-D grid
+])
+def test_an_entry_handed_a_channels_first_layer_directly_refuses_it(shape, make):
+    # graph.translate hands a channels-first layer's translation a channels-last config (hw5.convert.layouts);
+    # called directly on the channels-first config, an entry would read (C, H, W) as (H, W, C): it refuses instead
+    model, src = source(shape, make)
+    with pytest.raises(ValueError, match=r"^layer '\w+' of type \w+: data_format 'channels_first' is not supported "
+                                         r"\(channels_last\)$"):
+        TRANSLATIONS[type(src.layer).__name__](src)
