@@ -97,11 +97,14 @@ LAYER_RTOL = {"float32": tol.LAYER_F32_RTOL, "float64": tol.LAYER_F64_RTOL}
 
 
 def _one_d_params():
-    # float64's dilated transposes left out: TF's float64 CPU kernel refuses them (its float32 one, oneDNN's,
-    # runs them); test_dilated_transpose_is_the_transposed_dilated_conv has them against their definition
     return [pytest.param(layer, shape, kw, dtype, id=f"{layer} {kw} {dtype}") for layer, shape, kw in ONE_D
-            for dtype in ("float32", "float64")
-            if not (dtype == "float64" and layer == "Conv1DTranspose" and kw.get("dilation_rate", 1) > 1)]
+            for dtype in ("float32", "float64")]
+
+
+# TF's own CPU kernel of a transposed conv refuses a dilation > 1 (float64 always; float32 where oneDNN is off —
+# oneDNN's float32 kernel runs it): no Keras reference there; test_dilated_transpose_is_the_transposed_dilated_conv
+# checks those against their definition instead
+TF_REFUSES_DILATED_TRANSPOSE = "do not yet support dilation rates larger than 1"
 
 
 @pytest.mark.parametrize("layer, shape, kwargs, dtype", _one_d_params())
@@ -110,7 +113,12 @@ def test_1d_conv_sibling_is_its_keras_layer(layer, shape, kwargs, dtype):
     # sparse: the output, and the NumPy layer's name and grid against the Keras layer's
     model = build(shape, lambda: getattr(L, layer)(**kwargs), dtype)
     x = np.random.default_rng(25).normal(size=(2, *shape)).astype(dtype)
-    expected = keras_outputs(model, x)
+    try:
+        expected = keras_outputs(model, x)
+    except Exception as exc:   # noqa: BLE001 — TensorFlow's InvalidArgumentError, matched by its message
+        if TF_REFUSES_DILATED_TRANSPOSE not in str(exc):
+            raise
+        pytest.skip(f"TensorFlow's {dtype} CPU kernel here refuses a dilated {layer}: no Keras reference")
     for sparse in (False, True):
         net = from_keras(model, sparse=sparse)
         assert_within(net.predict(x), expected, LAYER_RTOL[dtype] * max(1.0, np.abs(expected).max()),
