@@ -19,7 +19,7 @@ from hw5.deliver.keras_cases import FILES, all_cases, read_cases
 from hw5.deliver.keras_peer import HEADER, ORDER, REASONS, reason, rows, run_case
 
 CASES, UNREADABLE = all_cases()
-ID = {id(c): c.id for c in CASES}
+IDS = [c.id for c in CASES]   # file::Class::method[case] (keras_cases.Case.id)
 # tests/data/keras_peer_fast.txt: the ids of conv_test.py's and pooling/*'s cases that took < 0.2 s (both dtypes,
 # 2 shared cores) in `python -m hw5.deliver.keras_peer` — the default tier's share, a few seconds in all
 FAST = {line.strip() for line in (Path(__file__).parent / "data" / "keras_peer_fast.txt").read_text().splitlines()
@@ -49,10 +49,10 @@ RESULTS: dict = {}   # case id -> (case, the worse outcome of the two dtypes, it
 
 def _params(cases, fast):
     def marks(c):
-        tier = () if ID[id(c)] in fast else (pytest.mark.full,)
-        known = ID[id(c)] in KNOWN_CRASHES
-        return tier + ((pytest.mark.xfail(strict=True, reason=KNOWN_CRASHES[ID[id(c)]]),) if known else ())
-    return [pytest.param(c, id=ID[id(c)], marks=marks(c)) for c in cases]
+        tier = () if c.id in fast else (pytest.mark.full,)
+        known = c.id in KNOWN_CRASHES
+        return tier + ((pytest.mark.xfail(strict=True, reason=KNOWN_CRASHES[c.id]),) if known else ())
+    return [pytest.param(c, id=c.id, marks=marks(c)) for c in cases]
 
 
 def test_the_reader_finds_the_peer_cases():
@@ -63,13 +63,13 @@ def test_the_reader_finds_the_peer_cases():
     assert all(u.reason for u in UNREADABLE)
     # each case has its own id (file::Class::method[case]): two classes of one file (average_pooling_test.py's
     # basic and correctness tests) have methods of the same name, and the report's table is keyed by id
-    assert len(set(ID.values())) == len(CASES), [i for i in ID.values() if list(ID.values()).count(i) > 1][:3]
+    assert len(set(IDS)) == len(CASES), [i for i in IDS if IDS.count(i) > 1][:3]
 
 
 def test_the_fast_tier_and_the_known_crashes_name_real_cases():
     # a renamed Keras test would leave the default tier empty: every id of FAST is a case read today
-    assert FAST and FAST <= set(ID.values()), sorted(FAST - set(ID.values()))[:5]
-    assert set(KNOWN_CRASHES) <= set(ID.values())
+    assert FAST and FAST <= set(IDS), sorted(FAST - set(IDS))[:5]
+    assert set(KNOWN_CRASHES) <= set(IDS)
 
 
 # Keras warns of a deprecated argument (LayerNormalization's rms_scaling) building and calling the layer: under
@@ -80,8 +80,8 @@ def test_keras_case_is_ok_or_refused_for_a_documented_reason(case):
     both = {}
     for dtype in (np.float32, np.float64):
         outcome, detail = both[dtype] = run_case(case, dtype)
-        RESULTS[ID[id(case)]] = (case, *min(both.values(), key=lambda od: ORDER.index(od[0])))   # the worse
-        where = f"{ID[id(case)]} {case.layer} {case.kwargs} input {case.shape} ({np.dtype(dtype).name})"
+        RESULTS[case.id] = (case, *min(both.values(), key=lambda od: ORDER.index(od[0])))   # the worse
+        where = f"{case.id} {case.layer} {case.kwargs} input {case.shape} ({np.dtype(dtype).name})"
         assert outcome in ("ok", "refused", "not a layer case"), f"{where}: {outcome}: {detail}"
         if outcome == "refused":
             assert "\n" not in detail, f"{where}: a refusal is one line, got {detail!r}"
