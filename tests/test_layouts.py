@@ -110,6 +110,9 @@ def test_a_channels_first_softmax_activation_runs_over_keras_last_axis():
     (lambda x: L.Conv2D(2, 1)(L.Conv2D(4, 1, data_format=CF)(x)), "a channels-last layer among channels-first ones"),
     (lambda x: L.Concatenate(axis=2)([L.Conv2D(3, 1, data_format=CF)(x), x]), "a Concatenate along the height"),
     (lambda x: keras.ops.add(L.Conv2D(3, 1, data_format=CF)(x), 1.0), "a keras.ops node"),
+    (lambda x: L.Concatenate(axis=-2)([L.Conv2D(3, 1, data_format=CF)(x), x]), "a Concatenate along axis −2"),
+    (lambda x: L.PReLU()(L.Conv2D(2, 1, data_format=CF)(x)), "a PReLU's per-position slopes on an image"),
+    (lambda x: L.Activation("softmax")(L.Conv2D(2, 1, data_format=CF)(x)), "a softmax layer over the width"),
 ])
 def test_a_model_whose_meaning_depends_on_the_layout_has_no_twin(make, why):
     # the twin rewrites only what it knows to be layout-free; anything else and there is none (the reference is
@@ -119,6 +122,72 @@ def test_a_model_whose_meaning_depends_on_the_layout_has_no_twin(make, why):
     x = keras.Input((3, 4, 4))
     assert channels_last_twin(keras.Model(x, make(x))) is None, why
     assert channels_last_twin(keras.Model(x, L.Conv2D(2, 1)(x))) is None       # nothing channels-first: no twin
+
+
+TWINNED = {   # a channels-first model whose every layer has a channels-last twin: (input shape, model body)
+    "BatchNormalization over axis 1 of a sequence": ((3, 9), lambda x: L.BatchNormalization(axis=1)(
+        L.Conv1D(2, 3, data_format=CF)(x))),
+    "Concatenate over axis −3": ((3, 4, 4), lambda x: L.Concatenate(axis=-3)([L.Conv2D(2, 1, data_format=CF)(x), x])),
+    "PReLU on the flat vector": ((3, 4, 4), lambda x: L.PReLU()(L.Flatten(data_format=CF)(
+        L.Conv2D(2, 3, data_format=CF)(x)))),
+    "PReLU with a shared axis on the flat vector": ((3, 4, 4), lambda x: L.PReLU(shared_axes=[1])(
+        L.Flatten(data_format=CF)(L.Conv2D(2, 3, data_format=CF)(x)))),
+    "an Activation layer": ((2, 5, 4), lambda x: L.Activation("relu")(L.Conv2D(3, 2, data_format=CF)(x))),
+    "an Add of two branches": ((2, 5, 4), lambda x: L.Add()([L.Conv2D(2, 1, data_format=CF)(x), x])),
+}
+
+
+def assert_is_its_twin(model, x):
+    """The twin exists, takes (N, *spatial, C) for any N, holds no channels-first layer and no channel axis but the
+    last; and the reference computed through it is the NumPy net's value on x (an independent translation:
+    hw5.convert.layouts re-indexes the channels-last translations), float32 both."""
+    from hw5.convert.reference import channels_last_twin
+
+    twin = channels_last_twin(model)
+    assert twin is not None
+    shape = tuple(model.inputs[0].shape)
+    assert tuple(twin.inputs[0].shape) == (None, *shape[2:], shape[1])
+    for layer in twin.layers:
+        config = layer.get_config()
+        assert config.get("data_format", "channels_last") == "channels_last", layer.name
+        if type(layer).__name__ in ("BatchNormalization", "Concatenate"):
+            assert config["axis"] == -1, layer.name
+    expected = keras_reference(model, x)
+    assert_within(from_keras(model, check=False).predict(x), expected, tol.LAYER_F32_RTOL * np.abs(expected).max(),
+                  "the twin's reference vs the NumPy net")
+
+
+@pytest.mark.parametrize("what", list(TWINNED))
+def test_a_layout_free_model_has_a_channels_last_twin(what):
+    shape, body = TWINNED[what]
+    keras.utils.set_random_seed(48)
+    x = keras.Input(shape)
+    model = keras.Model(x, body(x))
+    assign_normal(model.weights, 49)
+    assert_is_its_twin(model, np.random.default_rng(50).normal(size=(3, *shape)).astype(np.float32))
+
+
+def test_a_twin_is_channels_last_whatever_keras_default_layout():
+    # under image_data_format() == "channels_first" (a model ported from PyTorch) a layer built without a
+    # data_format is channels-first; its twin must name channels_last, not leave it to the default
+    keras.utils.set_random_seed(51)
+    before = keras.config.image_data_format()
+    keras.config.set_image_data_format(CF)
+    try:
+        x = keras.Input((3, 5, 6))
+        model = keras.Model(x, L.ReLU()(L.Conv2D(2, 3)(x)))
+        assert model.layers[1].data_format == CF
+        assign_normal(model.weights, 52)
+        assert_is_its_twin(model, np.random.default_rng(53).normal(size=(2, 3, 5, 6)).astype(np.float32))
+    finally:
+        keras.config.set_image_data_format(before)
+
+
+def test_a_scalar_input_model_has_no_twin():
+    from hw5.convert.reference import channels_last_twin
+
+    x = keras.Input(())
+    assert channels_last_twin(keras.Model(x, L.Conv2D(1, 1, data_format=CF)(L.Reshape((1, 1, 1))(x)))) is None
 
 
 def cf_cnn():

@@ -18,7 +18,7 @@ whose output width equals its filter count gets its bias added along the width (
 channels-first model's reference is its channels-last twin, Keras' well-trodden NHWC kernels, on every CPU. It
 computes the same function — every data_format layer channels-last, BatchNormalization's and Concatenate's
 channel axis the last, the input (C, *spatial) as (*spatial, C), the same weights (a kernel's shape does not
-depend on the layout) — for the layers TWIN_SAFE lists: elementwise ones, merges, Dense on a vector. Any other
+depend on the layout) — for the layers TWIN_SAFE lists: elementwise ones, merges, Dense or PReLU on a vector. Any other
 layer (a Dense on an image, a Reshape, a softmax over a layout-dependent axis) and there is no twin.
 
 Why one image at a time: TensorFlow 2.21's oneDNN convolution returns wrong values (uninitialised memory,
@@ -116,8 +116,8 @@ def _twin_entry(model, entry: dict) -> bool:
         return True
     if kind == "Dense":
         return len(layer.input.shape) == 2
-    if kind == "PReLU":
-        return not cfg.get("shared_axes") and rank == 2
+    if kind == "PReLU":   # its slopes have the output's shape but for shared axes: layout-free on a vector only
+        return rank == 2
     return kind in TWIN_SAFE and (kind != "Activation" or cfg["activation"] not in PER_AXIS_ACTIVATIONS)
 
 
