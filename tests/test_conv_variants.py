@@ -444,6 +444,51 @@ def test_keras_batch_is_one_exactly_where_a_convolution_has_a_stride():
     assert keras_batch(chain(L.Conv1D(2, 3, strides=2), shape=(9, 1))) == 1
     assert keras_batch(chain(inner, L.Flatten())) == 1
 
+    class ConvBlock(keras.layers.Layer):   # a user's layer named like a convolution, with no strides of its own
+        def call(self, x):
+            return x
+
+    assert keras_batch(chain(ConvBlock(), L.Flatten())) == BATCH
+
+
+class CallLog:
+    """A stand-in model: its call records each batch's length and returns the batch doubled."""
+
+    def __init__(self):
+        self.sizes = []
+
+    def __call__(self, x, training):
+        assert training is False
+        self.sizes.append(len(x))
+        return 2 * x
+
+
+def test_keras_reference_calls_keras_one_input_at_a_time_unless_asked(monkeypatch):
+    # one image at a time is right on every CPU (the oneDNN batched conv bug); a batch only where asked — on a
+    # channels-first model, its channels-last twin is called in the batch asked for
+    from hw5.convert import reference
+
+    x = np.arange(10.0).reshape(5, 2)
+    model = CallLog()
+    np.testing.assert_array_equal(reference.keras_reference(model, x), 2 * x)
+    assert model.sizes == [1] * 5
+    model.sizes.clear()
+    np.testing.assert_array_equal(reference.keras_reference(model, x, batch=2), 2 * x)
+    assert model.sizes == [2, 2, 1]
+    seen = []
+    keras_outputs = reference.keras_outputs
+
+    def spy(called, inputs, batch=1):
+        seen.append((called, inputs.shape, batch))
+        return keras_outputs(called, inputs, batch)
+
+    monkeypatch.setattr(reference, "keras_outputs", spy)
+    cf = keras.Sequential([keras.Input((2, 5, 4)), L.Conv2D(3, 2, data_format="channels_first")])
+    images = np.random.default_rng(54).normal(size=(3, 2, 5, 4)).astype(np.float32)
+    assert reference.keras_reference(cf, images, batch=2).shape == (3, 3, 4, 3)
+    [(called, shape, batch)] = seen
+    assert called is not cf and shape == (3, 5, 4, 2) and batch == 2   # the twin, on the moved images
+
 
 @pytest.mark.parametrize("make, shape", [(lambda: L.AdaptiveMaxPooling2D((2, 1)), (5, 4, 2)),
                                          (lambda: L.AdaptiveMaxPooling1D(1), (5, 2))])
@@ -452,13 +497,15 @@ def test_an_adaptive_max_pool_keras_would_die_on_is_never_run_in_keras(make, sha
     # self-check refuses to call Keras, saying why, and check=False converts it — equal to the float64 model,
     # which Keras runs; without oneDNN Keras runs it and the self-check does too
     from hw5.compare import float64_twin
-    from hw5.convert.reference import fatal_in_keras
+    from hw5.convert.reference import KerasCannotRun, fatal_in_keras, keras_reference
     from hw5.homework.kernels import kernels
 
     model = keras.Sequential([keras.Input(shape), make()])
     x = np.random.default_rng(47).normal(size=(3, *shape)).astype(np.float32)
     if kernels().startswith("oneDNN on "):
         assert fatal_in_keras(model) is model.layers[-1]
+        with pytest.raises(KerasCannotRun, match=r"^layer '\w+': TensorFlow's oneDNN float32 max-pool kills"):
+            keras_reference(model, x)
         with pytest.raises(ValueError, match=r"Keras itself cannot run the model here \(layer '\w+': TensorFlow's "
                                              r"oneDNN float32 max-pool kills the process"):
             from_keras(model)
