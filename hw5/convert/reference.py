@@ -124,7 +124,7 @@ def _twin_entry(model, entry: dict) -> bool:
 def channels_last_twin(model):
     """The channels-first model rebuilt channels-last with its weights (see the module), or None: no layer is
     channels-first, a layer has no twin, or the model has keras.ops nodes (no layer config to rewrite)."""
-    layers = [layer for layer in getattr(model, "layers", []) if type(layer).__name__ != "InputLayer"]
+    layers = getattr(model, "layers", [])   # an InputLayer has no data_format and has get_weights
     if not any(layer.get_config().get("data_format") == CHANNELS_FIRST for layer in layers):
         return None
     if any(not hasattr(op, "get_weights") for op in getattr(model, "operations", layers)):
