@@ -49,10 +49,12 @@ MUTMUT = Path(sys.executable).with_name("mutmut")
 # reading or writing a sparse matrix through indices the mutant broke: conv._pointwise with groups=2 segfaults,
 # conv_csc's pixel r·w − c aborts with SIGABRT, exit 134 — both reproduced by hand). mutmut calls the abort
 # "suspicious" (it knows no name for exit code −6); here it is named from the stored exit code. Either way the
-# tests did not pass.
-CRASHED = {"segfault", "abort"}
+# tests did not pass. A floating-point exception (SIGFPE, −8): a mutant of float64_twin's widening leaves a model
+# float32, and TensorFlow's oneDNN float32 max-pool raises SIGFPE on an AdaptiveMaxPooling output width of 1 — the
+# crash the converter refuses to call Keras on (reference.fatal_in_keras).
+CRASHED = {"segfault", "abort", "fpe"}
 CAUGHT = {"killed", "timeout", *CRASHED}
-CRASHES = {-6: "abort", 134: "abort"}
+CRASHES = {-6: "abort", 134: "abort", -8: "fpe", 136: "fpe"}
 
 
 def mutmut(*args: str) -> int:
@@ -213,7 +215,8 @@ def score(elapsed: float | None, load_before: tuple, load_after: tuple,
           if modules else []),
         "", *rows, *partial, "",
         f"killed includes {total['timeout']} timeout(s), mutants whose tests ran past mutmut's time limit, and "
-        f"{total['crash']} crash(es) (segfault or abort), mutants that crashed the test process",
+        f"{total['crash']} crash(es) (segfault, abort or floating-point exception), mutants that crashed the"
+        " test process",
         ("time: not measured (--report scored mutants/ as it stands)" if elapsed is None else
          f"time: {elapsed / 60:.1f} min on {os.cpu_count()} cores; load average (1, 5, 15 min) "
          f"{' '.join(f'{v:.1f}' for v in load_before)} before, {' '.join(f'{v:.1f}' for v in load_after)} after"),
