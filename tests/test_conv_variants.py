@@ -491,11 +491,10 @@ def test_keras_reference_calls_keras_one_input_at_a_time_unless_asked(monkeypatc
     np.testing.assert_array_equal(reference.keras_reference(model, x, batch=2), 2 * x)
     assert model.sizes == [2, 2, 1]
     seen = []
-    keras_outputs = reference.keras_outputs
 
     def spy(called, inputs, batch=1):
         seen.append((called, inputs.shape, batch))
-        return keras_outputs(called, inputs, batch)
+        return keras_outputs(called, inputs, batch)   # tests.helpers' name for reference.keras_outputs itself
 
     monkeypatch.setattr(reference, "keras_outputs", spy)
     cf = keras.Sequential([keras.Input((2, 5, 4)), L.Conv2D(3, 2, data_format="channels_first")])

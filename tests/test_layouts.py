@@ -11,7 +11,7 @@ import pytest
 
 from hw5.convert.inspect import check_rtol
 from hw5.convert.layouts import channels_first, to_first, to_last
-from hw5.convert.reference import keras_reference
+from hw5.convert.reference import channels_last_twin, keras_reference
 from hw5.numpy_net import from_keras
 from tests import tolerances as tol
 from tests.helpers import assert_within, assign_normal, keras_outputs
@@ -117,8 +117,6 @@ def test_a_channels_first_softmax_activation_runs_over_keras_last_axis():
 def test_a_model_whose_meaning_depends_on_the_layout_has_no_twin(make, why):
     # the twin rewrites only what it knows to be layout-free; anything else and there is none (the reference is
     # then Keras' own run)
-    from hw5.convert.reference import channels_last_twin
-
     x = keras.Input((3, 4, 4))
     assert channels_last_twin(keras.Model(x, make(x))) is None, why
     assert channels_last_twin(keras.Model(x, L.Conv2D(2, 1)(x))) is None       # nothing channels-first: no twin
@@ -141,8 +139,6 @@ def assert_is_its_twin(model, x):
     """The twin exists, takes (N, *spatial, C) for any N, holds no channels-first layer and no channel axis but the
     last; and the reference computed through it is the NumPy net's value on x (an independent translation:
     hw5.convert.layouts re-indexes the channels-last translations), float32 both."""
-    from hw5.convert.reference import channels_last_twin
-
     twin = channels_last_twin(model)
     assert twin is not None
     shape = tuple(model.inputs[0].shape)
@@ -184,8 +180,6 @@ def test_a_twin_is_channels_last_whatever_keras_default_layout():
 
 
 def test_a_scalar_input_model_has_no_twin():
-    from hw5.convert.reference import channels_last_twin
-
     x = keras.Input(())
     assert channels_last_twin(keras.Model(x, L.Conv2D(1, 1, data_format=CF)(L.Reshape((1, 1, 1))(x)))) is None
 

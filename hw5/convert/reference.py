@@ -18,8 +18,8 @@ whose output width equals its filter count gets its bias added along the width (
 channels-first model's reference is its channels-last twin, Keras' well-trodden NHWC kernels, on every CPU. It
 computes the same function — every data_format layer channels-last, BatchNormalization's and Concatenate's
 channel axis the last, the input (C, *spatial) as (*spatial, C), the same weights (a kernel's shape does not
-depend on the layout) — for the layers TWIN_SAFE lists: elementwise ones, merges, Dense or PReLU on a vector. Any other
-layer (a Dense on an image, a Reshape, a softmax over a layout-dependent axis) and there is no twin.
+depend on the layout) — for the layers TWIN_SAFE lists: elementwise ones, merges, Dense or PReLU on a vector. Any
+other layer (a Dense on an image, a Reshape, a softmax over a layout-dependent axis) and there is no twin.
 
 Why one image at a time: TensorFlow 2.21's oneDNN convolution returns wrong values (uninitialised memory,
 varying between runs) for a *batch* of single-channel images with strides (1, s), s > 1, on CPUs with AVX-512
